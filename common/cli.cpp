@@ -1,0 +1,48 @@
+#include "common/cli.hpp"
+
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <new>
+
+#include "common/error.hpp"
+
+namespace nn {
+
+std::string default_data_dir() { return NN2GPT_DATA_DIR; }
+
+void add_data_option(CLI::App& app, std::string& data_dir) {
+    data_dir = default_data_dir();
+    app.add_option("--data", data_dir,
+                   "Data directory holding mnist/ and tinyshakespeare.txt")
+        ->capture_default_str();
+}
+
+std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {  // --help
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "{}: error: {} (see --help)\n", app.get_name(), e.what());
+        return 2;
+    }
+    return std::nullopt;
+}
+
+int guarded(const CLI::App& app, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const InputError& e) {
+        std::fflush(stdout);
+        fmt::print(stderr, "{}: error: {}\n", app.get_name(), e.what());
+        return 2;
+    } catch (const std::bad_alloc&) {
+        std::fflush(stdout);
+        fmt::print(stderr, "{}: error: out of memory (are the settings too large?)\n",
+                   app.get_name());
+        return 2;
+    }
+}
+
+}  // namespace nn

@@ -1,0 +1,33 @@
+// The command line, shared by every lesson: CLI11 for parsing, and one place
+// that turns bad input into a one-line message and exit status 2.
+//
+//   int main(int argc, char** argv) {
+//       CLI::App app{"What this lesson does"};
+//       ... app.add_option(...) ...
+//       if (auto status = nn::parse(app, argc, argv)) return *status;
+//       return nn::guarded(app, [&] { ...the lesson...; return 0; });
+//   }
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace nn {
+
+// The repository's data/ directory, fixed when the project is configured.
+std::string default_data_dir();
+
+// Adds --data DIR (defaulting to default_data_dir()) to `app`.
+void add_data_option(CLI::App& app, std::string& data_dir);
+
+// Parses the command line. Returns nothing when the lesson should go on, or
+// the exit status: 0 after --help, 2 after a bad flag (with a one-line error).
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+// Runs the lesson's body. InputError (a bad file, setting or prompt) becomes
+// "NAME: error: MESSAGE" on stderr and exit status 2.
+int guarded(const CLI::App& app, const std::function<int()>& body);
+
+}  // namespace nn

@@ -1,0 +1,82 @@
+#include "common/idx.hpp"
+
+#include <zlib.h>
+
+#include <memory>
+
+#include "common/error.hpp"
+
+namespace nn {
+
+namespace {
+
+// A gzip (or plain) file opened through zlib, closed on every path out.
+struct GzFile {
+    explicit GzFile(const std::filesystem::path& path)
+        : name(path.string()), handle(gzopen(name.c_str(), "rb")) {
+        if (!std::filesystem::exists(path)) fail("{}: no such file", name);
+        if (handle == nullptr) fail("{}: cannot open", name);
+    }
+    ~GzFile() {
+        if (handle) gzclose(handle);
+    }
+    GzFile(const GzFile&) = delete;
+    GzFile& operator=(const GzFile&) = delete;
+
+    // Reads up to n bytes; returns how many were read. Corrupt gzip data is an error.
+    std::size_t read(void* out, std::size_t n) {
+        std::size_t done = 0;
+        while (done < n) {
+            const auto chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
+            const int got = gzread(handle, static_cast<char*>(out) + done, chunk);
+            if (got < 0) {
+                int code = 0;
+                fail("{}: corrupt gzip data ({})", name, gzerror(handle, &code));
+            }
+            if (got == 0) break;
+            done += static_cast<std::size_t>(got);
+        }
+        return done;
+    }
+
+    std::string name;
+    gzFile handle;
+};
+
+}  // namespace
+
+IdxArray read_idx(const std::filesystem::path& path) {
+    GzFile file(path);
+    unsigned char magic[4];
+    if (file.read(magic, 4) != 4) fail("{}: too short to be an IDX file", file.name);
+    if (magic[0] != 0 || magic[1] != 0)
+        fail("{}: not an IDX file (magic number {:02x}{:02x}{:02x}{:02x})", file.name, magic[0],
+             magic[1], magic[2], magic[3]);
+    if (magic[2] != 0x08)
+        fail("{}: element type 0x{:02x}, expected 0x08 (unsigned byte)", file.name, magic[2]);
+    const int ndims = magic[3];
+    if (ndims < 1 || ndims > 4) fail("{}: {} dimensions, expected 1 to 4", file.name, ndims);
+
+    IdxArray array;
+    std::uint64_t count = 1;
+    for (int d = 0; d < ndims; ++d) {
+        unsigned char b[4];
+        if (file.read(b, 4) != 4) fail("{}: truncated header", file.name);
+        const std::uint32_t size = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
+                                   (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+        if (size == 0) fail("{}: dimension {} is zero", file.name, d);
+        array.dims.push_back(size);
+        count *= size;
+        if (count > (std::uint64_t{1} << 32)) fail("{}: implausibly large dimensions", file.name);
+    }
+    array.data.resize(count);
+    const std::size_t got = file.read(array.data.data(), count);
+    if (got != count)
+        fail("{}: truncated, {} data bytes where the header says {}", file.name, got, count);
+    unsigned char extra;
+    if (file.read(&extra, 1) != 0)
+        fail("{}: longer than its header says ({} data bytes expected)", file.name, count);
+    return array;
+}
+
+}  // namespace nn

@@ -1,0 +1,24 @@
+// IDX files, the format MNIST ships in (http://yann.lecun.com/exdb/mnist/):
+//   bytes 0-1  zero
+//   byte  2    element type (0x08: unsigned byte, the only one MNIST uses)
+//   byte  3    number of dimensions, d
+//   then d big-endian u32 dimension sizes, then the elements, row-major.
+// Files may be plain or gzip-compressed; zlib reads both.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+namespace nn {
+
+struct IdxArray {
+    std::vector<std::uint32_t> dims;  // e.g. {60000, 28, 28}
+    std::vector<std::uint8_t> data;   // product(dims) bytes
+};
+
+// Reads an unsigned-byte IDX file and checks the magic number, the dimensions
+// and that the data is exactly as long as they say. Throws InputError naming
+// the file and what is wrong.
+IdxArray read_idx(const std::filesystem::path& path);
+
+}  // namespace nn

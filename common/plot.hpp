@@ -1,0 +1,27 @@
+// Small PNG plots, drawn into an RGB buffer and written with stb_image_write:
+// loss curves (--plot) and attention heatmaps (--attention-map).
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/tensor.hpp"
+
+namespace nn {
+
+struct Series {
+    std::string name;
+    std::vector<float> x, y;
+};
+
+// Draws each series as a line against shared axes; writes `path` atomically.
+void write_line_plot(const std::filesystem::path& path, const std::string& title,
+                     const std::string& x_label, const std::vector<Series>& series);
+
+// Draws `values` (rows x cols, each in [0, 1]) as a grid of shaded cells with
+// the given row and column labels (one character each is usual).
+void write_heatmap(const std::filesystem::path& path, const std::string& title,
+                   const Matrix& values, const std::vector<std::string>& row_labels,
+                   const std::vector<std::string>& col_labels);
+
+}  // namespace nn

@@ -1,0 +1,81 @@
+// Seeded random numbers that are the same on every machine and standard
+// library: the engine is std::mt19937_64 (fully specified by the standard),
+// and the distributions are written out here because std's are not.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <span>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace nn {
+
+class Rng {
+public:
+    explicit Rng(std::uint64_t seed = 0) : engine_(seed) {}
+
+    // A uniform float in [0, 1), from the top 24 bits of one draw.
+    float uniform() { return static_cast<float>(engine_() >> 40) * 0x1.0p-24f; }
+
+    // A uniform integer in [0, n), without modulo bias.
+    std::uint64_t below(std::uint64_t n) {
+        const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+        std::uint64_t r;
+        do { r = engine_(); } while (r >= limit);
+        return r % n;
+    }
+
+    // A draw from N(mean, stddev^2), by the Box-Muller transform in double.
+    float normal(float mean = 0.0f, float stddev = 1.0f) {
+        if (has_spare_) {
+            has_spare_ = false;
+            return mean + stddev * static_cast<float>(spare_);
+        }
+        double u1, u2;
+        do { u1 = (engine_() >> 11) * 0x1.0p-53; } while (u1 <= 0.0);
+        u2 = (engine_() >> 11) * 0x1.0p-53;
+        const double radius = std::sqrt(-2.0 * std::log(u1));
+        const double angle = 2.0 * M_PI * u2;
+        spare_ = radius * std::sin(angle);
+        has_spare_ = true;
+        return mean + stddev * static_cast<float>(radius * std::cos(angle));
+    }
+
+    // Fills `out` with N(mean, stddev^2) draws.
+    void fill_normal(std::span<float> out, float mean = 0.0f, float stddev = 1.0f) {
+        for (float& x : out) x = normal(mean, stddev);
+    }
+
+    // Shuffles in place (Fisher-Yates).
+    template <typename T>
+    void shuffle(std::vector<T>& v) {
+        for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
+    }
+
+    // The whole state as text, and back: what a checkpoint stores to resume.
+    std::string state() const {
+        std::ostringstream out;
+        out << engine_ << ' ' << has_spare_ << ' ' << std::hexfloat << spare_;
+        return out.str();
+    }
+    void set_state(const std::string& text) {
+        std::istringstream in(text);
+        in >> engine_ >> has_spare_;
+        std::string spare;
+        in >> spare;
+        if (!in) throw InputError("corrupt random-number state");
+        spare_ = std::strtod(spare.c_str(), nullptr);
+    }
+
+private:
+    std::mt19937_64 engine_;
+    bool has_spare_ = false;
+    double spare_ = 0.0;
+};
+
+}  // namespace nn

@@ -1,0 +1,56 @@
+// Helpers shared by the test files: scratch directories, running a built
+// lesson and capturing what it prints, and where the data lives.
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <sys/wait.h>
+
+namespace test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed when it goes out of scope.
+struct ScratchDir {
+    fs::path path;
+    ScratchDir() {
+        std::random_device rd;
+        path = fs::temp_directory_path() / ("nn2gpt-test-" + std::to_string(rd()) + std::to_string(rd()));
+        fs::create_directories(path);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    fs::path operator/(const std::string& name) const { return path / name; }
+};
+
+// The data directory the lessons use: $NN2GPT_TEST_DATA, or the repository's data/.
+inline std::string data_dir() {
+    if (const char* env = std::getenv("NN2GPT_TEST_DATA")) return env;
+    return std::string(NN2GPT_SOURCE_DIR) + "/data";
+}
+
+struct RunResult {
+    int status = -1;     // the exit status
+    std::string output;  // stdout and stderr together
+};
+
+// Runs bin/LESSON with `args` (a shell-quoted string) and captures its output.
+inline RunResult run_lesson(const std::string& lesson, const std::string& args) {
+    const std::string command =
+        std::string(NN2GPT_BIN_DIR) + "/" + lesson + " " + args + " 2>&1";
+    RunResult result;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return result;
+    char buffer[4096];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+    const int raw = ::pclose(pipe);
+    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    return result;
+}
+
+}  // namespace test

@@ -1,0 +1,76 @@
+// The checksummed container behind saved networks and checkpoints, and the
+// atomic file writer.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <vector>
+
+#include "common/fileio.hpp"
+#include "helpers.hpp"
+
+namespace {
+using Catch::Matchers::Contains;
+
+void save_sample(const std::filesystem::path& path) {
+    nn::BinaryWriter w;
+    w.put<std::uint32_t>(42);
+    const std::vector<float> values{1.5f, -2.0f, 3.25f};
+    w.put_span(std::span<const float>(values));
+    w.put_string("hello");
+    w.save(path, "NN2GTEST", 3);
+}
+}  // namespace
+
+TEST_CASE("the binary container round-trips", "[fileio]") {
+    test::ScratchDir dir;
+    save_sample(dir / "f.bin");
+    nn::BinaryReader r(dir / "f.bin", "NN2GTEST", 3);
+    CHECK(r.get<std::uint32_t>() == 42);
+    std::vector<float> values(3);
+    r.get_span(std::span<float>(values));
+    CHECK(values == std::vector<float>{1.5f, -2.0f, 3.25f});
+    CHECK(r.get_string() == "hello");
+    r.expect_end();
+    CHECK_FALSE(std::filesystem::exists(dir / "f.bin.tmp"));
+}
+
+TEST_CASE("the binary container refuses bad files", "[fileio]") {
+    test::ScratchDir dir;
+    const auto path = dir / "f.bin";
+    save_sample(path);
+    std::string bytes = nn::read_file(path);
+    auto rewrite = [&](const std::string& b) { std::ofstream(path, std::ios::binary | std::ios::trunc) << b; };
+
+    SECTION("wrong magic") {
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "OTHERMAG", 3), Contains("wrong magic"));
+    }
+    SECTION("wrong version") {
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 4), Contains("format version 3"));
+    }
+    SECTION("truncated") {
+        rewrite(bytes.substr(0, bytes.size() - 7));
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3), Contains("truncated"));
+    }
+    SECTION("one flipped bit") {
+        bytes[25] ^= 0x10;
+        rewrite(bytes);
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3), Contains("checksum mismatch"));
+    }
+    SECTION("reading past the end") {
+        nn::BinaryReader r(path, "NN2GTEST", 3);
+        r.get<std::uint32_t>();
+        std::vector<float> wrong_size(5);
+        REQUIRE_THROWS_WITH(r.get_span(std::span<float>(wrong_size)), Contains("holds 3 values where 5"));
+    }
+    SECTION("missing file") {
+        REQUIRE_THROWS_WITH(nn::BinaryReader(dir / "none.bin", "NN2GTEST", 3), Contains("cannot open"));
+    }
+}
+
+TEST_CASE("write_file_atomically replaces a file whole", "[fileio]") {
+    test::ScratchDir dir;
+    nn::write_file_atomically(dir / "x.txt", "first");
+    nn::write_file_atomically(dir / "x.txt", "second");
+    CHECK(nn::read_file(dir / "x.txt") == "second");
+    REQUIRE_THROWS_WITH(nn::write_file_atomically(dir / "no-such-dir" / "x.txt", "x"),
+                        Contains("cannot write"));
+}

@@ -1,0 +1,90 @@
+// The IDX reader: good files in both encodings, and each kind of bad file
+// refused with a message that names the file and the fault.
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "common/error.hpp"
+#include "common/idx.hpp"
+#include "helpers.hpp"
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+std::string idx_bytes(std::vector<std::uint32_t> dims, std::size_t data_bytes,
+                      unsigned char type = 0x08) {
+    std::string s{'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
+    for (std::uint32_t d : dims)
+        for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((d >> shift) & 0xff);
+    for (std::size_t i = 0; i < data_bytes; ++i) s += static_cast<char>(i % 251);
+    return s;
+}
+
+void write(const std::filesystem::path& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+void write_gz(const std::filesystem::path& path, const std::string& bytes) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+    gzclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("read_idx reads plain and gzip files alike", "[idx]") {
+    test::ScratchDir dir;
+    const std::string bytes = idx_bytes({3, 2, 4}, 24);
+    write(dir / "a-idx3-ubyte", bytes);
+    write_gz(dir / "a-idx3-ubyte.gz", bytes);
+    for (const char* name : {"a-idx3-ubyte", "a-idx3-ubyte.gz"}) {
+        const nn::IdxArray a = nn::read_idx(dir / name);
+        REQUIRE(a.dims == std::vector<std::uint32_t>{3, 2, 4});
+        REQUIRE(a.data.size() == 24);
+        CHECK(a.data[0] == 0);
+        CHECK(a.data[23] == 23);
+    }
+}
+
+TEST_CASE("read_idx refuses bad files with a message naming the file and fault", "[idx]") {
+    test::ScratchDir dir;
+    const auto path = dir / "bad-idx1-ubyte";
+
+    SECTION("missing file") {
+        REQUIRE_THROWS_WITH(nn::read_idx(dir / "nope"), Contains("nope") && Contains("no such file"));
+    }
+    SECTION("wrong magic number") {
+        std::string bytes = idx_bytes({4}, 4);
+        bytes[0] = 'P';
+        write(path, bytes);
+        REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("bad-idx1-ubyte") && Contains("not an IDX file"));
+    }
+    SECTION("wrong element type") {
+        write(path, idx_bytes({4}, 4, 0x0D));
+        REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("element type 0x0d"));
+    }
+    SECTION("truncated data") {
+        write(path, idx_bytes({10, 28, 28}, 10 * 28 * 28 - 100));
+        REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("truncated") && Contains("7740") && Contains("7840"));
+    }
+    SECTION("truncated header") {
+        write(path, idx_bytes({10, 28, 28}, 0).substr(0, 9));
+        REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("truncated header"));
+    }
+    SECTION("count mismatch: more data than the header says") {
+        write(path, idx_bytes({5}, 6));
+        REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("longer than its header says"));
+    }
+    SECTION("gzip garbage") {
+        std::string bytes = "\x1f\x8b\x08\x00";  // a gzip header, then noise
+        bytes += std::string(200, '\x5a');
+        write(dir / "garbage.gz", bytes);
+        REQUIRE_THROWS_WITH(nn::read_idx(dir / "garbage.gz"), Contains("garbage.gz") && Contains("corrupt gzip"));
+    }
+    SECTION("empty file") {
+        write(path, "");
+        REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("too short"));
+    }
+}
