@@ -6,15 +6,22 @@
 #pragma once
 #include <Eigen/Core>
 
+#include <span>
+
 namespace nn {
 
 using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vector = Eigen::VectorXf;        // a column vector (n, 1)
 using RowVector = Eigen::RowVectorXf;  // a row vector (1, n): one bias per output
 
-// A view of rows [first, first + count) of a Matrix, without copying.
-inline auto rows(Matrix& m, Eigen::Index first, Eigen::Index count) {
-    return m.middleRows(first, count);
+// All the coefficients of a matrix or vector as one span, in storage order.
+template <typename Derived>
+std::span<float> as_span(Eigen::PlainObjectBase<Derived>& m) {
+    return {m.data(), static_cast<std::size_t>(m.size())};
+}
+template <typename Derived>
+std::span<const float> as_span(const Eigen::PlainObjectBase<Derived>& m) {
+    return {m.data(), static_cast<std::size_t>(m.size())};
 }
 
 }  // namespace nn
