@@ -1,0 +1,91 @@
+#include "common/layers.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "common/error.hpp"
+
+namespace nn {
+
+void softmax_rows(Eigen::Ref<Matrix> m) {
+    for (Eigen::Index r = 0; r < m.rows(); ++r) {
+        auto row = m.row(r);
+        row.array() = (row.array() - row.maxCoeff()).exp();
+        row /= row.sum();
+    }
+}
+
+Linear::Linear(int in, int out, bool bias, Rng& rng) : has_bias(bias) {
+    const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+    weight.resize(out, in);
+    for (float& w : weight.value.reshaped()) w = bound * (2 * rng.uniform() - 1);
+    if (has_bias) {
+        this->bias.resize(1, out);
+        for (float& b : this->bias.value.reshaped()) b = bound * (2 * rng.uniform() - 1);
+    }
+}
+
+// (N, in) -> (N, out)
+const Matrix& Linear::forward(const Matrix& input) {
+    x = input;
+    y.noalias() = x * weight.value.transpose();
+    if (has_bias) y.rowwise() += bias.value.row(0);
+    return y;
+}
+
+// (N, out) -> (N, in)
+const Matrix& Linear::backward(const Matrix& dy) {
+    weight.grad.noalias() += dy.transpose() * x;            // dW = dy^T x     (out, in)
+    if (has_bias) bias.grad += dy.colwise().sum();          // db = sum_n dy   (1, out)
+    dx.noalias() = dy * weight.value;                        // dx = dy W       (N, in)
+    return dx;
+}
+
+Embedding::Embedding(int num_embeddings, int embedding_dim, Rng& rng) {
+    weight.resize(num_embeddings, embedding_dim);
+    rng.fill_normal(std::span<float>(weight.value.data(), weight.value.size()));
+}
+
+// (N) -> (N, C)
+const Matrix& Embedding::forward(std::span<const int> tokens) {
+    idx.assign(tokens.begin(), tokens.end());
+    y.resize(static_cast<Eigen::Index>(idx.size()), weight.value.cols());
+    for (std::size_t n = 0; n < idx.size(); ++n) {
+        if (idx[n] < 0 || idx[n] >= weight.value.rows())
+            fail("token {} is outside an embedding table of {} rows", idx[n], weight.value.rows());
+        y.row(static_cast<Eigen::Index>(n)) = weight.value.row(idx[n]);
+    }
+    return y;
+}
+
+// (N, C) -> nothing: row idx[n] of the table receives dy[n]
+void Embedding::backward(const Matrix& dy) {
+    for (std::size_t n = 0; n < idx.size(); ++n)
+        weight.grad.row(idx[n]) += dy.row(static_cast<Eigen::Index>(n));
+}
+
+// (N, V), (N) -> () the mean of -log softmax(logits)[n, targets[n]]
+float CrossEntropy::forward(const Matrix& logits, std::span<const int> target_tokens) {
+    targets.assign(target_tokens.begin(), target_tokens.end());
+    probs = logits;
+    softmax_rows(probs);
+    double loss = 0;
+    for (Eigen::Index n = 0; n < probs.rows(); ++n) {
+        // -log p computed from the logits (log-sum-exp) rather than log(p), which underflows.
+        const auto row = logits.row(n);
+        const float max = row.maxCoeff();
+        const double lse = max + std::log(static_cast<double>((row.array() - max).exp().sum()));
+        loss += lse - row(targets[static_cast<std::size_t>(n)]);
+    }
+    return static_cast<float>(loss / static_cast<double>(probs.rows()));
+}
+
+// () -> (N, V)
+const Matrix& CrossEntropy::backward() {
+    dlogits = probs;
+    for (Eigen::Index n = 0; n < dlogits.rows(); ++n) dlogits(n, targets[static_cast<std::size_t>(n)]) -= 1.0f;
+    dlogits /= static_cast<float>(dlogits.rows());
+    return dlogits;
+}
+
+}  // namespace nn

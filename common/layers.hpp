@@ -1,0 +1,64 @@
+// The generic layers the language-model lessons share, each a forward that
+// keeps what its backward needs and a backward right beside it. A backward
+// takes d(loss)/d(output), returns d(loss)/d(input), and ADDS the gradients
+// of the layer's parameters to their .grad (so zero them before each step).
+//
+// Shapes use the lecture's names: N = B*T rows (one per token position),
+// C channels, V vocabulary size.
+#pragma once
+#include <span>
+#include <vector>
+
+#include "common/random.hpp"
+#include "common/tensor.hpp"
+
+namespace nn {
+
+// A trainable matrix and the gradient of the loss with respect to it.
+struct Parameter {
+    Matrix value;
+    Matrix grad;       // same shape as value
+    bool decay = true;  // whether AdamW's weight decay applies to it
+    void resize(Eigen::Index rows, Eigen::Index cols) {
+        value.setZero(rows, cols);
+        grad.setZero(rows, cols);
+    }
+};
+
+// Softmax of each row, in place; -infinity entries become 0.
+void softmax_rows(Eigen::Ref<Matrix> m);
+
+// y = x W^T + b, with W stored (out, in) as in PyTorch.
+struct Linear {
+    Parameter weight;    // (out, in), initialised U(-1/sqrt(in), 1/sqrt(in)) as in PyTorch
+    Parameter bias;      // (1, out), or empty when built without bias
+    bool has_bias;
+    Matrix x, y, dx;     // the last input (kept for backward), output and input gradient
+
+    Linear(int in, int out, bool bias, Rng& rng);
+    const Matrix& forward(const Matrix& input);  // (N, in) -> (N, out)
+    const Matrix& backward(const Matrix& dy);    // (N, out) -> (N, in)
+};
+
+// A lookup table: token i reads row i.
+struct Embedding {
+    Parameter weight;       // (V, C), initialised N(0, 1) as in PyTorch
+    std::vector<int> idx;   // the last input, kept for backward
+    Matrix y;               // the last output
+
+    Embedding(int num_embeddings, int embedding_dim, Rng& rng);
+    const Matrix& forward(std::span<const int> tokens);  // (N) -> (N, C)
+    void backward(const Matrix& dy);                     // (N, C) -> (nothing: the input is integers)
+};
+
+// Softmax followed by the mean negative log-likelihood of the targets.
+struct CrossEntropy {
+    Matrix probs;               // (N, V): softmax of the last logits
+    std::vector<int> targets;   // (N)
+    Matrix dlogits;             // (N, V)
+
+    float forward(const Matrix& logits, std::span<const int> target_tokens);  // (N, V), (N) -> ()
+    const Matrix& backward();  // () -> (N, V): (probs - one_hot(targets)) / N
+};
+
+}  // namespace nn

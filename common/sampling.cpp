@@ -1,0 +1,40 @@
+#include "common/sampling.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace nn {
+
+int multinomial(std::span<const float> probs, Rng& rng) {
+    const float u = rng.uniform();
+    float cumulative = 0;
+    for (std::size_t i = 0; i < probs.size(); ++i) {
+        cumulative += probs[i];
+        if (u < cumulative) return static_cast<int>(i);
+    }
+    // Rounding left the sum a hair below u: take the last token with any probability.
+    for (std::size_t i = probs.size(); i-- > 0;)
+        if (probs[i] > 0) return static_cast<int>(i);
+    return 0;
+}
+
+int sample(std::span<const float> logits, Rng& rng, float temperature, int top_k) {
+    std::vector<float> p(logits.begin(), logits.end());
+    for (float& x : p) x /= temperature;
+    if (top_k > 0 && static_cast<std::size_t>(top_k) < p.size()) {
+        std::vector<float> sorted = p;
+        std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
+        const float kth = sorted[static_cast<std::size_t>(top_k - 1)];
+        for (float& x : p)
+            if (x < kth) x = -std::numeric_limits<float>::infinity();
+    }
+    const float max = *std::max_element(p.begin(), p.end());
+    float sum = 0;
+    for (float& x : p) sum += (x = std::exp(x - max));
+    for (float& x : p) x /= sum;
+    return multinomial(p, rng);
+}
+
+}  // namespace nn
