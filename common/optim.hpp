@@ -29,6 +29,12 @@ public:
     Options options;  // lr may be changed between steps (a schedule)
     long steps_taken() const { return t_; }
 
+    // The state a checkpoint saves to resume exactly: the step count t and the
+    // two moments of every parameter, in the order of the parameter list.
+    std::vector<Matrix>& first_moments() { return m_; }
+    std::vector<Matrix>& second_moments() { return v_; }
+    void set_steps_taken(long t) { t_ = t; }
+
 private:
     std::vector<Parameter*> params_;
     std::vector<Matrix> m_, v_;  // first and second moment of each parameter's gradient
