@@ -1,0 +1,71 @@
+// Runs the built MNIST lessons briefly and checks their exit status and the
+// lines a learner relies on.
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "helpers.hpp"
+
+using Catch::Matchers::Contains;
+
+TEST_CASE("01-mnist-mlp prints the shapes and the untrained accuracy", "[lessons]") {
+    const auto r = test::run_lesson("01-mnist-mlp", "--data " + test::data_dir());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("training_data    50000 images"));
+    CHECK_THAT(r.output, Contains("weights[0] (30, 784)"));
+    CHECK_THAT(r.output, Contains("a[2] = sigmoid(a[1] weights[1]^T + biases[1])  (1, 10)"));
+    CHECK_THAT(r.output, Contains("evaluate(test_data): "));
+}
+
+TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[lessons]") {
+    test::ScratchDir dir;
+    const auto net = (dir / "net.bin").string(), metrics = (dir / "m.jsonl").string();
+    const auto r = test::run_lesson(
+        "02-backprop", "--data " + test::data_dir() + " --epochs 2 --train-size 3000 --save " +
+                           net + " --metrics " + metrics);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("Epoch 0: "));
+    CHECK_THAT(r.output, Contains("Epoch 1: "));
+    CHECK_THAT(r.output, Contains("Saved the network"));
+    const std::string lines = [&] { std::ifstream in(metrics); return std::string(std::istreambuf_iterator<char>(in), {}); }();
+    CHECK_THAT(lines, Contains(R"({"epoch": 1, "test_accuracy": 0.)"));
+
+    const auto loaded = test::run_lesson("01-mnist-mlp", "--data " + test::data_dir() + " --load " + net);
+    INFO(loaded.output);
+    REQUIRE(loaded.status == 0);
+    CHECK_THAT(loaded.output, Contains("loaded from"));
+    CHECK_THAT(loaded.output, Contains("evaluate(test_data): "));
+}
+
+TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") {
+    test::ScratchDir dir;
+    struct Case { const char* lesson; std::string args; const char* message; };
+    std::ofstream(dir / "junk.bin") << "junk";
+    const std::vector<Case> cases{
+        {"01-mnist-mlp", "--data " + dir.path.string(), "no such file"},
+        {"01-mnist-mlp", "--load " + (dir / "junk.bin").string(), "wrong magic"},
+        {"01-mnist-mlp", "--sizes 784,30,9", "must start with 784"},
+        {"02-backprop", "--batch 0", "--batch"},
+        {"02-backprop", "--cost hinge", "--cost"},
+        {"02-backprop", "--eta -1", "--eta"},
+        {"02-backprop", "--no-such-flag", "no-such-flag"},
+    };
+    for (const Case& c : cases) {
+        const auto r = test::run_lesson(c.lesson, c.args);
+        INFO(c.lesson << " " << c.args << "\n" << r.output);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Contains(c.message));
+        CHECK_THAT(r.output, Contains("error:"));
+    }
+}
+
+TEST_CASE("--help lists every flag", "[lessons]") {
+    for (const char* lesson : {"01-mnist-mlp", "02-backprop"}) {
+        const auto r = test::run_lesson(lesson, "--help");
+        INFO(r.output);
+        CHECK(r.status == 0);
+        CHECK_THAT(r.output, Contains("--data"));
+        CHECK_THAT(r.output, Contains("--seed"));
+    }
+}
