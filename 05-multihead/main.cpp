@@ -1,0 +1,179 @@
+// 05-multihead: several heads of attention side by side, and a feed-forward layer.
+//
+// Same data, training loop, sampling and experiment flags as 04-self-attention.
+// The model changes: the single head of 32 channels becomes MultiHeadAttention,
+// 4 heads of 8 channels each whose outputs are concatenated and projected, and
+// a FeedForward layer (linear, ReLU) follows it. --attention-map now draws
+// every head, side by side.
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "05-multihead/model.hpp"
+#include "common/cli.hpp"
+#include "common/metrics.hpp"
+#include "common/optim.hpp"
+#include "common/plot.hpp"
+#include "common/progress.hpp"
+#include "common/text.hpp"
+
+namespace {
+std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }
+
+// Draws the attention weights of the text's characters: one (T, T) heatmap per head, side by side.
+void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab,
+                         const std::string& text, const std::string& path) {
+    const std::vector<int> idx = vocab.encode(text, "--map-text");
+    const int T = static_cast<int>(idx.size());
+    model.forward(idx, 1, T);
+    std::vector<std::string> labels;
+    for (int t : idx) labels.push_back(t == 0 ? "\\n" : vocab.decode(std::span(&t, 1)));
+    const auto& heads = model.sa_heads.heads;
+    nn::Matrix wei(T, T * static_cast<Eigen::Index>(heads.size()));
+    std::vector<std::string> columns;
+    for (std::size_t h = 0; h < heads.size(); ++h) {
+        wei.middleCols(static_cast<Eigen::Index>(h) * T, T) = heads[h].wei;
+        columns.insert(columns.end(), labels.begin(), labels.end());
+    }
+    nn::write_heatmap(path, fmt::format("attention weights of heads 1-{}: row = query, column = key", heads.size()),
+                      wei, labels, columns);
+    fmt::print("wrote the attention weights for {:?} to {}\n", text, path);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"05-multihead: multi-head masked self-attention and a feed-forward layer over "
+                 "token and position embeddings, on Tiny Shakespeare, trained with hand-written "
+                 "backprop and AdamW, then sampled.",
+                 "05-multihead"};
+    std::string data_dir, metrics_path, prompt, attention_map, map_text = "To be or";
+    std::string position = "learned", mask = "causal", score = "dot";
+    int batch_size = 32, block_size = 8, max_iters = 5000, eval_interval = 500, eval_iters = 200;
+    int n_embd = 32, n_head = 4, max_new_tokens = 500, top_k = 0;
+    float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
+    std::uint64_t seed = 1337;
+    nn::add_data_option(app, data_dir);
+    app.add_option("--batch-size", batch_size, "B: sequences per batch")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--block-size", block_size, "T: characters per sequence (context length)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--n-embd", n_embd, "C: channels of each embedding")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--n-head", n_head, "nh: attention heads, each of C / nh channels")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--max-iters", max_iters, "Training steps")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--eval-interval", eval_interval, "Estimate the losses every this many steps")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--eval-iters", eval_iters, "Batches per split in each loss estimate")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--lr", learning_rate, "AdamW learning rate")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--seed", seed, "Seed for the weights, the batches and the sampling")
+        ->capture_default_str();
+    app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
+    app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--position", position, "Position embeddings: learned, or the fixed sinusoidal table")
+        ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
+    app.add_option("--mask", mask, "Attention mask: causal (no peeking ahead), anticausal (no looking back), none")
+        ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
+    app.add_option("--score", score, "Attention score: dot (q.k), or squared-dot ((q.k)^2, sign lost)")
+        ->check(CLI::IsMember({"dot", "squared-dot"}))->capture_default_str();
+    app.add_option("--attention-map", attention_map, "After training, draw the attention weights for --map-text into this PNG");
+    app.add_option("--map-text", map_text, "Text for --attention-map, at most --block-size characters")
+        ->capture_default_str();
+    if (auto status = nn::parse(app, argc, argv)) return *status;
+
+    return nn::guarded(app, [&] {
+        // The matrices here are small (B*T = 256 rows of 32 channels): sharing each product
+        // between threads costs more than it saves, so Eigen gets one thread.
+        Eigen::setNbThreads(1);
+        const int B = batch_size, T = block_size;
+        const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
+        const int V = data.vocab.size();
+        const std::vector<int> context = data.vocab.encode(prompt.empty() ? "\n" : prompt, "the prompt");
+        if (!attention_map.empty() && data.vocab.encode(map_text, "--map-text").size() > static_cast<std::size_t>(T))
+            nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
+        if (!attention_map.empty() && map_text.empty()) nn::fail("--map-text is empty");
+        fmt::print("Tiny Shakespeare from {}: {} characters\n", data_dir, data.train.size() + data.val.size());
+        fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
+        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+
+        nn::Rng rng(seed);
+        const Config config{.vocab_size = V, .block_size = T, .n_embd = n_embd, .n_head = n_head,
+                            .position = position == "learned" ? Position::learned : Position::sinusoidal,
+                            .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(mask),
+                            .score = score == "dot" ? Score::dot : Score::squared_dot};
+        BigramLanguageModel model(config, rng);
+        nn::AdamW optimizer(model.parameters(), {.lr = learning_rate, .weight_decay = weight_decay});
+        long n_params = 0;
+        for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
+
+        // One batch walked through the model, to show the shapes.
+        const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
+        const float loss0 = model.loss(example);
+        const int C = n_embd, hs = model.sa_heads.head_size;
+        fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), nh = {} (heads), hs = {} (head size), V = {}:\n",
+                   B, T, C, n_head, hs, V);
+        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
+        fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+        fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", shape(model.token_embedding_table.y));
+        fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
+                   shape(model.position_embedding_table.y), position);
+        fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", shape(model.x));
+        fmt::print("  in each of the {} heads:\n", n_head);
+        const Head& head = model.sa_heads.heads[0];
+        fmt::print("    {:<42} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", shape(head.key.y));
+        fmt::print("    {:<42} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
+                   shape(head.wei), mask, score);
+        fmt::print("    {:<42} {}  (B*T, hs)\n", "out = wei v", shape(head.out));
+        fmt::print("  {:<44} {}  (B*T, nh*hs) = (B*T, C)\n", "cat = concat(out_1, ..., out_nh)", shape(model.sa_heads.cat));
+        fmt::print("  {:<44} {}  (B*T, C)\n", "a = proj(cat)", shape(model.sa_heads.proj.y));
+        fmt::print("  {:<44} {}  (B*T, C)\n", "h = ffwd(a) = relu(fc(a))", shape(model.ffwd.out));
+        fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(h)", shape(model.lm_head.y));
+        fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
+                   "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+        fmt::print("  {} trained parameters\n\n", n_params);
+
+        nn::MetricsLog metrics(metrics_path);
+        nn::Progress progress("step", max_iters);
+        nn::Stopwatch clock;
+        auto model_loss = [&](const nn::Batch& batch) { return model.loss(batch); };
+        for (int iter = 0; iter < max_iters; ++iter) {
+            if (iter % eval_interval == 0 || iter == max_iters - 1) {
+                const nn::Losses losses = nn::estimate_loss(data, eval_iters, B, T, model_loss);
+                progress.clear();
+                fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", iter, losses.train, losses.val);
+                metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
+                                          iter, losses.train, losses.val, clock.seconds()));
+            }
+            const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);
+            const float loss = model.loss(batch);
+            optimizer.zero_grad();
+            model.backward();
+            optimizer.step();
+            progress.update(iter + 1, fmt::format("loss {:.3f}", loss));
+        }
+        progress.clear();
+        const double seconds = clock.seconds();
+        fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", max_iters,
+                   seconds, seconds > 0 ? max_iters / seconds : 0.0);
+
+        if (!attention_map.empty()) write_attention_map(model, data.vocab, map_text, attention_map);
+        fmt::print("generate({} characters after {:?}):\n", max_new_tokens, prompt.empty() ? "\n" : prompt);
+        const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);
+        fmt::print("{}\n", data.vocab.decode(out));
+        return 0;
+    });
+}
