@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     CLI::App app{"02-backprop: trains a feed-forward network on MNIST with stochastic gradient "
                  "descent and backpropagation, printing the test accuracy after each epoch.",
                  "02-backprop"};
-    std::string data_dir, save_path, metrics_path;
+    std::string data_dir, save_path, metrics_path, evaluation = "test";
     std::vector<int> sizes{784, 30, 10};
     std::uint64_t seed = 1;
     int epochs = 30, mini_batch_size = 10, train_size = 50000;
@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
     app.add_option("--train-size", train_size,
                    "Train on the first N of the 50,000 training images (for quick runs)")
         ->check(CLI::Range(1, 50000))->capture_default_str();
+    app.add_option("--evaluate", evaluation,
+                   "Which set to report after each epoch: test (chapter 1) or validation "
+                   "(chapter 3, for choosing hyper-parameters)")
+        ->check(CLI::IsMember({"test", "validation"}))->capture_default_str();
     app.add_option("--seed", seed, "Seed for the weights and the shuffling")->capture_default_str();
     app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
     app.add_option("--metrics", metrics_path,
@@ -88,7 +92,7 @@ int main(int argc, char** argv) {
         fmt::print("MNIST from {}/mnist (the book's split)\n", data_dir);
         fmt::print("  training_data   {:>6} images: {}\n", training_data.size(),
                    shape(training_data.images));
-        fmt::print("  validation_data {:>6} images: {} (not used here)\n", validation_data.size(),
+        fmt::print("  validation_data {:>6} images: {}\n", validation_data.size(),
                    shape(validation_data.images));
         fmt::print("  test_data       {:>6} images: {}\n\n", test_data.size(),
                    shape(test_data.images));
@@ -106,21 +110,24 @@ int main(int argc, char** argv) {
                    shape(nn::Matrix(mini_batch_size, 784)),
                    shape(nn::Matrix(mini_batch_size, 10)));
 
+        const nn::Dataset& evaluation_data = evaluation == "test" ? test_data : validation_data;
         nn::MetricsLog metrics(metrics_path);
         nn::Stopwatch total, epoch_clock;
         int correct = 0;
         net.SGD(training_data, epochs, mini_batch_size, eta, lmbda, rng, [&](int epoch) {
             const double seconds = epoch_clock.seconds();  // training time of this epoch
-            correct = net.evaluate(test_data);
-            fmt::print("Epoch {}: {} / {}  ({:.2f} s)\n", epoch, correct, test_data.size(),
+            correct = net.evaluate(evaluation_data);
+            fmt::print("Epoch {}: {} / {}  ({:.2f} s)\n", epoch, correct, evaluation_data.size(),
                        seconds);
             std::fflush(stdout);
-            metrics.write(fmt::format(R"({{"epoch": {}, "test_accuracy": {:.4f}, "seconds": {:.4f}}})",
-                                      epoch, double(correct) / test_data.size(), seconds));
+            metrics.write(fmt::format(R"({{"epoch": {}, "{}_accuracy": {:.4f}, "seconds": {:.4f}}})",
+                                      epoch, evaluation, double(correct) / evaluation_data.size(),
+                                      seconds));
             epoch_clock.restart();
         });
-        fmt::print("\nTrained in {:.1f} s: {} / {} test images correct ({:.2f}%)\n",
-                   total.seconds(), correct, test_data.size(), 100.0 * correct / test_data.size());
+        fmt::print("\nTrained in {:.1f} s: {} / {} {} images correct ({:.2f}%)\n",
+                   total.seconds(), correct, evaluation_data.size(), evaluation,
+                   100.0 * correct / evaluation_data.size());
         if (!save_path.empty()) {
             save_network(net, save_path);
             fmt::print("Saved the network to {} (01-mnist-mlp --load {} shows it)\n", save_path,
