@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
 
         // One batch walked through the model, to show the shapes.
         const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
-        const float loss0 = model.loss(example);
+        const double loss0 = model.loss(example);
         fmt::print("shapes, with B = {} (batch), T = {} (time), V = {} (vocabulary):\n", B, T, V);
         fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
         fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
                                           iter, losses.train, losses.val, clock.seconds()));
             }
             const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);
-            const float loss = model.loss(batch);
+            const double loss = model.loss(batch);
             optimizer.zero_grad();
             model.backward();
             optimizer.step();

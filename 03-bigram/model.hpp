@@ -26,7 +26,7 @@ struct BigramLanguageModel {
     }
 
     // batch x, y (B*T) -> loss (): forward, then cross-entropy against the targets
-    float loss(const nn::Batch& batch) { return criterion.forward(forward(batch.x), batch.y); }
+    double loss(const nn::Batch& batch) { return criterion.forward(forward(batch.x), batch.y); }
 
     // () -> (): d(loss)/d(every parameter), added to its .grad, after loss()
     void backward() {

@@ -171,7 +171,7 @@ struct BigramLanguageModel {
     }
 
     // batch x, y (B*T) -> loss (): forward, then cross-entropy against the targets
-    float loss(const nn::Batch& batch) {
+    double loss(const nn::Batch& batch) {
         return criterion.forward(forward(batch.x, batch.B, batch.T), batch.y);
     }
 

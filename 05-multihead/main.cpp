@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
 
         // One batch walked through the model, to show the shapes.
         const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
-        const float loss0 = model.loss(example);
+        const double loss0 = model.loss(example);
         const int C = n_embd, hs = model.sa_heads.head_size;
         fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), nh = {} (heads), hs = {} (head size), V = {}:\n",
                    B, T, C, n_head, hs, V);
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
                                           iter, losses.train, losses.val, clock.seconds()));
             }
             const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);
-            const float loss = model.loss(batch);
+            const double loss = model.loss(batch);
             optimizer.zero_grad();
             model.backward();
             optimizer.step();

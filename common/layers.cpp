@@ -65,7 +65,7 @@ void Embedding::backward(const Matrix& dy) {
 }
 
 // (N, V), (N) -> () the mean of -log softmax(logits)[n, targets[n]]
-float CrossEntropy::forward(const Matrix& logits, std::span<const int> target_tokens) {
+double CrossEntropy::forward(const Matrix& logits, std::span<const int> target_tokens) {
     targets.assign(target_tokens.begin(), target_tokens.end());
     probs = logits;
     softmax_rows(probs);
@@ -77,7 +77,7 @@ float CrossEntropy::forward(const Matrix& logits, std::span<const int> target_to
         const double lse = max + std::log(static_cast<double>((row.array() - max).exp().sum()));
         loss += lse - row(targets[static_cast<std::size_t>(n)]);
     }
-    return static_cast<float>(loss / static_cast<double>(probs.rows()));
+    return loss / static_cast<double>(probs.rows());
 }
 
 // () -> (N, V)

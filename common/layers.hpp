@@ -57,7 +57,9 @@ struct CrossEntropy {
     std::vector<int> targets;   // (N)
     Matrix dlogits;             // (N, V)
 
-    float forward(const Matrix& logits, std::span<const int> target_tokens);  // (N, V), (N) -> ()
+    // The loss is summed and returned in double, so that finite differences of it are exact
+    // enough to check gradients of order 1e-4.
+    double forward(const Matrix& logits, std::span<const int> target_tokens);  // (N, V), (N) -> ()
     const Matrix& backward();  // () -> (N, V): (probs - one_hot(targets)) / N
 };
 

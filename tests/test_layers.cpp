@@ -7,24 +7,13 @@
 #include "common/layers.hpp"
 #include "common/optim.hpp"
 #include "common/sampling.hpp"
+#include "lm_helpers.hpp"
 
 namespace {
-
-std::span<float> span_of(nn::Matrix& m) { return {m.data(), static_cast<std::size_t>(m.size())}; }
-
-nn::Matrix random_matrix(Eigen::Index rows, Eigen::Index cols, nn::Rng& rng) {
-    nn::Matrix m(rows, cols);
-    rng.fill_normal(span_of(m));
-    return m;
-}
-
-// sum(y .* R) in double: a scalar loss whose gradient with respect to y is R.
-double project(const nn::Matrix& y, const nn::Matrix& r) {
-    return (y.cast<double>().array() * r.cast<double>().array()).sum();
-}
-
-constexpr double kTolerance = 1e-2;  // float32 rounding gives ~1e-3; a wrong term gives ~1
-
+using test::project;
+using test::random_matrix;
+using test::span_of;
+constexpr double kTolerance = test::kGradTolerance;
 }  // namespace
 
 TEST_CASE("check_gradient is tight enough to catch a wrong sign or a dropped term", "[layers]") {
@@ -89,7 +78,7 @@ TEST_CASE("CrossEntropy matches -log softmax and its backward finite differences
     nn::Matrix logits = random_matrix(6, 5, rng) * 2;
     const std::vector<int> targets{0, 4, 2, 2, 1, 3};
     nn::CrossEntropy ce;
-    const float loss0 = ce.forward(logits, targets);
+    const double loss0 = ce.forward(logits, targets);
     double expected = 0;
     for (int n = 0; n < 6; ++n) {
         double z = 0;

@@ -1,0 +1,231 @@
+// Helpers for the gradient tests of the language-model layers and lessons.
+#pragma once
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <vector>
+#include <string>
+
+#include "common/gradcheck.hpp"
+#include "common/layers.hpp"
+#include "common/random.hpp"
+#include "common/text.hpp"
+
+namespace test {
+
+// A finite-difference check passes below this relative error: float32
+// rounding gives ~1e-3, a dropped term or a wrong sign ~1.
+constexpr double kGradTolerance = 1e-2;
+
+inline std::span<float> span_of(nn::Matrix& m) { return {m.data(), static_cast<std::size_t>(m.size())}; }
+inline std::span<const float> span_of(const nn::Matrix& m) {
+    return {m.data(), static_cast<std::size_t>(m.size())};
+}
+
+inline nn::Matrix random_matrix(Eigen::Index rows, Eigen::Index cols, nn::Rng& rng) {
+    nn::Matrix m(rows, cols);
+    rng.fill_normal(span_of(m));
+    return m;
+}
+
+// sum(y .* R) in double: a scalar loss whose gradient with respect to y is R.
+inline double project(const nn::Matrix& y, const nn::Matrix& r) {
+    return (y.cast<double>().array() * r.cast<double>().array()).sum();
+}
+
+// Checks `grad` against finite differences of `loss` over `value`, reporting the worst entry.
+template <typename LossFn>
+void check_grad(const std::string& name, LossFn&& loss, nn::Matrix& value, const nn::Matrix& grad,
+                double eps = 1e-2, double floor = 1e-3) {
+    REQUIRE(grad.rows() == value.rows());
+    REQUIRE(grad.cols() == value.cols());
+    const nn::GradCheck r = nn::check_gradient(loss, span_of(value), span_of(grad), eps, 64, floor);
+    INFO(name << ": worst relative error " << r.max_rel_error << " at " << r.worst_index
+              << " (analytic " << r.analytic << ", numeric " << r.numeric << ")");
+    CHECK(r.max_rel_error < kGradTolerance);
+    CHECK(r.checked > 0);
+}
+
+// A batch of random tokens with random targets from a vocabulary of V.
+inline nn::Batch random_batch(int B, int T, int V, nn::Rng& rng) {
+    nn::Batch batch{B, T, {}, {}};
+    for (int n = 0; n < B * T; ++n) {
+        batch.x.push_back(static_cast<int>(rng.below(static_cast<std::uint64_t>(V))));
+        batch.y.push_back(static_cast<int>(rng.below(static_cast<std::uint64_t>(V))));
+    }
+    return batch;
+}
+
+// For layers with a kink (ReLU): checks `grad` against central differences,
+// skipping the entries whose step moves a pre-activation across the kink, where
+// a finite difference measures the kink rather than the gradient. `pattern()`
+// gives the sign of every pre-activation after the last forward (empty when
+// there are none). At most half of the entries may be skipped.
+template <typename LossFn, typename PatternFn>
+void check_grad_kinked(const std::string& name, LossFn&& loss, nn::Matrix& value, const nn::Matrix& grad,
+                       PatternFn&& pattern, double eps = 1e-2, double floor = 1e-3) {
+    REQUIRE(grad.rows() == value.rows());
+    REQUIRE(grad.cols() == value.cols());
+    loss();
+    const auto base = pattern();
+    const Eigen::Index n = value.size(), stride = std::max<Eigen::Index>(1, n / 64);
+    double worst = 0;
+    int checked = 0, skipped = 0;
+    for (Eigen::Index i = 0; i < n; i += stride) {
+        float& p = value.data()[i];
+        const float saved = p;
+        p = saved + static_cast<float>(eps);
+        const double plus = loss();
+        const bool kinked_plus = pattern() != base;
+        p = saved - static_cast<float>(eps);
+        const double minus = loss();
+        const bool kinked = kinked_plus || pattern() != base;
+        p = saved;
+        if (kinked) { ++skipped; continue; }
+        const double numeric = (plus - minus) / (double(saved + float(eps)) - double(saved - float(eps)));
+        const double analytic = grad.data()[i];
+        const double err = std::abs(analytic - numeric) / std::max(std::abs(analytic) + std::abs(numeric), floor);
+        INFO(name << "[" << i << "]: analytic " << analytic << ", numeric " << numeric);
+        CHECK(err < kGradTolerance);
+        worst = std::max(worst, err);
+        ++checked;
+    }
+    INFO(name << ": worst relative error " << worst << ", " << skipped << " entries skipped at the kink");
+    CHECK(checked > 0);
+    CHECK(skipped <= checked);
+}
+
+// Every parameter of a model against finite differences of its mean loss on
+// `batch`. `pattern()` as for check_grad_kinked; by default the model has no kink.
+template <typename Model, typename PatternFn>
+void check_model_gradients(Model& model, const nn::Batch& batch, PatternFn&& pattern) {
+    const auto params = model.parameters();
+    for (nn::Parameter* p : params) p->grad.setZero();
+    model.loss(batch);
+    model.backward();
+    auto loss = [&] { return model.loss(batch); };
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        INFO("parameter " << i << " of shape (" << params[i]->value.rows() << ", " << params[i]->value.cols() << ")");
+        REQUIRE(params[i]->grad.norm() > 0);  // every parameter takes part
+        check_grad_kinked("parameter " + std::to_string(i), loss, params[i]->value, params[i]->grad, pattern);
+    }
+}
+
+template <typename Model>
+void check_model_gradients(Model& model, const nn::Batch& batch) {
+    check_model_gradients(model, batch, [] { return std::vector<bool>{}; });
+}
+
+// The signs of a matrix's entries: where a ReLU applied to it passes its input.
+inline std::vector<bool> positive(const nn::Matrix& m) {
+    std::vector<bool> signs;
+    for (Eigen::Index i = 0; i < m.size(); ++i) signs.push_back(m.data()[i] > 0);
+    return signs;
+}
+
+}  // namespace test
+
+// --- Running the language-model lessons ------------------------------------
+#include <algorithm>
+#include <fstream>
+#include <vector>
+
+#include "common/fileio.hpp"
+#include "helpers.hpp"
+
+namespace test {
+
+// Settings small enough that a lesson runs in well under a second.
+inline const std::string kTinyRun =
+    "--max-iters 20 --eval-interval 10 --eval-iters 2 --max-new-tokens 40";
+
+// The output without the lines that hold timings, which differ between runs.
+inline std::string without_timings(const std::string& output) {
+    std::string kept, line;
+    for (char c : output) {
+        line += c;
+        if (c != '\n') continue;
+        if (line.find("step/s") == std::string::npos && line.find("steps/s") == std::string::npos) kept += line;
+        line.clear();
+    }
+    return kept + line;
+}
+
+inline void write_text(const fs::path& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// What every language-model lesson does with bad input: one line and exit status 2.
+inline void check_refuses_bad_input(const std::string& lesson) {
+    using Catch::Matchers::Contains;
+    ScratchDir dir;
+    const std::string data = " --data " + dir.path.string();
+    auto expect = [&](const std::string& args, const std::string& message) {
+        const RunResult r = run_lesson(lesson, args);
+        INFO(lesson << " " << args << "\n" << r.output);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Contains(message));
+    };
+    expect(data, "tinyshakespeare.txt: No such file or directory");
+    write_text(dir / "tinyshakespeare.txt", "");
+    expect(data, "tinyshakespeare.txt is empty");
+    write_text(dir / "tinyshakespeare.txt", "Bonjour, caf\xe9 cr\xe8me\n");
+    expect(data, "tinyshakespeare.txt is not valid UTF-8: the character at byte 12 (0xe9) is incomplete");
+    write_text(dir / "tinyshakespeare.txt", std::string(19, 'a') + "\n");  // val: 2 characters
+    expect(data + " --block-size 8", "the validation split has 2 characters, too few for a context of 8");
+    const std::string shakespeare = " --data " + data_dir() + " " + kTinyRun;
+    expect(shakespeare + " --prompt 'ROMEO: 100% #1'",
+           "the prompt has 4 characters outside the vocabulary: '1', '0', '%', '#'");
+    expect(shakespeare + " --batch-size 0", "--batch-size");
+    expect(shakespeare + " --lr -0.1", "--lr");
+    expect(shakespeare + " --temperature 0", "--temperature");
+    expect(shakespeare + " --max-iters -1", "--max-iters");
+    expect(shakespeare + " --no-such-flag", "no-such-flag");
+}
+
+// A short run prints the shapes, the losses at the right steps, a sample, and
+// writes the metrics; the same seed gives the same output.
+inline std::string check_short_run(const std::string& lesson, const std::string& extra = "") {
+    using Catch::Matchers::Contains;
+    ScratchDir dir;
+    const std::string args = "--data " + data_dir() + " " + kTinyRun + " --metrics " +
+                             (dir / "m.jsonl").string() + " " + extra;
+    const RunResult r = run_lesson(lesson, args);
+    INFO(lesson << " " << args << "\n" << r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("vocabulary, V = 65"));
+    CHECK_THAT(r.output, Contains("train: the first 1003854 tokens, val: the last 111540"));
+    CHECK_THAT(r.output, Contains("xb = get_batch('train')") && Contains("(32, 8)"));
+    CHECK_THAT(r.output, Contains("(256, 65)"));  // the logits, (B*T, V)
+    CHECK_THAT(r.output, Contains("step 0: train loss 4.") && Contains("step 10: train loss") &&
+                             Contains("step 19: train loss"));
+    CHECK_THAT(r.output, Contains("20 steps in") && Contains("generate(40 characters after \"\\n\")"));
+    const std::string metrics = nn::read_file(dir / "m.jsonl");
+    CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 3);
+    CHECK_THAT(metrics, Contains(R"({"step": 10, "train_loss": )") && Contains(R"("val_loss": )") &&
+                            Contains(R"("seconds": )"));
+    const RunResult again = run_lesson(lesson, args);
+    CHECK(without_timings(again.output) == without_timings(r.output));
+    return r.output;
+}
+
+// The val loss printed on the line "step N: train loss X, val loss Y".
+inline double val_loss_at(const std::string& output, int step) {
+    const std::string key = "step " + std::to_string(step) + ": train loss ";
+    const auto at = output.find(key);
+    if (at == std::string::npos) return -1;
+    const auto val = output.find("val loss ", at);
+    return std::stod(output.substr(val + 9));
+}
+
+// --help lists every flag with its default.
+inline void check_help(const std::string& lesson, const std::vector<std::string>& flags_and_defaults) {
+    using Catch::Matchers::Contains;
+    const RunResult r = run_lesson(lesson, "--help");
+    INFO(r.output);
+    CHECK(r.status == 0);
+    for (const std::string& s : flags_and_defaults) CHECK_THAT(r.output, Contains(s));
+}
+
+}  // namespace test

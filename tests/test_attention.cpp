@@ -1,0 +1,136 @@
+// 04-self-attention: the Head's backward for every mask and score, the whole
+// model's backward for every experiment, what the masks let a position see,
+// and runs of the lesson.
+#include <catch2/catch.hpp>
+
+#include "04-self-attention/model.hpp"
+#include "lm_helpers.hpp"
+
+namespace {
+const std::vector<Mask> kMasks{Mask::causal, Mask::anticausal, Mask::none};
+const std::vector<Score> kScores{Score::dot, Score::squared_dot};
+}  // namespace
+
+TEST_CASE("04: Head backward matches finite differences for every mask and score", "[04-self-attention]") {
+    for (Mask mask : kMasks) {
+        for (Score score : kScores) {
+            DYNAMIC_SECTION("mask " << int(mask) << ", score " << int(score)) {
+                nn::Rng rng(21);
+                const int B = 2, T = 4, C = 6, hs = 5;
+                Head head(C, hs, mask, score, rng);
+                nn::Matrix x = test::random_matrix(B * T, C, rng), r = test::random_matrix(B * T, hs, rng);
+                head.forward(x, B, T);
+                const nn::Matrix dx = head.backward(r);
+                auto loss = [&] { return test::project(head.forward(x, B, T), r); };
+                test::check_grad("x", loss, x, dx);
+                test::check_grad("key", loss, head.key.weight.value, head.key.weight.grad);
+                test::check_grad("query", loss, head.query.weight.value, head.query.weight.grad);
+                test::check_grad("value", loss, head.value.weight.value, head.value.weight.grad);
+            }
+        }
+    }
+}
+
+TEST_CASE("04: the mask decides which positions a query sees", "[04-self-attention]") {
+    nn::Rng rng(22);
+    const int T = 5, C = 4;
+    for (Mask mask : kMasks) {
+        Head head(C, 3, mask, Score::dot, rng);
+        nn::Matrix x = test::random_matrix(T, C, rng);
+        const nn::Matrix out = head.forward(x, 1, T);
+        const nn::Matrix wei = head.wei;
+        CHECK(wei.rowwise().sum().isOnes(1e-5f));
+        for (int i = 0; i < T; ++i)
+            for (int j = 0; j < T; ++j) {
+                if (masked(mask, i, j)) CHECK(wei(i, j) == 0.0f);
+                else CHECK(wei(i, j) > 0.0f);
+            }
+        // Change the input at position 2: which outputs change?
+        x.row(2) += nn::RowVector::Ones(C);
+        const nn::Matrix changed = head.forward(x, 1, T);
+        for (int i = 0; i < T; ++i) {
+            const bool sees_2 = !masked(mask, i, 2);
+            const bool changed_i = (changed.row(i) - out.row(i)).norm() > 1e-6f;
+            CHECK(changed_i == sees_2);
+        }
+    }
+}
+
+TEST_CASE("04: the model's backward matches finite differences for every experiment", "[04-self-attention]") {
+    struct Case { Position position; Mask mask; Score score; };
+    for (Case c : {Case{Position::learned, Mask::causal, Score::dot},
+                   Case{Position::sinusoidal, Mask::causal, Score::dot},
+                   Case{Position::learned, Mask::anticausal, Score::dot},
+                   Case{Position::learned, Mask::none, Score::dot},
+                   Case{Position::learned, Mask::causal, Score::squared_dot}}) {
+        DYNAMIC_SECTION("position " << int(c.position) << ", mask " << int(c.mask) << ", score " << int(c.score)) {
+            nn::Rng rng(23);
+            BigramLanguageModel model({.vocab_size = 7, .block_size = 5, .n_embd = 6,
+                                       .position = c.position, .mask = c.mask, .score = c.score},
+                                      rng);
+            CHECK(model.parameters().size() == (c.position == Position::learned ? 7u : 6u));
+            test::check_model_gradients(model, test::random_batch(3, 5, 7, rng));
+            // A shorter context than block_size works too.
+            test::check_model_gradients(model, test::random_batch(2, 3, 7, rng));
+        }
+    }
+}
+
+TEST_CASE("04: the sinusoidal table and the context limit", "[04-self-attention]") {
+    const nn::Matrix pe = sinusoidal_table(8, 6);
+    CHECK(pe(0, 0) == 0.0f);
+    CHECK(pe(0, 1) == 1.0f);
+    CHECK(pe(3, 0) == Approx(std::sin(3.0)));
+    CHECK(pe(3, 1) == Approx(std::cos(3.0)));
+    CHECK(pe(5, 4) == Approx(std::sin(5.0 / std::pow(10000.0, 4.0 / 6))));
+    CHECK(pe(5, 5) == Approx(std::cos(5.0 / std::pow(10000.0, 4.0 / 6))));
+
+    nn::Rng rng(24);
+    BigramLanguageModel model({.vocab_size = 7, .block_size = 4, .n_embd = 6}, rng);
+    REQUIRE_THROWS_WITH(model.forward(std::vector<int>(5, 1), 1, 5),
+                        Catch::Matchers::Contains("a context of 5 characters is longer than the 4"));
+    // generate crops its context to block_size.
+    const std::vector<int> out = model.generate(std::vector<int>(9, 2), 6, rng);
+    CHECK(out.size() == 15);
+}
+
+TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self-attention][run]") {
+    test::ScratchDir dir;
+    const std::string png = (dir / "map.png").string();
+    const std::string output = test::check_short_run(
+        "04-self-attention", "--attention-map " + png + " --position sinusoidal --score squared-dot");
+    CHECK_THAT(output, Catch::Matchers::Contains("(sinusoidal)") &&
+                           Catch::Matchers::Contains("causal mask, squared-dot score"));
+    const std::string bytes = nn::read_file(png);
+    CHECK(bytes.substr(1, 3) == "PNG");
+    for (const char* mask : {"anticausal", "none"})
+        CHECK(test::run_lesson("04-self-attention", "--data " + test::data_dir() + " " + test::kTinyRun +
+                                                        " --mask " + mask).status == 0);
+    const test::RunResult r = test::run_lesson(
+        "04-self-attention", "--data " + test::data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(test::val_loss_at(r.output, 0) > 4.0);
+    CHECK(test::val_loss_at(r.output, 399) < 3.2);
+}
+
+TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][run]") {
+    test::check_help("04-self-attention",
+                     {"--batch-size", "32", "--block-size", "8", "--n-embd", "--max-iters", "5000",
+                      "--eval-interval", "500", "--eval-iters", "200", "--lr", "0.001", "--weight-decay",
+                      "--seed", "1337", "--max-new-tokens", "--prompt", "--temperature", "--top-k",
+                      "--metrics", "--data", "--position", "learned", "--mask", "causal", "--score",
+                      "dot", "--attention-map", "--map-text", "To be or"});
+}
+
+TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {
+    test::check_refuses_bad_input("04-self-attention");
+    using Catch::Matchers::Contains;
+    const std::string base = "--data " + test::data_dir() + " " + test::kTinyRun;
+    test::RunResult r = test::run_lesson("04-self-attention", base + " --attention-map x.png --map-text 'To be, or not'");
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("--map-text has more characters than the context of 8"));
+    r = test::run_lesson("04-self-attention", base + " --mask diagonal");
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("--mask"));
+}

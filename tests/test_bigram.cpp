@@ -1,0 +1,48 @@
+// 03-bigram: the model's backward against finite differences, and runs of the lesson.
+#include <catch2/catch.hpp>
+
+#include "03-bigram/model.hpp"
+#include "common/fileio.hpp"
+#include "lm_helpers.hpp"
+
+TEST_CASE("03: the bigram model's backward matches finite differences", "[03-bigram]") {
+    nn::Rng rng(11);
+    BigramLanguageModel model(7, rng);
+    test::check_model_gradients(model, test::random_batch(3, 4, 7, rng));
+}
+
+TEST_CASE("03: logits are the table rows of the input tokens", "[03-bigram]") {
+    nn::Rng rng(12);
+    BigramLanguageModel model(5, rng);
+    const std::vector<int> idx{3, 1, 3};
+    const nn::Matrix& logits = model.forward(idx);
+    CHECK(logits.rows() == 3);
+    CHECK(logits.row(2) == model.token_embedding_table.weight.value.row(3));
+    // generate appends exactly max_new_tokens tokens from the vocabulary, reproducibly.
+    nn::Rng a(1), b(1);
+    const std::vector<int> out = model.generate({0}, 30, a);
+    CHECK(out.size() == 31);
+    CHECK(std::all_of(out.begin(), out.end(), [](int t) { return t >= 0 && t < 5; }));
+    CHECK(model.generate({0}, 30, b) == out);
+}
+
+TEST_CASE("03: a short run prints shapes, losses and a sample, and learns", "[03-bigram][run]") {
+    test::check_short_run("03-bigram");
+    const test::RunResult r = test::run_lesson(
+        "03-bigram", "--data " + test::data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(test::val_loss_at(r.output, 0) > 4.3);
+    CHECK(test::val_loss_at(r.output, 399) < 3.0);
+}
+
+TEST_CASE("03: --help lists every flag with its default", "[03-bigram][run]") {
+    test::check_help("03-bigram", {"--batch-size", "32", "--block-size", "--max-iters", "3000",
+                                   "--eval-interval", "300", "--eval-iters", "200", "--lr", "0.01",
+                                   "--weight-decay", "--seed", "1337", "--max-new-tokens", "500",
+                                   "--prompt", "--temperature", "--top-k", "--metrics", "--data"});
+}
+
+TEST_CASE("03: bad input is one line and exit status 2", "[03-bigram][run]") {
+    test::check_refuses_bad_input("03-bigram");
+}

@@ -1,0 +1,108 @@
+// 05-multihead: MultiHeadAttention (concatenation included), FeedForward and
+// the whole model against finite differences, and runs of the lesson.
+#include <catch2/catch.hpp>
+
+#include "05-multihead/model.hpp"
+#include "lm_helpers.hpp"
+
+TEST_CASE("05: MultiHeadAttention concatenates its heads and projects them", "[05-multihead]") {
+    nn::Rng rng(31);
+    const int B = 2, T = 4, C = 6, nh = 3, hs = 2;
+    MultiHeadAttention mha(C, nh, hs, Mask::causal, Score::dot, rng);
+    const nn::Matrix x = test::random_matrix(B * T, C, rng);
+    const nn::Matrix out = mha.forward(x, B, T);
+    REQUIRE(mha.cat.cols() == nh * hs);
+    for (int h = 0; h < nh; ++h) CHECK(mha.cat.middleCols(h * hs, hs) == mha.heads[h].out);
+    CHECK(out.isApprox((mha.cat * mha.proj.weight.value.transpose()).rowwise() + mha.proj.bias.value.row(0)));
+}
+
+TEST_CASE("05: MultiHeadAttention backward matches finite differences", "[05-multihead]") {
+    for (Mask mask : {Mask::causal, Mask::none}) {
+        DYNAMIC_SECTION("mask " << int(mask)) {
+            nn::Rng rng(32);
+            const int B = 2, T = 4, C = 6, nh = 3, hs = 2;
+            MultiHeadAttention mha(C, nh, hs, mask, Score::dot, rng);
+            nn::Matrix x = test::random_matrix(B * T, C, rng), r = test::random_matrix(B * T, C, rng);
+            mha.forward(x, B, T);
+            const nn::Matrix dx = mha.backward(r);
+            auto loss = [&] { return test::project(mha.forward(x, B, T), r); };
+            test::check_grad("x", loss, x, dx);
+            test::check_grad("proj.weight", loss, mha.proj.weight.value, mha.proj.weight.grad);
+            test::check_grad("proj.bias", loss, mha.proj.bias.value, mha.proj.bias.grad);
+            for (int h = 0; h < nh; ++h) {
+                INFO("head " << h);
+                Head& head = mha.heads[h];
+                test::check_grad("key", loss, head.key.weight.value, head.key.weight.grad);
+                test::check_grad("query", loss, head.query.weight.value, head.query.weight.grad);
+                test::check_grad("value", loss, head.value.weight.value, head.value.weight.grad);
+            }
+        }
+    }
+}
+
+TEST_CASE("05: FeedForward backward matches finite differences", "[05-multihead]") {
+    nn::Rng rng(33);
+    FeedForward ffwd(5, rng);
+    nn::Matrix x = test::random_matrix(6, 5, rng), r = test::random_matrix(6, 5, rng);
+    const nn::Matrix out = ffwd.forward(x);
+    CHECK(out.minCoeff() == 0.0f);  // the ReLU cut some
+    CHECK(out.maxCoeff() > 0.0f);
+    const nn::Matrix dx = ffwd.backward(r);
+    auto loss = [&] { return test::project(ffwd.forward(x), r); };
+    auto relu_pattern = [&] { return test::positive(ffwd.fc.y); };
+    test::check_grad_kinked("x", loss, x, dx, relu_pattern);
+    test::check_grad_kinked("fc.weight", loss, ffwd.fc.weight.value, ffwd.fc.weight.grad, relu_pattern);
+    test::check_grad_kinked("fc.bias", loss, ffwd.fc.bias.value, ffwd.fc.bias.grad, relu_pattern);
+}
+
+TEST_CASE("05: the model's backward matches finite differences", "[05-multihead]") {
+    for (Position position : {Position::learned, Position::sinusoidal}) {
+        DYNAMIC_SECTION("position " << int(position)) {
+            nn::Rng rng(34);
+            BigramLanguageModel model(
+                {.vocab_size = 7, .block_size = 5, .n_embd = 6, .n_head = 3, .position = position}, rng);
+            CHECK(model.parameters().size() == (position == Position::learned ? 17u : 16u));
+            test::check_model_gradients(model, test::random_batch(3, 5, 7, rng),
+                                        [&] { return test::positive(model.ffwd.fc.y); });
+        }
+    }
+}
+
+TEST_CASE("05: n_embd must split evenly into heads", "[05-multihead]") {
+    nn::Rng rng(35);
+    REQUIRE_THROWS_WITH(BigramLanguageModel({.vocab_size = 7, .n_embd = 30, .n_head = 4}, rng),
+                        Catch::Matchers::Contains("n_embd = 30 cannot be split evenly into 4 heads"));
+}
+
+TEST_CASE("05: a short run, and the attention map of every head", "[05-multihead][run]") {
+    test::ScratchDir dir;
+    const std::string png = (dir / "map.png").string();
+    const std::string output = test::check_short_run("05-multihead", "--attention-map " + png);
+    CHECK_THAT(output, Catch::Matchers::Contains("in each of the 4 heads") &&
+                           Catch::Matchers::Contains("(256, 8)  (B*T, hs) each"));
+    CHECK(nn::read_file(png).substr(1, 3) == "PNG");
+    const test::RunResult r = test::run_lesson(
+        "05-multihead", "--data " + test::data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(test::val_loss_at(r.output, 0) > 4.0);
+    CHECK(test::val_loss_at(r.output, 399) < 3.2);
+}
+
+TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]") {
+    test::check_help("05-multihead",
+                     {"--batch-size", "32", "--block-size", "8", "--n-embd", "--n-head", "4",
+                      "--max-iters", "5000", "--eval-interval", "500", "--eval-iters", "200", "--lr",
+                      "0.001", "--weight-decay", "--seed", "1337", "--max-new-tokens", "--prompt",
+                      "--temperature", "--top-k", "--metrics", "--data", "--position", "--mask",
+                      "--score", "--attention-map", "--map-text"});
+}
+
+TEST_CASE("05: bad input is one line and exit status 2", "[05-multihead][run]") {
+    test::check_refuses_bad_input("05-multihead");
+    const test::RunResult r = test::run_lesson(
+        "05-multihead", "--data " + test::data_dir() + " " + test::kTinyRun + " --n-embd 30");
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Matchers::Contains(
+                             "n_embd = 30 cannot be split evenly into 4 heads (--n-embd must be a multiple of --n-head)"));
+}
