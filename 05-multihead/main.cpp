@@ -14,6 +14,7 @@
 
 #include "05-multihead/model.hpp"
 #include "common/cli.hpp"
+#include "common/validators.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -57,32 +58,32 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1337;
     nn::add_data_option(app, data_dir);
     app.add_option("--batch-size", batch_size, "B: sequences per batch")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--block-size", block_size, "T: characters per sequence (context length)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--n-embd", n_embd, "C: channels of each embedding")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--n-head", n_head, "nh: attention heads, each of C / nh channels")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--max-iters", max_iters, "Training steps")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--eval-interval", eval_interval, "Estimate the losses every this many steps")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--eval-iters", eval_iters, "Batches per split in each loss estimate")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--lr", learning_rate, "AdamW learning rate")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--seed", seed, "Seed for the weights, the batches and the sampling")
         ->capture_default_str();
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
     app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
     app.add_option("--position", position, "Position embeddings: learned, or the fixed sinusoidal table")
         ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
