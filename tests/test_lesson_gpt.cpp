@@ -1,0 +1,206 @@
+// 06-gpt as a program: a short run whose loss falls, checkpoints that
+// round-trip and refuse bad files, resuming that gives the same losses as an
+// uninterrupted run, and sampling from a checkpoint.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <regex>
+
+#include "06-gpt/checkpoint.hpp"
+#include "helpers.hpp"
+
+namespace {
+using Catch::Matchers::Contains;
+
+// A model small enough to train in a fraction of a second.
+const std::string kSmall =
+    " --n-layer 2 --n-head 2 --n-embd 16 --block-size 16 --batch-size 8 --eval-iters 4 --lr 1e-2 --warmup-iters 10";
+
+std::string run_args(const std::string& args) { return "--data " + test::data_dir() + kSmall + " " + args; }
+
+// The "step N: train loss X, val loss Y" lines of an output, in order.
+std::vector<std::string> loss_lines(const std::string& output) {
+    static const std::regex line(R"(step \d+: train loss [0-9.]+, val loss [0-9.]+)");
+    std::vector<std::string> out;
+    for (auto it = std::sregex_iterator(output.begin(), output.end(), line); it != std::sregex_iterator(); ++it)
+        out.push_back(it->str());
+    return out;
+}
+
+float val_loss(const std::string& line) { return std::stof(line.substr(line.rfind(' ') + 1)); }
+
+// One short training run with --out, --metrics and --plot, shared by the tests below.
+struct TrainedRun {
+    test::ScratchDir dir;
+    test::RunResult result;
+    std::filesystem::path ckpt() const { return dir / "ckpt"; }
+    TrainedRun() {
+        result = test::run_lesson("06-gpt", run_args("--threads 1 --max-iters 60 --eval-interval 30 --max-new-tokens 20 --out " +
+                                                      ckpt().string() + " --metrics " + (dir / "m.jsonl").string() +
+                                                      " --plot " + (dir / "p.png").string()));
+    }
+};
+const TrainedRun& trained() {
+    static const TrainedRun run;
+    return run;
+}
+
+// A copy of the trained run's checkpoint directory, to damage.
+struct CheckpointCopy {
+    test::ScratchDir dir;
+    std::filesystem::path file = dir / "last.ckpt";
+    std::string bytes;
+    CheckpointCopy() {
+        std::filesystem::copy_file(trained().ckpt() / "last.ckpt", file);
+        bytes = nn::read_file(file);
+    }
+    void rewrite(const std::string& b) const { std::ofstream(file, std::ios::binary | std::ios::trunc) << b; }
+    test::RunResult resume(const std::string& extra = "") const {
+        return test::run_lesson("06-gpt", run_args("--threads 1 --max-iters 60 --eval-interval 30 --max-new-tokens 0 --resume " +
+                                                   dir.path.string() + extra));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("06-gpt trains: the loss falls, and checkpoints hold the model", "[gpt][lesson]") {
+    const TrainedRun& run = trained();
+    INFO(run.result.output);
+    REQUIRE(run.result.status == 0);
+    const auto lines = loss_lines(run.result.output);
+    REQUIRE(lines.size() == 3);
+    CHECK(val_loss(lines[2]) < val_loss(lines[0]) - 0.5f);
+    CHECK_THAT(run.result.output, Contains("ms per training step"));
+    CHECK(std::filesystem::exists(run.dir / "p.png"));
+    CHECK(nn::read_file(run.dir / "m.jsonl").find(R"("step": 60)") != std::string::npos);
+
+    // The checkpoint round-trips: same weights, same settings, same history.
+    const Checkpoint best = read_checkpoint(run.ckpt() / "best.ckpt");
+    const Checkpoint last = read_checkpoint(run.ckpt() / "last.ckpt");
+    CHECK(last.step == 60);
+    CHECK(last.config.n_layer == 2);
+    CHECK(last.config.vocab_size == 65);
+    CHECK(last.train.max_iters == 60);
+    CHECK(last.history.size() == 3);
+    CHECK(best.best_val == Approx(last.history.back().val).epsilon(1e-6));
+    CHECK(last.params.size() == 2 + 12 * 2 + 2);
+    nn::Rng rng(0);
+    GPTLanguageModel model(last.config, rng);
+    restore(last, model, nullptr);
+    const auto params = model.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) CHECK(params[i]->value == last.params[i]);
+}
+
+TEST_CASE("06-gpt sample writes text from a checkpoint, the same with and without the cache", "[gpt][lesson]") {
+    const std::string args = "sample --checkpoint " + trained().ckpt().string() +
+                             " --prompt 'ROMEO:' --max-new-tokens 40 --num-samples 2 --seed 3";
+    const auto cached = test::run_lesson("06-gpt", args);
+    INFO(cached.output);
+    REQUIRE(cached.status == 0);
+    CHECK_THAT(cached.output, Contains("--- sample 2 ---"));
+    CHECK_THAT(cached.output, Contains("tokens/s (key/value cache)"));
+    const auto uncached = test::run_lesson("06-gpt", args + " --no-cache");
+    REQUIRE(uncached.status == 0);
+    CHECK_THAT(uncached.output, Contains("tokens/s (no cache)"));
+    auto text = [](const std::string& out) { return out.substr(out.find("ROMEO:"), out.find(" tokens in") - out.find("ROMEO:")); };
+    CHECK(text(cached.output) == text(uncached.output));
+    // A prompt character outside the vocabulary is refused, naming it.
+    const auto bad = test::run_lesson("06-gpt", "sample --checkpoint " + trained().ckpt().string() + " --prompt 'a~b'");
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.output, Contains("outside the vocabulary") && Contains("'~'"));
+}
+
+TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatched checkpoints", "[gpt][lesson]") {
+    CheckpointCopy copy;
+    SECTION("the copy itself resumes") {
+        const auto s = copy.resume();
+        INFO(s.output);
+        CHECK(s.status == 0);
+    }
+    SECTION("flipped bit") {
+        copy.bytes[copy.bytes.size() / 2] ^= 0x01;
+        copy.rewrite(copy.bytes);
+        const auto s = copy.resume();
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("checksum mismatch"));
+    }
+    SECTION("truncated") {
+        copy.rewrite(copy.bytes.substr(0, copy.bytes.size() - 100));
+        const auto s = copy.resume();
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("truncated"));
+    }
+    SECTION("wrong version") {
+        copy.bytes[8] = 9;
+        copy.rewrite(copy.bytes);
+        const auto s = copy.resume();
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("format version 9"));
+    }
+    SECTION("not a checkpoint") {
+        copy.rewrite("hello, world, this is not a checkpoint file at all");
+        const auto s = copy.resume();
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("wrong magic"));
+    }
+    SECTION("other settings") {
+        const auto s = copy.resume(" --dropout 0.1");
+        INFO(s.output);
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("--dropout 0 (this run: 0.1)"));
+    }
+    SECTION("sampling from a damaged file") {
+        copy.bytes[copy.bytes.size() - 1] ^= 0x40;
+        copy.rewrite(copy.bytes);
+        const auto s = test::run_lesson("06-gpt", "sample --checkpoint " + copy.file.string());
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("checksum"));
+    }
+}
+
+TEST_CASE("06-gpt --resume gives the same losses as a run that was never interrupted", "[gpt][lesson]") {
+    test::ScratchDir dir;
+    // Two threads: the results must not depend on how the work was split.
+    const std::string common = run_args("--threads 2 --max-iters 40 --eval-interval 10 --max-new-tokens 0 --dropout 0.1");
+    const auto whole = test::run_lesson("06-gpt", common + " --out " + (dir / "a").string());
+    REQUIRE(whole.status == 0);
+    // Stopped after 25 steps (between two estimates), then resumed.
+    const auto first = test::run_lesson("06-gpt", common + " --stop-at 25 --out " + (dir / "b").string());
+    REQUIRE(first.status == 0);
+    const auto second = test::run_lesson("06-gpt", common + " --resume " + (dir / "b").string());
+    INFO(first.output << second.output);
+    REQUIRE(second.status == 0);
+    CHECK_THAT(second.output, Contains("resumed from"));
+    const auto a = loss_lines(whole.output), b1 = loss_lines(first.output), b2 = loss_lines(second.output);
+    REQUIRE(a.size() == 5);
+    REQUIRE(b1.size() == 3);
+    REQUIRE(b2.size() == 2);
+    CHECK(b1[0] == a[0]);
+    CHECK(b1[2] == a[2]);
+    CHECK(b2[0] == a[3]);
+    CHECK(b2[1] == a[4]);
+    // And the final weights are the same, bit for bit.
+    CHECK(read_checkpoint(dir / "a" / "last.ckpt").params == read_checkpoint(dir / "b" / "last.ckpt").params);
+}
+
+TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson]") {
+    for (const std::string args : {"--n-embd 30 --n-head 4", "--dropout 1", "--min-lr 0.1", "--stop-at 999 --max-iters 10",
+                                   "--preset nonsense", "--batch-size 0"}) {
+        DYNAMIC_SECTION(args) {
+            const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --threads 1 " + args);
+            CHECK(r.status == 2);
+            CHECK_THAT(r.output, Contains("error"));
+        }
+    }
+    const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --block-size 64 --n-embd 30 --n-head 4");
+    CHECK_THAT(r.output, Contains("multiple of --n-head"));
+}
+
+TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[gpt][lesson]") {
+    const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() +
+                                                  " --threads 1 --preset lecture --max-iters 1 --eval-iters 1 --batch-size 2 --max-new-tokens 5");
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Contains("C = 384 (n_embd), nh = 6 (heads), hs = 64"));
+    CHECK_THAT(r.output, Contains("6 x Block"));
+    CHECK_THAT(r.output, Contains("(B*T, 4C)"));
+}
