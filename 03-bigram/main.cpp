@@ -9,17 +9,18 @@
 // a validation loss of about 2.5; this does too.
 #include <fmt/core.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "03-bigram/model.hpp"
 #include "common/cli.hpp"
-#include "common/validators.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
+#include "common/validators.hpp"
 
 namespace {
 std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }

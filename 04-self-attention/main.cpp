@@ -12,6 +12,7 @@
 // the weights one head gives to each earlier character.
 #include <fmt/core.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -19,12 +20,12 @@
 
 #include "04-self-attention/model.hpp"
 #include "common/cli.hpp"
-#include "common/validators.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
+#include "common/validators.hpp"
 
 namespace {
 std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }

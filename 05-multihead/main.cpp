@@ -7,6 +7,7 @@
 // every head, side by side.
 #include <fmt/core.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -14,12 +15,12 @@
 
 #include "05-multihead/model.hpp"
 #include "common/cli.hpp"
-#include "common/validators.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
+#include "common/validators.hpp"
 
 namespace {
 std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }
