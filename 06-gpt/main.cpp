@@ -10,6 +10,7 @@
 // It is also a tool: --out saves checkpoints, --resume continues from one,
 // and `06-gpt sample --checkpoint DIR` writes text with a key/value cache.
 #include <fmt/core.h>
+#include <malloc.h>
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -26,6 +27,7 @@
 #include "common/plot.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
+#include "common/validators.hpp"
 
 namespace {
 namespace fs = std::filesystem;
@@ -36,6 +38,14 @@ double peak_rss_mb() {
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
     return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// Eigen's matrix products allocate their packing buffers on every call. Keep
+// freed memory in the heap rather than handing it back to the kernel, or each
+// step pays for fresh zeroed pages.
+void keep_freed_memory() {
+    ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 void set_threads(int threads) {
@@ -135,56 +145,56 @@ int main(int argc, char** argv) {
     int max_new_tokens = 500, top_k = 0, threads = 2, stop_at = -1;
     float temperature = 1.0f;
     nn::add_data_option(app, data_dir);
-    app.add_option("--preset", preset, "default: the small CPU model below; lecture: the lecture's "
+    app.add_option("--batch-size", train.batch_size, "B: sequences per batch")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--block-size", config.block_size, "T: characters per sequence (context length)")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--n-embd", config.n_embd, "C: channels of the residual stream")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--n-head", config.n_head, "nh: attention heads per block, each of C / nh channels")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--n-layer", config.n_layer, "Transformer blocks")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--dropout", config.dropout, "Probability of zeroing an activation while training")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--max-iters", train.max_iters, "Training steps")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--eval-interval", train.eval_interval, "Estimate the losses every this many steps")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--eval-iters", train.eval_iters, "Batches per split in each loss estimate")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--lr", train.learning_rate, "Peak AdamW learning rate")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--min-lr", train.min_lr, "Learning rate at the last step, after the cosine decay")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--warmup-iters", train.warmup_iters, "Steps of linear learning-rate warm-up")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--weight-decay", train.weight_decay, "AdamW decoupled weight decay (matrices only)")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--beta1", train.beta1, "AdamW beta1")->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--beta2", train.beta2, "AdamW beta2")->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--grad-clip", train.grad_clip, "Clip the global gradient norm to this (0: off)")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--seed", train.seed, "Seed for the weights, the batches, dropout and the sampling")
+        ->capture_default_str();
+    app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
+    app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--plot", plot_path, "Draw the train and val losses against the step into this PNG");
+    app.add_option("--preset", preset, "default: the small CPU model above; lecture: the lecture's "
                    "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
                    "steps (flags given too win)")
         ->check(CLI::IsMember({"default", "lecture"}))->capture_default_str();
-    app.add_option("--n-layer", config.n_layer, "Transformer blocks")
-        ->check(CLI::Range(1, 1024))->capture_default_str();
-    app.add_option("--n-head", config.n_head, "nh: attention heads per block")
-        ->check(CLI::Range(1, 1024))->capture_default_str();
-    app.add_option("--n-embd", config.n_embd, "C: channels of the residual stream")
-        ->check(CLI::Range(1, 65536))->capture_default_str();
-    app.add_option("--block-size", config.block_size, "T: characters per sequence (context length)")
-        ->check(CLI::Range(1, 1 << 20))->capture_default_str();
-    app.add_option("--dropout", config.dropout, "Probability of zeroing an activation while training")
-        ->capture_default_str();
-    app.add_option("--batch-size", train.batch_size, "B: sequences per batch")
-        ->check(CLI::Range(1, 1 << 20))->capture_default_str();
-    app.add_option("--max-iters", train.max_iters, "Training steps")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--eval-interval", train.eval_interval, "Estimate the losses every this many steps")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--eval-iters", train.eval_iters, "Batches per split in each loss estimate")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--lr", train.learning_rate, "Peak AdamW learning rate")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--min-lr", train.min_lr, "Learning rate at the last step, after the cosine decay")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--warmup-iters", train.warmup_iters, "Steps of linear learning-rate warm-up")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--weight-decay", train.weight_decay, "AdamW decoupled weight decay (matrices only)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--beta1", train.beta1, "AdamW beta1")->capture_default_str();
-    app.add_option("--beta2", train.beta2, "AdamW beta2")->capture_default_str();
-    app.add_option("--grad-clip", train.grad_clip, "Clip the global gradient norm to this (0: off)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--seed", train.seed, "Seed for the weights, the batches, dropout and the sampling")
-        ->capture_default_str();
-    app.add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 1024))->capture_default_str();
+    app.add_option("--threads", threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
     app.add_option("--out", out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
     app.add_option("--resume", resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
     app.add_option("--stop-at", stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
-    app.add_option("--plot", plot_path, "Draw the train and val losses against the step into this PNG");
-    app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
-    app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative);
 
     SampleOptions so;
     CLI::App* sample = app.add_subcommand("sample", "Write text with a model saved by --out");
@@ -192,19 +202,20 @@ int main(int argc, char** argv) {
         ->required();
     sample->add_option("--prompt", so.prompt, "Text to continue (default: one newline)");
     sample->add_option("--max-new-tokens", so.max_new_tokens, "Characters to generate per sample")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     sample->add_option("--temperature", so.temperature, "Divide the logits by this before sampling")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     sample->add_option("--top-k", so.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     sample->add_option("--seed", so.seed, "Seed for the sampling")->capture_default_str();
     sample->add_option("--num-samples", so.num_samples, "How many samples to write")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    sample->add_option("--threads", so.threads, "OpenMP threads")->check(CLI::Range(1, 1024))->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
+    sample->add_option("--threads", so.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
     sample->add_flag("--no-cache", so.no_cache, "Recompute the whole context for every character (slow; for comparison)");
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
+        keep_freed_memory();
         if (*sample) return sample_command(so);
         if (preset == "lecture") {  // the lecture's gpt.py, except where a flag says otherwise
             auto set = [&](const char* flag, auto& value, auto preset_value) {

@@ -121,15 +121,16 @@ struct LayerNorm {
 // The Gaussian Error Linear Unit, a smooth ReLU: y = x * Phi(x), with Phi the
 // standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2.
 struct GELU {
-    nn::Matrix x, y, dx;  // (N, D)
+    const nn::Matrix* x = nullptr;  // (N, D): the last input, kept (by address: it is fc's output) for backward
+    nn::Matrix y, dx;               // (N, D)
 
     // x (N, D) -> y (N, D)
     const nn::Matrix& forward(const nn::Matrix& input) {
-        x = input;
-        y.resize(x.rows(), x.cols());
+        x = &input;
+        y.resize(input.rows(), input.cols());
 #pragma omp parallel for schedule(static)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
+        for (Eigen::Index n = 0; n < input.rows(); ++n) {
+            const auto a = input.row(n).array();
             y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
         }
         return y;
@@ -137,11 +138,11 @@ struct GELU {
 
     // dy (N, D) -> dx (N, D):  dy/dx = Phi(x) + x * phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
     const nn::Matrix& backward(const nn::Matrix& dy) {
-        dx.resize(x.rows(), x.cols());
+        dx.resize(x->rows(), x->cols());
         const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
 #pragma omp parallel for schedule(static)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
+        for (Eigen::Index n = 0; n < x->rows(); ++n) {
+            const auto a = x->row(n).array();
             const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
             const auto phi = inv_sqrt_2pi * (-0.5f * a.square()).exp();
             dx.row(n) = dy.row(n).array() * (Phi + a * phi);
