@@ -35,7 +35,7 @@ private:
     bool terminal_;
     bool drawn_ = false;
     Stopwatch clock_;
-    double last_print_ = -1e9;
+    double last_print_ = 0;  // the first line waits one interval, so its rate is meaningful
 };
 
 }  // namespace nn
