@@ -17,6 +17,7 @@
 #include "common/metrics.hpp"
 #include "common/mnist.hpp"
 #include "common/progress.hpp"
+#include "common/validators.hpp"
 
 namespace {
 
@@ -53,9 +54,9 @@ int main(int argc, char** argv) {
     app.add_option("--batch", mini_batch_size, "Mini-batch size")
         ->check(CLI::Range(1, 50000))->capture_default_str();
     app.add_option("--eta", eta, "Learning rate")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(nn::Positive)->capture_default_str();
     app.add_option("--lambda", lmbda, "L2 regularization strength (chapter 3)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--cost", cost, "quadratic (chapter 1) or cross-entropy (chapter 3)")
         ->transform(CLI::CheckedTransformer(
             std::map<std::string, Cost>{{"quadratic", Cost::quadratic},

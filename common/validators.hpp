@@ -4,6 +4,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <string>
 
 namespace nn {
@@ -13,7 +14,8 @@ inline CLI::Validator number_check(bool allow_zero, const char* description) {
     return CLI::Validator(
         [allow_zero](std::string& text) -> std::string {
             double value = 0;
-            if (!CLI::detail::lexical_cast(text, value)) return "'" + text + "' is not a number";
+            if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value))
+                return "'" + text + "' is not a finite number";
             if (value > 0 || (allow_zero && value == 0)) return "";
             return std::string(allow_zero ? "must be 0 or more" : "must be greater than 0") + ", not " + text;
         },

@@ -179,7 +179,7 @@ inline void check_refuses_bad_input(const std::string& lesson) {
            "the prompt has 4 characters outside the vocabulary: '1', '0', '%', '#'");
     expect(shakespeare + " --batch-size 0", "--batch-size: must be greater than 0, not 0");
     expect(shakespeare + " --lr -0.1", "--lr: must be greater than 0, not -0.1");
-    expect(shakespeare + " --lr fast", "--lr: 'fast' is not a number");
+    expect(shakespeare + " --lr fast", "--lr: 'fast' is not a finite number");
     expect(shakespeare + " --temperature 0", "--temperature: must be greater than 0, not 0");
     expect(shakespeare + " --max-iters -1", "--max-iters: must be 0 or more, not -1");
     expect(shakespeare + " --no-such-flag", "no-such-flag");

@@ -48,7 +48,9 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") 
         {"01-mnist-mlp", "--sizes 784,30,9", "must start with 784"},
         {"02-backprop", "--batch 0", "--batch"},
         {"02-backprop", "--cost hinge", "--cost"},
-        {"02-backprop", "--eta -1", "--eta"},
+        {"02-backprop", "--eta -1", "--eta: must be greater than 0, not -1"},
+        {"02-backprop", "--eta inf", "--eta: 'inf' is not a finite number"},
+        {"02-backprop", "--lambda -0.5", "--lambda: must be 0 or more"},
         {"02-backprop", "--no-such-flag", "no-such-flag"},
     };
     for (const Case& c : cases) {
