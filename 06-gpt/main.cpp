@@ -97,7 +97,7 @@ void check_same(const Checkpoint& k, const Config& c, const TrainConfig& t, cons
 
 struct SampleOptions {
     std::string checkpoint, prompt;
-    int max_new_tokens = 500, top_k = 0, num_samples = 1, threads = 2;
+    int max_new_tokens = 500, top_k = 0, num_samples = 1, threads = 1;  // one row at a time: too small to share
     float temperature = 1.0f;
     std::uint64_t seed = 1337;
     bool no_cache = false;
