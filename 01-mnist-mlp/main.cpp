@@ -34,16 +34,16 @@ void draw_digit(const nn::Matrix& image_row) {
     fmt::print("{}\n", border);
 }
 
-std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }
 
-// Network sizes must take 784 pixels in and give 10 digits out.
-void check_sizes(const std::vector<int>& sizes) {
-    if (sizes.size() < 2) nn::fail("--sizes needs at least two layers, got {}", sizes.size());
+// Network sizes must take 784 pixels in and give 10 digits out. `source`
+// names where they came from: the --sizes flag or a loaded file.
+void check_sizes(const std::vector<int>& sizes, const std::string& source = "--sizes") {
+    if (sizes.size() < 2) nn::fail("{} needs at least two layers, got {}", source, sizes.size());
     if (sizes.front() != 784 || sizes.back() != 10)
-        nn::fail("--sizes must start with 784 (pixels) and end with 10 (digits), got {}",
+        nn::fail("{} must start with 784 (pixels) and end with 10 (digits), got {}", source,
                  fmt::join(sizes, ","));
     for (int n : sizes)
-        if (n < 1 || n > 100000) nn::fail("--sizes: a layer of {} neurons is not possible", n);
+        if (n < 1 || n > 100000) nn::fail("{}: a layer of {} neurons is not possible", source, n);
 }
 
 }  // namespace
@@ -71,16 +71,16 @@ int main(int argc, char** argv) {
         check_sizes(sizes);
         nn::Rng rng(seed);
         const Network net = load_path.empty() ? Network(sizes, rng) : load_network(load_path);
-        check_sizes(net.sizes);
+        if (!load_path.empty()) check_sizes(net.sizes, fmt::format("the network in {}", load_path));
         const nn::Mnist mnist = nn::load_mnist(data_dir);
         const auto& [training_data, validation_data, test_data] = mnist;
         fmt::print("MNIST from {}/mnist (the book's split)\n", data_dir);
         fmt::print("  training_data   {:>6} images, each a row of {} pixels in [0, 1]: {}\n",
-                   training_data.size(), training_data.images.cols(), shape(training_data.images));
+                   training_data.size(), training_data.images.cols(), nn::shape(training_data.images));
         fmt::print("  validation_data {:>6} images: {}\n", validation_data.size(),
-                   shape(validation_data.images));
+                   nn::shape(validation_data.images));
         fmt::print("  test_data       {:>6} images: {}\n", test_data.size(),
-                   shape(test_data.images));
+                   nn::shape(test_data.images));
         fmt::print("  each label is one digit 0-9\n\n");
 
         const nn::Matrix x = test_data.images.row(show);  // (1, 784)
@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
             fmt::print("\nNetwork({}) loaded from {}\n", fmt::join(net.sizes, ", "), load_path);
         long parameters = 0;
         for (int l = 0; l + 1 < net.num_layers(); ++l) {
-            fmt::print("  weights[{}] {:<11} biases[{}] {}\n", l, shape(net.weights[l]), l,
-                       shape(net.biases[l]));
+            fmt::print("  weights[{}] {:<11} biases[{}] {}\n", l, nn::shape(net.weights[l]), l,
+                       nn::shape(net.biases[l]));
             parameters += net.weights[l].size() + net.biases[l].size();
         }
         fmt::print("  {} parameters\n\n", parameters);
@@ -103,12 +103,12 @@ int main(int argc, char** argv) {
         fmt::print("feedforward(test_data[{}]), one layer at a time:\n", show);
         std::vector<nn::Matrix> activations;
         const nn::Matrix output = net.feedforward(x, &activations);
-        fmt::print("  {:<46} {}\n", "a[0] = x", shape(activations[0]));
+        fmt::print("  {:<46} {}\n", "a[0] = x", nn::shape(activations[0]));
         for (int l = 1; l < net.num_layers(); ++l)
             fmt::print("  {:<46} {}\n",
                        fmt::format("a[{}] = sigmoid(a[{}] weights[{}]^T + biases[{}])", l, l - 1,
                                    l - 1, l - 1),
-                       shape(activations[l]));
+                       nn::shape(activations[l]));
         Eigen::Index guess;
         output.row(0).maxCoeff(&guess);
         fmt::print("  output: {:.2f}\n", fmt::join(output.row(0), " "));

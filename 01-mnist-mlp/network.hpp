@@ -8,6 +8,8 @@
 // with w stored exactly as the book stores it: weights[l](j, k) connects
 // neuron k of layer l to neuron j of layer l+1.
 #pragma once
+#include <fmt/ranges.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -89,6 +91,14 @@ inline Network load_network(const std::string& path) {
         if (n == 0 || n > (1u << 20)) nn::fail("{}: implausible layer size {}", path, n);
         sizes.push_back(static_cast<int>(n));
     }
+    // Each layer holds a count (u64) and its biases, a count and its weights.
+    std::size_t expected = 0;
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+        expected += 2 * sizeof(std::uint64_t) +
+                    sizeof(float) * std::size_t(sizes[l + 1]) * (1 + std::size_t(sizes[l]));
+    if (expected != in.remaining())
+        nn::fail("{}: holds {} bytes of values where a network of sizes {} needs {}", path,
+                 in.remaining(), fmt::join(sizes, ","), expected);
     nn::Rng unused(0);
     Network net(sizes, unused);
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {

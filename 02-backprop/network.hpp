@@ -11,6 +11,8 @@
 // neuron k of layer l to neuron j of layer l+1. Backprop then runs on the
 // whole mini-batch at once, as matrices: the book's chapter 2 exercise.
 #pragma once
+#include <fmt/ranges.h>
+
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -27,13 +29,17 @@ inline void sigmoid(const nn::Matrix& z, nn::Matrix& out) {
     out = (1.0f + (-z.array()).exp()).inverse().matrix();
 }
 
+// The book's sigmoid_prime(z) = sigmoid(z) (1 - sigmoid(z)), computed from
+// a = sigmoid(z), which the forward pass kept: a (1 - a), element by element.
+inline auto sigmoid_prime(const nn::Matrix& a) { return a.array() * (1.0f - a.array()); }
+
 // The cost C_x of one example, summed over a batch, and its output error
 // delta^L = dC/dz^L (BP1 in chapter 2).
 enum class Cost { quadratic, cross_entropy };
 
 // quadratic:     C = 1/2 ||a - y||^2                    delta^L = (a - y) * sigmoid'(z)
 // cross-entropy: C = -sum(y ln a + (1 - y) ln(1 - a))   delta^L = a - y
-// where sigmoid'(z) = sigmoid(z) (1 - sigmoid(z)) = a (1 - a).
+// (a - y is the book's cost_derivative(a, y); network2.py calls this cost.delta).
 inline double cost_fn(Cost cost, const nn::Matrix& a, const nn::Matrix& y) {
     const Eigen::ArrayXXd ad = a.cast<double>().array(), yd = y.cast<double>().array();
     if (cost == Cost::quadratic) return 0.5 * (ad - yd).square().sum();
@@ -45,7 +51,7 @@ inline double cost_fn(Cost cost, const nn::Matrix& a, const nn::Matrix& y) {
 
 inline void cost_delta(Cost cost, const nn::Matrix& a, const nn::Matrix& y, nn::Matrix& delta) {
     if (cost == Cost::quadratic)
-        delta = ((a - y).array() * a.array() * (1.0f - a.array())).matrix();
+        delta = ((a - y).array() * sigmoid_prime(a)).matrix();
     else
         delta = a - y;
 }
@@ -153,7 +159,9 @@ public:
         zs_.resize(L);
         activations_.resize(L + 1);
         deltas_.resize(L);
-        // Feedforward, keeping every z and activation: activations_[0] is x.
+        // Feedforward, keeping every z and activation. Layers count from 0 (the
+        // input, one less than the book): activations_[l] belongs to layer l, and
+        // weights[l], biases[l], zs_[l], deltas_[l] to layer l+1.
         for (std::size_t l = 0; l < L; ++l) {
             const nn::Matrix& a = l == 0 ? x : activations_[l];
             zs_[l].noalias() = a * weights[l].transpose();  // (m, n_in) x (n_in, n_out)
@@ -164,10 +172,10 @@ public:
         cost_delta(cost, activations_[L], y, deltas_[L - 1]);
         for (std::size_t l = L; l-- > 0;) {
             if (l + 1 < L) {
-                // BP2: delta^l = (delta^{l+1} w^{l+1}) * sigmoid'(z^l), with sigmoid'(z) = a (1 - a).
-                const nn::Matrix& a = activations_[l + 1];
-                deltas_[l].noalias() = deltas_[l + 1] * weights[l + 1];  // (m, n_out) x (n_out, n_in)
-                deltas_[l].array() *= a.array() * (1.0f - a.array());
+                // BP2, one layer back: the next layer's error through its weights,
+                // times sigmoid' of this layer: (m, n_next) x (n_next, n_this).
+                deltas_[l].noalias() = deltas_[l + 1] * weights[l + 1];
+                deltas_[l].array() *= sigmoid_prime(activations_[l + 1]);
             }
             // BP3 and BP4, summed over the batch: dC/db = sum of delta rows,
             // dC/dw = delta^T a_prev: (n_out, m) x (m, n_in).
@@ -239,6 +247,14 @@ inline Network load_network(const std::string& path) {
         if (n == 0 || n > (1u << 20)) nn::fail("{}: implausible layer size {}", path, n);
         sizes.push_back(static_cast<int>(n));
     }
+    // Each layer holds a count (u64) and its biases, a count and its weights.
+    std::size_t expected = 0;
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+        expected += 2 * sizeof(std::uint64_t) +
+                    sizeof(float) * std::size_t(sizes[l + 1]) * (1 + std::size_t(sizes[l]));
+    if (expected != in.remaining())
+        nn::fail("{}: holds {} bytes of values where a network of sizes {} needs {}", path,
+                 in.remaining(), fmt::join(sizes, ","), expected);
     nn::Rng unused(0);
     Network net(sizes, unused);
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {

@@ -22,10 +22,6 @@
 #include "common/text.hpp"
 #include "common/validators.hpp"
 
-namespace {
-std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }
-}  // namespace
-
 int main(int argc, char** argv) {
     CLI::App app{"03-bigram: a bigram language model on Tiny Shakespeare, trained with "
                  "hand-written backprop and AdamW, then sampled.",
@@ -65,6 +61,7 @@ int main(int argc, char** argv) {
     return nn::guarded(app, [&] {
         const int B = batch_size, T = block_size;
         const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
+        nn::check_context(data, T);
         const int V = data.vocab.size();
         const std::vector<int> context = data.vocab.encode(prompt.empty() ? "\n" : prompt, "the prompt");
         fmt::print("Tiny Shakespeare from {}: {} characters\n", data_dir, data.train.size() + data.val.size());
@@ -82,9 +79,9 @@ int main(int argc, char** argv) {
         fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
         fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
         fmt::print("  {:<44} {}  the (V, V) table\n", "token_embedding_table",
-                   shape(model.token_embedding_table.weight.value));
+                   nn::shape(model.token_embedding_table.weight.value));
         fmt::print("  {:<44} {}  (B*T, V): one row per position\n", "logits = token_embedding_table[xb]",
-                   shape(model.token_embedding_table.y));
+                   nn::shape(model.token_embedding_table.y));
         fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n\n",
                    "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
 

@@ -20,6 +20,7 @@
 
 #include "04-self-attention/model.hpp"
 #include "common/cli.hpp"
+#include "common/fileio.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -28,7 +29,6 @@
 #include "common/validators.hpp"
 
 namespace {
-std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }
 
 // Draws the attention weights of the text's characters as a (T, T) heatmap.
 void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab,
@@ -37,7 +37,7 @@ void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab
     const int T = static_cast<int>(idx.size());
     model.forward(idx, 1, T);
     std::vector<std::string> labels;
-    for (int t : idx) labels.push_back(t == 0 ? "\\n" : vocab.decode(std::span(&t, 1)));
+    for (int t : idx) labels.push_back(vocab.show(t));
     nn::write_heatmap(path, fmt::format("attention weights: row = query, column = key"),
                       model.sa_head.wei, labels, labels);
     fmt::print("wrote the attention weights for {:?} to {}\n", text, path);
@@ -99,11 +99,13 @@ int main(int argc, char** argv) {
         Eigen::setNbThreads(1);
         const int B = batch_size, T = block_size;
         const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
+        nn::check_context(data, T);
         const int V = data.vocab.size();
         const std::vector<int> context = data.vocab.encode(prompt.empty() ? "\n" : prompt, "the prompt");
         if (!attention_map.empty() && data.vocab.encode(map_text, "--map-text").size() > static_cast<std::size_t>(T))
             nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
         if (!attention_map.empty() && map_text.empty()) nn::fail("--map-text is empty");
+        if (!attention_map.empty()) nn::check_writable(attention_map);
         fmt::print("Tiny Shakespeare from {}: {} characters\n", data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
@@ -126,15 +128,15 @@ int main(int argc, char** argv) {
                    B, T, C, hs, V);
         fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
         fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
-        fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", shape(model.token_embedding_table.y));
+        fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", nn::shape(model.token_embedding_table.y));
         fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
-                   shape(model.position_embedding_table.y), position);
-        fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", shape(model.x));
-        fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", shape(model.sa_head.key.y));
+                   nn::shape(model.position_embedding_table.y), position);
+        fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
+        fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(model.sa_head.key.y));
         fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
-                   shape(model.sa_head.wei), mask, score);
-        fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", shape(model.sa_head.out));
-        fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(out)", shape(model.lm_head.y));
+                   nn::shape(model.sa_head.wei), mask, score);
+        fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(model.sa_head.out));
+        fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(out)", nn::shape(model.lm_head.y));
         fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
                    "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
         fmt::print("  {} trained parameters\n\n", n_params);

@@ -22,6 +22,7 @@
 #include "06-gpt/checkpoint.hpp"
 #include "06-gpt/model.hpp"
 #include "common/cli.hpp"
+#include "common/fileio.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -32,7 +33,6 @@
 namespace {
 namespace fs = std::filesystem;
 
-std::string shape(const auto& m) { return fmt::format("({}, {})", m.rows(), m.cols()); }
 
 double peak_rss_mb() {
     rusage usage{};
@@ -217,7 +217,10 @@ int main(int argc, char** argv) {
     return nn::guarded(app, [&] {
         keep_freed_memory();
         if (*sample) return sample_command(so);
-        if (preset == "lecture") {  // the lecture's gpt.py, except where a flag says otherwise
+        // The lecture's gpt.py sizes and settings, where no flag says otherwise. The
+        // rest of the recipe stays this lesson's: GELU, tied head, warm-up and cosine
+        // decay (here to 3e-5), AdamW betas (0.9, 0.99), weight decay 0.1, clipping.
+        if (preset == "lecture") {
             auto set = [&](const char* flag, auto& value, auto preset_value) {
                 if (app.get_option(flag)->count() == 0) value = preset_value;
             };
@@ -236,6 +239,7 @@ int main(int argc, char** argv) {
         set_threads(threads);
         const int B = train.batch_size, T = config.block_size;
         const nn::TextData data = nn::load_text(fs::path(data_dir) / "tinyshakespeare.txt");
+        nn::check_context(data, T);
         config.vocab_size = data.vocab.size();
         const int V = config.vocab_size;
         const std::vector<int> context = data.vocab.encode(prompt.empty() ? "\n" : prompt, "the prompt");
@@ -265,6 +269,8 @@ int main(int argc, char** argv) {
             state.best_val = k.best_val;
             state.history = k.history;
             start = static_cast<int>(k.step);
+            if (stop_at >= 0 && stop_at <= start)
+                nn::fail("--stop-at {} is not after step {}, where {} stopped", stop_at, start, file.string());
             if (out_dir.empty()) out_dir = fs::is_directory(resume_dir) ? resume_dir : fs::path(resume_dir).parent_path().string();
             fmt::print("resumed from {} at step {}\n\n", file.string(), start);
         } else {
@@ -277,16 +283,16 @@ int main(int argc, char** argv) {
             fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), nh = {} (heads), hs = {} (head size), V = {}:\n",
                        B, T, C, config.n_head, hs, V);
             fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-            fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", shape(model.x));
+            fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
             fmt::print("  {} x Block:\n", config.n_layer);
-            fmt::print("    {:<42} {}  (B*T, C): each row to mean 0, variance 1\n", "ln1(x)", shape(b0.ln1.y));
-            fmt::print("    {:<42} {}  (B*T, 3C): q, k, v of all heads\n", "qkv = c_attn(ln1(x))", shape(b0.sa.c_attn.y));
-            fmt::print("    {:<42} {}  (B*nh*T, T): B*nh blocks of (T, T)\n", "wei = softmax(mask(q k^T / sqrt(hs)))", shape(b0.sa.wei));
-            fmt::print("    {:<42} {}  (B*T, C): the heads side by side\n", "out = wei v", shape(b0.sa.out));
-            fmt::print("    {:<42} {}  (B*T, C)\n", "x = x + proj(out)", shape(b0.x1));
-            fmt::print("    {:<42} {}  (B*T, 4C)\n", "h = gelu(fc(ln2(x)))", shape(b0.ffwd.gelu.y));
-            fmt::print("    {:<42} {}  (B*T, C)\n", "x = x + proj(h)", shape(b0.y));
-            fmt::print("  {:<44} {}  (B*T, V): tied to token_embedding_table\n", "logits = ln_f(x) W_te^T", shape(model.logits));
+            fmt::print("    {:<42} {}  (B*T, C): each row to mean 0, variance 1\n", "ln1(x)", nn::shape(b0.ln1.y));
+            fmt::print("    {:<42} {}  (B*T, 3C): q, k, v of all heads\n", "qkv = c_attn(ln1(x))", nn::shape(b0.sa.c_attn.y));
+            fmt::print("    {:<42} {}  (B*nh*T, T): B*nh blocks of (T, T)\n", "wei = softmax(mask(q k^T / sqrt(hs)))", nn::shape(b0.sa.wei));
+            fmt::print("    {:<42} {}  (B*T, C): the heads side by side\n", "out = wei v", nn::shape(b0.sa.out));
+            fmt::print("    {:<42} {}  (B*T, C)\n", "x = x + proj(out)", nn::shape(b0.x1));
+            fmt::print("    {:<42} {}  (B*T, 4C)\n", "h = gelu(fc(ln2(x)))", nn::shape(b0.ffwd.gelu.y));
+            fmt::print("    {:<42} {}  (B*T, C)\n", "x = x + proj(h)", nn::shape(b0.y));
+            fmt::print("  {:<44} {}  (B*T, V): tied to token_embedding_table\n", "logits = ln_f(x) W_te^T", nn::shape(model.logits));
             fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
                        "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
             fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
@@ -298,7 +304,11 @@ int main(int argc, char** argv) {
                                       e.step, e.train, e.val, e.seconds));
         };
         for (const EvalRecord& e : state.history) log_metrics(e);
-        if (!out_dir.empty()) fs::create_directories(out_dir);
+        if (!out_dir.empty()) {
+            fs::create_directories(out_dir);
+            nn::check_writable(fs::path(out_dir) / "last.ckpt");  // now, not after the first 250 steps
+        }
+        if (!plot_path.empty()) nn::check_writable(plot_path);
         auto save = [&](const char* name, int step) {
             state.step = step;
             state.rng_state = rng.state();

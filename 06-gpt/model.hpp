@@ -265,8 +265,7 @@ struct MultiHeadAttention {
             const auto k = k_cache.block(0, h * hs, pos + 1, hs);        // (pos+1, hs)
             const auto v = v_cache.block(0, h * hs, pos + 1, hs);        // (pos+1, hs)
             wei.noalias() = scale * q * k.transpose();                   // (1, pos+1)
-            wei.array() = (wei.array() - wei.maxCoeff()).exp();          // the newest query sees all
-            wei /= wei.sum();
+            nn::softmax_rows(wei);                                       // the newest query sees all
             out.block(0, h * hs, 1, hs).noalias() = wei * v;
         }
         return proj.forward(out);

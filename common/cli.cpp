@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <new>
 
 #include "common/error.hpp"
@@ -41,6 +42,10 @@ int guarded(const CLI::App& app, const std::function<int()>& body) {
         std::fflush(stdout);
         fmt::print(stderr, "{}: error: out of memory (are the settings too large?)\n",
                    app.get_name());
+        return 2;
+    } catch (const std::filesystem::filesystem_error& e) {  // e.g. --out names a file
+        std::fflush(stdout);
+        fmt::print(stderr, "{}: error: {}\n", app.get_name(), e.what());
         return 2;
     }
 }

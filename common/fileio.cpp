@@ -11,6 +11,7 @@
 namespace nn {
 
 std::string read_file(const fs::path& path) {
+    if (fs::is_directory(path)) fail("cannot read {}: it is a directory", path.string());
     std::ifstream in(path, std::ios::binary);
     if (!in) fail("cannot open {}: {}", path.string(), std::strerror(errno));
     std::ostringstream buffer;
@@ -44,6 +45,15 @@ void write_file_atomically(const fs::path& path, std::string_view bytes) {
         ::unlink(tmp.c_str());
         fail("cannot rename {} to {}: {}", tmp.string(), path.string(), std::strerror(err));
     }
+}
+
+void check_writable(const fs::path& path) {
+    if (fs::is_directory(path)) fail("cannot write {}: it is a directory", path.string());
+    const fs::path tmp = path.string() + ".tmp";  // the name write_file_atomically uses
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
+    ::close(fd);
+    ::unlink(tmp.c_str());
 }
 
 namespace {

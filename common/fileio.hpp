@@ -2,7 +2,7 @@
 // for saved networks and checkpoints.
 //
 // Container layout (all integers little-endian):
-//   offset 0   8 bytes   magic, names what the file holds (e.g. "NN2GPTMLP")
+//   offset 0   8 bytes   magic, names what the file holds (e.g. "NN2GPMLP")
 //   offset 8   u32       format version
 //   offset 12  u64       payload length in bytes, N
 //   offset 20  N bytes   payload: what the writer put, in order
@@ -30,6 +30,9 @@ std::string read_file(const fs::path& path);
 // Writes `bytes` to a temporary file beside `path`, flushes it to disk and
 // renames it over `path`: a crash leaves either the old file or the new one.
 void write_file_atomically(const fs::path& path, std::string_view bytes);
+// Fails now, before a long run, if `path` could not be written at its end
+// (no such directory, no permission). Leaves nothing behind.
+void check_writable(const fs::path& path);
 
 class BinaryWriter {
 public:
@@ -75,6 +78,8 @@ public:
     std::string get_string();
     // Refuses the file if anything is left unread.
     void expect_end() const;
+    // Bytes not read yet: to check a size read from the file before allocating it.
+    std::size_t remaining() const { return end_ - pos_; }
     const fs::path& path() const { return path_; }
 
 private:

@@ -10,7 +10,9 @@ namespace nn {
 class MetricsLog {
 public:
     // An empty path turns the log off.
-    explicit MetricsLog(std::string path) : path_(std::move(path)) {}
+    explicit MetricsLog(std::string path) : path_(std::move(path)) {
+        if (!path_.empty()) check_writable(path_);
+    }
     // Appends one line, e.g. R"({"epoch": 1, "accuracy": 0.91})".
     void write(const std::string& json_object) {
         if (path_.empty()) return;

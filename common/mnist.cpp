@@ -64,6 +64,9 @@ Mnist load_mnist(const fs::path& data_dir) {
     mnist.training = slice(train, 0, 50000);
     mnist.validation = slice(train, 50000, 10000);
     mnist.test = read_pair(data_dir, "t10k");
+    if (mnist.test.size() != 10000)
+        fail("{}: expected the 10,000 MNIST test images, found {}", (data_dir / "mnist").string(),
+             mnist.test.size());
     return mnist;
 }
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <vector>
 
+#include "common/layers.hpp"
+
 namespace nn {
 
 int multinomial(std::span<const float> probs, Rng& rng) {
@@ -30,10 +32,7 @@ int sample(std::span<const float> logits, Rng& rng, float temperature, int top_k
         for (float& x : p)
             if (x < kth) x = -std::numeric_limits<float>::infinity();
     }
-    const float max = *std::max_element(p.begin(), p.end());
-    float sum = 0;
-    for (float& x : p) sum += (x = std::exp(x - max));
-    for (float& x : p) x /= sum;
+    softmax_rows(Eigen::Map<Matrix>(p.data(), 1, static_cast<Eigen::Index>(p.size())));
     return multinomial(p, rng);
 }
 

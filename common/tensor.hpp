@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include <span>
+#include <string>
 
 namespace nn {
 
@@ -22,6 +23,12 @@ std::span<float> as_span(Eigen::PlainObjectBase<Derived>& m) {
 template <typename Derived>
 std::span<const float> as_span(const Eigen::PlainObjectBase<Derived>& m) {
     return {m.data(), static_cast<std::size_t>(m.size())};
+}
+
+// "(rows, cols)": how the lessons print a shape, as PyTorch prints .shape.
+template <typename Derived>
+std::string shape(const Eigen::EigenBase<Derived>& m) {
+    return "(" + std::to_string(m.rows()) + ", " + std::to_string(m.cols()) + ")";
 }
 
 }  // namespace nn

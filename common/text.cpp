@@ -84,7 +84,7 @@ std::vector<int> Vocabulary::encode(std::u32string_view text, std::string_view w
     }
     if (!unknown.empty()) {
         std::string list;
-        for (char32_t c : unknown) list += (list.empty() ? "'" : ", '") + show(c) + "'";
+        for (char32_t c : unknown) list += (list.empty() ? "'" : ", '") + nn::show(c) + "'";
         fail("{} has {} character{} outside the vocabulary: {} (the vocabulary is: {})", what,
              unknown.size(), unknown.size() == 1 ? "" : "s", list, printable());
     }
@@ -102,9 +102,13 @@ std::string Vocabulary::decode(std::span<const int> tokens) const {
     return encode_utf8(text);
 }
 
+std::string Vocabulary::show(int token) const {
+    return nn::show(chars_.at(static_cast<std::size_t>(token)));
+}
+
 std::string Vocabulary::printable() const {
     std::string out;
-    for (char32_t c : chars_) out += show(c);
+    for (char32_t c : chars_) out += nn::show(c);
     return out;
 }
 
@@ -122,12 +126,24 @@ TextData load_text(const std::filesystem::path& path) {
     return data;
 }
 
-Batch get_batch(const TextData& data, Split split, int B, int T, Rng& rng) {
+namespace {
+void check_split(const TextData& data, Split split, int T) {
     const std::vector<int>& tokens = data.tokens(split);
-    if (B < 1 || T < 1) fail("a batch needs B >= 1 and T >= 1, not B={}, T={}", B, T);
     if (tokens.size() < static_cast<std::size_t>(T) + 1)
         fail("the {} split has {} characters, too few for a context of {} plus its target",
              split == Split::train ? "training" : "validation", tokens.size(), T);
+}
+}  // namespace
+
+void check_context(const TextData& data, int T) {
+    check_split(data, Split::train, T);
+    check_split(data, Split::val, T);
+}
+
+Batch get_batch(const TextData& data, Split split, int B, int T, Rng& rng) {
+    const std::vector<int>& tokens = data.tokens(split);
+    if (B < 1 || T < 1) fail("a batch needs B >= 1 and T >= 1, not B={}, T={}", B, T);
+    check_split(data, split, T);
     Batch batch{B, T, std::vector<int>(static_cast<std::size_t>(B) * T),
                 std::vector<int>(static_cast<std::size_t>(B) * T)};
     for (int b = 0; b < B; ++b) {

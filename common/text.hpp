@@ -33,6 +33,8 @@ public:
     std::string decode(std::span<const int> tokens) const;
     // The vocabulary as one printable string, newline shown as \n.
     std::string printable() const;
+    // One token as it reads in a message or a label: \n, \t, or the character.
+    std::string show(int token) const;
 
 private:
     std::u32string chars_;
@@ -58,6 +60,10 @@ struct Batch {
     std::vector<int> x;  // (B*T): row b holds text[i_b .. i_b + T)
     std::vector<int> y;  // (B*T): row b holds text[i_b + 1 .. i_b + T + 1)
 };
+
+// InputError unless both splits hold a context of T characters plus its
+// target: checked once after loading, before a model of that size is built.
+void check_context(const TextData& data, int T);
 
 // Draws B random offsets into a split; InputError if the split is shorter than T + 1.
 Batch get_batch(const TextData& data, Split split, int B, int T, Rng& rng);

@@ -168,6 +168,9 @@ inline void check_refuses_bad_input(const std::string& lesson) {
         CHECK_THAT(r.output, Contains(message));
     };
     expect(data, "tinyshakespeare.txt: No such file or directory");
+    fs::create_directory(dir / "tinyshakespeare.txt");
+    expect(data, "tinyshakespeare.txt: it is a directory");
+    fs::remove(dir / "tinyshakespeare.txt");
     write_text(dir / "tinyshakespeare.txt", "");
     expect(data, "tinyshakespeare.txt is empty");
     write_text(dir / "tinyshakespeare.txt", "Bonjour, caf\xe9 cr\xe8me\n");
@@ -180,6 +183,12 @@ inline void check_refuses_bad_input(const std::string& lesson) {
     expect(shakespeare + " --batch-size 0", "--batch-size: must be greater than 0, not 0");
     expect(shakespeare + " --lr -0.1", "--lr: must be greater than 0, not -0.1");
     expect(shakespeare + " --lr fast", "--lr: 'fast' is not a finite number");
+    expect(shakespeare + " --lr 1e39", "--lr: '1e39' is too large");
+    // Refused before a model with a 200,000-character context is built.
+    expect(" --data " + data_dir() + " --block-size 200000",
+           "the validation split has 111540 characters, too few for a context of 200000");
+    expect(shakespeare + " --metrics " + (dir / "no-such-dir" / "m.jsonl").string(),
+           "no-such-dir/m.jsonl.tmp: No such file or directory");
     expect(shakespeare + " --temperature 0", "--temperature: must be greater than 0, not 0");
     expect(shakespeare + " --max-iters -1", "--max-iters: must be 0 or more, not -1");
     expect(shakespeare + " --no-such-flag", "no-such-flag");

@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/idx.hpp"
+#include "common/mnist.hpp"
 #include "helpers.hpp"
 
 namespace {
@@ -87,4 +88,16 @@ TEST_CASE("read_idx refuses bad files with a message naming the file and fault",
         write(path, "");
         REQUIRE_THROWS_WITH(nn::read_idx(path), Contains("too short"));
     }
+}
+
+TEST_CASE("load_mnist wants the 10,000 test images the lessons index into", "[idx]") {
+    // The real training files, and a t10k pair that is valid IDX but holds 5 images.
+    test::ScratchDir dir;
+    std::filesystem::create_directory(dir / "mnist");
+    for (const auto& entry : std::filesystem::directory_iterator(test::data_dir() + "/mnist"))
+        if (entry.path().filename().string().starts_with("train-"))
+            std::filesystem::create_symlink(entry.path(), dir / "mnist" / entry.path().filename());
+    write(dir / "mnist" / "t10k-images-idx3-ubyte", idx_bytes({5, 28, 28}, 5 * 784));
+    write(dir / "mnist" / "t10k-labels-idx1-ubyte", idx_bytes({5}, 5));
+    REQUIRE_THROWS_WITH(nn::load_mnist(dir.path), Contains("expected the 10,000 MNIST test images, found 5"));
 }

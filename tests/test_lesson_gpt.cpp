@@ -180,6 +180,11 @@ TEST_CASE("06-gpt --resume gives the same losses as a run that was never interru
     CHECK(b2[1] == a[4]);
     // And the final weights are the same, bit for bit.
     CHECK(read_checkpoint(dir / "a" / "last.ckpt").params == read_checkpoint(dir / "b" / "last.ckpt").params);
+    // Stopping before the checkpoint's step is refused, and leaves it alone.
+    const auto back = test::run_lesson("06-gpt", common + " --resume " + (dir / "b").string() + " --stop-at 20");
+    CHECK(back.status == 2);
+    CHECK_THAT(back.output, Contains("--stop-at 20 is not after step 40"));
+    CHECK(read_checkpoint(dir / "b" / "last.ckpt").step == 40);
 }
 
 TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson]") {
@@ -193,6 +198,20 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson
     }
     const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --block-size 64 --n-embd 30 --n-head 4");
     CHECK_THAT(r.output, Contains("multiple of --n-head"));
+    // Output paths that cannot be written are refused before training, not after.
+    test::ScratchDir dir;
+    std::ofstream(dir / "a-file") << "x";
+    const std::vector<std::pair<std::string, std::string>> paths{
+        {"--out " + (dir / "a-file").string(), "cannot create directories"},
+        {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png.tmp: No such file or directory"},
+        {"--block-size 200000", "too few for a context of 200000"}};
+    for (const auto& [args, message] : paths) {
+        const auto p = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --threads 1 " + args);
+        INFO(args << "\n" << p.output);
+        CHECK(p.status == 2);
+        CHECK_THAT(p.output, Contains(message));
+        CHECK_THAT(p.output, !Contains("step 0:"));
+    }
 }
 
 TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[gpt][lesson]") {

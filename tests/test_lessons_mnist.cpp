@@ -50,6 +50,13 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") 
         {"02-backprop", "--cost hinge", "--cost"},
         {"02-backprop", "--eta -1", "--eta: must be greater than 0, not -1"},
         {"02-backprop", "--eta inf", "--eta: 'inf' is not a finite number"},
+        {"02-backprop", "--eta 1e39", "--eta: '1e39' is too large"},
+        {"02-backprop", "--eta 1e6 --lambda 5", "the weight decay factor 1 - eta lambda / n = -99"},
+        {"02-backprop", "--eta 3e38 --cost cross-entropy --train-size 1000 --epochs 1",
+         "the weights became NaN or infinite in epoch 0"},
+        {"02-backprop", "--save " + (dir / "no-such-dir" / "net.bin").string(),
+         "no-such-dir/net.bin.tmp: No such file or directory"},
+        {"02-backprop", "--cost 1", "--cost"},
         {"02-backprop", "--lambda -0.5", "--lambda: must be 0 or more"},
         {"02-backprop", "--no-such-flag", "no-such-flag"},
     };
@@ -59,6 +66,7 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") 
         CHECK(r.status == 2);
         CHECK_THAT(r.output, Contains(c.message));
         CHECK_THAT(r.output, Contains("error:"));
+        CHECK_THAT(r.output, !Contains("Trained in"));  // refused before training, not after
     }
 }
 
