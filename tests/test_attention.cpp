@@ -106,12 +106,7 @@ TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self
     for (const char* mask : {"anticausal", "none"})
         CHECK(test::run_lesson("04-self-attention", "--data " + test::data_dir() + " " + test::kTinyRun +
                                                         " --mask " + mask).status == 0);
-    const test::RunResult r = test::run_lesson(
-        "04-self-attention", "--data " + test::data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
-    INFO(r.output);
-    REQUIRE(r.status == 0);
-    CHECK(test::val_loss_at(r.output, 0) > 4.0);
-    CHECK(test::val_loss_at(r.output, 399) < 3.2);
+    test::check_learns("04-self-attention", 4.0, 3.2);
 }
 
 TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][run]") {

@@ -28,12 +28,7 @@ TEST_CASE("03: logits are the table rows of the input tokens", "[03-bigram]") {
 
 TEST_CASE("03: a short run prints shapes, losses and a sample, and learns", "[03-bigram][run]") {
     test::check_short_run("03-bigram");
-    const test::RunResult r = test::run_lesson(
-        "03-bigram", "--data " + test::data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
-    INFO(r.output);
-    REQUIRE(r.status == 0);
-    CHECK(test::val_loss_at(r.output, 0) > 4.3);
-    CHECK(test::val_loss_at(r.output, 399) < 3.0);
+    test::check_learns("03-bigram", 4.3, 3.0);
 }
 
 TEST_CASE("03: --help lists every flag with its default", "[03-bigram][run]") {

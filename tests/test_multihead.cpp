@@ -81,12 +81,7 @@ TEST_CASE("05: a short run, and the attention map of every head", "[05-multihead
     CHECK_THAT(output, Catch::Matchers::Contains("in each of the 4 heads") &&
                            Catch::Matchers::Contains("(256, 8)  (B*T, hs) each"));
     CHECK(nn::read_file(png).substr(1, 3) == "PNG");
-    const test::RunResult r = test::run_lesson(
-        "05-multihead", "--data " + test::data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
-    INFO(r.output);
-    REQUIRE(r.status == 0);
-    CHECK(test::val_loss_at(r.output, 0) > 4.0);
-    CHECK(test::val_loss_at(r.output, 399) < 3.2);
+    test::check_learns("05-multihead", 4.0, 3.2);
 }
 
 TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]") {
