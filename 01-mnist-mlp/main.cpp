@@ -14,6 +14,7 @@
 #include "common/cli.hpp"
 #include "common/error.hpp"
 #include "common/mnist.hpp"
+#include "common/validators.hpp"
 
 namespace {
 
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
     nn::add_data_option(app, data_dir);
     app.add_option("--sizes", sizes, "Neurons per layer, input first")
         ->delimiter(',')->capture_default_str();
-    app.add_option("--seed", seed, "Seed for the random weights")->capture_default_str();
+    app.add_option("--seed", seed, "Seed for the random weights")->check(nn::NonNegative)->capture_default_str();
     app.add_option("--show", show, "Which test image to draw and feed forward")
         ->check(CLI::Range(0, 9999))->capture_default_str();
     app.add_option("--load", load_path,

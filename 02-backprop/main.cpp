@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
                    "Which set to report after each epoch: test (chapter 1) or validation "
                    "(chapter 3, for choosing hyper-parameters)")
         ->check(CLI::IsMember({"test", "validation"}))->capture_default_str();
-    app.add_option("--seed", seed, "Seed for the weights and the shuffling")->capture_default_str();
+    app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::NonNegative)->capture_default_str();
     app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
     app.add_option("--metrics", metrics_path,
                    "Write one JSON line per epoch here: epoch, test (or validation) accuracy, seconds");

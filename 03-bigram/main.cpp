@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--seed", seed, "Seed for the weights, the batches and the sampling")
-        ->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");

@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
     app.add_option("--grad-clip", train.grad_clip, "Clip the global gradient norm to this (0: off)")
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--seed", train.seed, "Seed for the weights, the batches, dropout and the sampling")
-        ->capture_default_str();
+        ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
         ->check(nn::Positive)->capture_default_str();
     sample->add_option("--top-k", so.top_k, "Sample only among the k likeliest characters (0: all)")
         ->check(nn::NonNegative)->capture_default_str();
-    sample->add_option("--seed", so.seed, "Seed for the sampling")->capture_default_str();
+    sample->add_option("--seed", so.seed, "Seed for the sampling")->check(nn::NonNegative)->capture_default_str();
     sample->add_option("--num-samples", so.num_samples, "How many samples to write")
         ->check(nn::Positive)->capture_default_str();
     sample->add_option("--threads", so.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();

@@ -46,6 +46,7 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") 
         {"01-mnist-mlp", "--data " + dir.path.string(), "no such file"},
         {"01-mnist-mlp", "--load " + (dir / "junk.bin").string(), "wrong magic"},
         {"01-mnist-mlp", "--sizes 784,30,9", "must start with 784"},
+        {"01-mnist-mlp", "--seed -1", "--seed: must be 0 or more, not -1"},
         {"02-backprop", "--batch 0", "--batch"},
         {"02-backprop", "--cost hinge", "--cost"},
         {"02-backprop", "--eta -1", "--eta: must be greater than 0, not -1"},
