@@ -2,7 +2,7 @@
 //
 // Trains Network([784, 30, 10]) on MNIST with mini-batch stochastic gradient
 // descent, the gradients computed by backpropagation, and prints the test
-// accuracy after every epoch as the book does: "Epoch 0: 9064 / 10000". With
+// accuracy after every epoch as the book does: "Epoch 0: 9106 / 10000". With
 // the book's settings (30 epochs, mini-batch 10, eta 3.0, quadratic cost) it
 // reaches about 95%.
 #include <fmt/core.h>
