@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
         ->check(nn::NonNegative)->capture_default_str();
-    app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
+    app.add_option("--prompt", prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
     app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
         ->check(nn::Positive)->capture_default_str();
     app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
-        const std::vector<int> context = data.vocab.encode(prompt.empty() ? "\n" : prompt, "the prompt");
+        const std::vector<int> context = prompt.empty() ? std::vector<int>{0} : data.vocab.encode(prompt, "the prompt");
         if (!attention_map.empty() && data.vocab.encode(map_text, "--map-text").size() > static_cast<std::size_t>(T))
             nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
         if (!attention_map.empty() && map_text.empty()) nn::fail("--map-text is empty");
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
                    seconds, seconds > 0 ? max_iters / seconds : 0.0);
 
         if (!attention_map.empty()) write_attention_map(model, data.vocab, map_text, attention_map);
-        fmt::print("generate({} characters after {:?}):\n", max_new_tokens, prompt.empty() ? "\n" : prompt);
+        fmt::print("generate({} characters after {:?}):\n", max_new_tokens, data.vocab.decode(context));
         const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);
         fmt::print("{}\n", data.vocab.decode(out));
         return 0;

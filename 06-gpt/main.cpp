@@ -109,7 +109,7 @@ int sample_command(const SampleOptions& o) {
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     const Checkpoint k = read_checkpoint(file);
     const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
-    const std::vector<int> context = vocab.encode(o.prompt.empty() ? "\n" : o.prompt, "the prompt");
+    const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : vocab.encode(o.prompt, "the prompt");
     nn::Rng init(0);
     GPTLanguageModel model(k.config, init);
     restore(k, model, nullptr);
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
         ->check(nn::NonNegative)->capture_default_str();
-    app.add_option("--prompt", prompt, "Text to continue (default: one newline, as in the lecture)");
+    app.add_option("--prompt", prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
     app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
         ->check(nn::Positive)->capture_default_str();
     app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
     CLI::App* sample = app.add_subcommand("sample", "Write text with a model saved by --out");
     sample->add_option("--checkpoint", so.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
         ->required();
-    sample->add_option("--prompt", so.prompt, "Text to continue (default: one newline)");
+    sample->add_option("--prompt", so.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare)");
     sample->add_option("--max-new-tokens", so.max_new_tokens, "Characters to generate per sample")
         ->check(nn::NonNegative)->capture_default_str();
     sample->add_option("--temperature", so.temperature, "Divide the logits by this before sampling")
@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
         nn::check_context(data, T);
         config.vocab_size = data.vocab.size();
         const int V = config.vocab_size;
-        const std::vector<int> context = data.vocab.encode(prompt.empty() ? "\n" : prompt, "the prompt");
+        const std::vector<int> context = prompt.empty() ? std::vector<int>{0} : data.vocab.encode(prompt, "the prompt");
         fmt::print("Tiny Shakespeare from {}: {} characters\n", data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
@@ -382,7 +382,7 @@ int main(int argc, char** argv) {
         }
 
         if (max_new_tokens > 0) {
-            fmt::print("\ngenerate({} characters after {:?}):\n", max_new_tokens, prompt.empty() ? "\n" : prompt);
+            fmt::print("\ngenerate({} characters after {:?}):\n", max_new_tokens, data.vocab.decode(context));
             const nn::Stopwatch gen_clock;
             const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);
             const double gen_seconds = gen_clock.seconds();
