@@ -35,7 +35,6 @@ void draw_digit(const nn::Matrix& image_row) {
     fmt::print("{}\n", border);
 }
 
-
 // Network sizes must take 784 pixels in and give 10 digits out. `source`
 // names where they came from: the --sizes flag or a loaded file.
 void check_sizes(const std::vector<int>& sizes, const std::string& source = "--sizes") {

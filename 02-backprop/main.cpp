@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
 
     return nn::guarded(app, [&] {
         check_sizes(sizes);
+        if (eta * lmbda >= static_cast<float>(train_size))
+            nn::fail("--eta {} with --lambda {}: the weight decay factor 1 - eta lambda / n = {} "
+                     "must stay above 0", eta, lmbda, 1.0 - double(eta) * lmbda / train_size);
         if (!save_path.empty()) nn::check_writable(save_path);  // now, not after training
         const Cost cost = cost_name == "quadratic" ? Cost::quadratic : Cost::cross_entropy;
         const Init init = init_name == "large" ? Init::large : Init::scaled;
@@ -126,9 +129,6 @@ int main(int argc, char** argv) {
                    mini_batch_size, eta, lmbda, cost_name);
         print_one_step(net, training_data, mini_batch_size);
 
-        if (eta * lmbda >= static_cast<float>(training_data.size()))
-            nn::fail("--eta {} with --lambda {}: the weight decay factor 1 - eta lambda / n = {} "
-                     "must stay above 0", eta, lmbda, 1.0 - double(eta) * lmbda / training_data.size());
         const nn::Dataset& evaluation_data = evaluation == "test" ? test_data : validation_data;
         nn::MetricsLog metrics(metrics_path);
         nn::Stopwatch total, epoch_clock;

@@ -33,7 +33,6 @@
 namespace {
 namespace fs = std::filesystem;
 
-
 double peak_rss_mb() {
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);

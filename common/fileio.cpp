@@ -20,8 +20,13 @@ std::string read_file(const fs::path& path) {
     return std::move(buffer).str();
 }
 
+namespace {
+// Where a file is written before it is renamed over `path`.
+fs::path temporary_for(const fs::path& path) { return path.string() + ".tmp"; }
+}  // namespace
+
 void write_file_atomically(const fs::path& path, std::string_view bytes) {
-    const fs::path tmp = path.string() + ".tmp";
+    const fs::path tmp = temporary_for(path);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
     std::size_t done = 0;
@@ -49,7 +54,7 @@ void write_file_atomically(const fs::path& path, std::string_view bytes) {
 
 void check_writable(const fs::path& path) {
     if (fs::is_directory(path)) fail("cannot write {}: it is a directory", path.string());
-    const fs::path tmp = path.string() + ".tmp";  // the name write_file_atomically uses
+    const fs::path tmp = temporary_for(path);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
     ::close(fd);

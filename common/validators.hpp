@@ -17,7 +17,7 @@ inline CLI::Validator number_check(bool allow_zero, const char* description) {
             double value = 0;
             if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value))
                 return "'" + text + "' is not a finite number";
-            if (std::abs(value) > std::numeric_limits<float>::max())  // the flags are floats
+            if (std::abs(value) > std::numeric_limits<float>::max())  // stored in a float, it would be inf
                 return "'" + text + "' is too large";
             if (value > 0 || (allow_zero && value == 0)) return "";
             return std::string(allow_zero ? "must be 0 or more" : "must be greater than 0") + ", not " + text;
