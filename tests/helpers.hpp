@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <sys/wait.h>
@@ -27,10 +28,30 @@ struct ScratchDir {
     fs::path operator/(const std::string& name) const { return path / name; }
 };
 
-// The data directory the lessons use: $NN2GPT_TEST_DATA, or the repository's data/.
-inline std::string data_dir() {
-    if (const char* env = std::getenv("NN2GPT_TEST_DATA")) return env;
-    return std::string(NN2GPT_SOURCE_DIR) + "/data";
+// ctest counts a test that exits with this status as skipped (SKIP_RETURN_CODE).
+constexpr int kSkipStatus = 77;
+
+// The data directory the lessons use: $NN2GPT_TEST_DATA, or the repository's
+// data/. Every test reads its data through this function. A test whose data
+// is missing is skipped, with a line naming the file, rather than failing on
+// something other than what it checks.
+inline std::string data_dir(std::initializer_list<const char*> needs = {}) {
+    const char* env = std::getenv("NN2GPT_TEST_DATA");
+    const std::string dir = env != nullptr ? env : std::string(NN2GPT_SOURCE_DIR) + "/data";
+    for (const char* name : needs) {
+        const fs::path file = fs::path(dir) / name;
+        if (!fs::exists(file) && !fs::exists(file.string() + ".gz")) {
+            std::fprintf(stderr, "SKIPPED: %s is missing (run scripts/fetch-data, or set NN2GPT_TEST_DATA)\n",
+                         file.c_str());
+            std::exit(kSkipStatus);
+        }
+    }
+    return dir;
+}
+inline std::string shakespeare_dir() { return data_dir({"tinyshakespeare.txt"}); }
+inline std::string mnist_dir() {
+    return data_dir({"mnist/train-images-idx3-ubyte", "mnist/train-labels-idx1-ubyte",
+                     "mnist/t10k-images-idx3-ubyte", "mnist/t10k-labels-idx1-ubyte"});
 }
 
 struct RunResult {

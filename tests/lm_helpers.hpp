@@ -177,7 +177,7 @@ inline void check_refuses_bad_input(const std::string& lesson) {
     expect(data, "tinyshakespeare.txt is not valid UTF-8: the character at byte 12 (0xe9) is incomplete");
     write_text(dir / "tinyshakespeare.txt", std::string(19, 'a') + "\n");  // val: 2 characters
     expect(data + " --block-size 8", "the validation split has 2 characters, too few for a context of 8");
-    const std::string shakespeare = " --data " + data_dir() + " " + kTinyRun;
+    const std::string shakespeare = " --data " + shakespeare_dir() + " " + kTinyRun;
     expect(shakespeare + " --prompt 'ROMEO: 100% #1'",
            "the prompt has 4 characters outside the vocabulary: '1', '0', '%', '#'");
     expect(shakespeare + " --batch-size 0", "--batch-size: must be greater than 0, not 0");
@@ -185,7 +185,7 @@ inline void check_refuses_bad_input(const std::string& lesson) {
     expect(shakespeare + " --lr fast", "--lr: 'fast' is not a finite number");
     expect(shakespeare + " --lr 1e39", "--lr: '1e39' is too large");
     // Refused before a model with a 200,000-character context is built.
-    expect(" --data " + data_dir() + " --block-size 200000",
+    expect(" --data " + shakespeare_dir() + " --block-size 200000",
            "the validation split has 111540 characters, too few for a context of 200000");
     expect(shakespeare + " --metrics " + (dir / "no-such-dir" / "m.jsonl").string(),
            "no-such-dir/m.jsonl.tmp: No such file or directory");
@@ -199,7 +199,7 @@ inline void check_refuses_bad_input(const std::string& lesson) {
 inline std::string check_short_run(const std::string& lesson, const std::string& extra = "") {
     using Catch::Matchers::Contains;
     ScratchDir dir;
-    const std::string args = "--data " + data_dir() + " " + kTinyRun + " --metrics " +
+    const std::string args = "--data " + shakespeare_dir() + " " + kTinyRun + " --metrics " +
                              (dir / "m.jsonl").string() + " " + extra;
     const RunResult r = run_lesson(lesson, args);
     INFO(lesson << " " << args << "\n" << r.output);
@@ -233,7 +233,7 @@ inline double val_loss_at(const std::string& output, int step) {
 // `start_above` (about ln V, a guess) and ends below `end_below`.
 inline void check_learns(const std::string& lesson, double start_above, double end_below) {
     const RunResult r = run_lesson(
-        lesson, "--data " + data_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
+        lesson, "--data " + shakespeare_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 --max-new-tokens 0");
     INFO(r.output);
     REQUIRE(r.status == 0);
     CHECK(val_loss_at(r.output, 0) > start_above);

@@ -104,7 +104,7 @@ TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self
     const std::string bytes = nn::read_file(png);
     CHECK(bytes.substr(1, 3) == "PNG");
     for (const char* mask : {"anticausal", "none"})
-        CHECK(test::run_lesson("04-self-attention", "--data " + test::data_dir() + " " + test::kTinyRun +
+        CHECK(test::run_lesson("04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun +
                                                         " --mask " + mask).status == 0);
     test::check_learns("04-self-attention", 4.0, 3.2);
 }
@@ -121,7 +121,7 @@ TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][r
 TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {
     test::check_refuses_bad_input("04-self-attention");
     using Catch::Matchers::Contains;
-    const std::string base = "--data " + test::data_dir() + " " + test::kTinyRun;
+    const std::string base = "--data " + test::shakespeare_dir() + " " + test::kTinyRun;
     test::RunResult r = test::run_lesson("04-self-attention", base + " --attention-map x.png --map-text 'To be, or not'");
     CHECK(r.status == 2);
     CHECK_THAT(r.output, Contains("--map-text has more characters than the context of 8"));

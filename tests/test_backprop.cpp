@@ -19,7 +19,7 @@ void random_batch(nn::Rng& rng, int m, int inputs, int classes, nn::Matrix& x, n
 }
 
 const nn::Mnist& mnist() {
-    static const nn::Mnist data = nn::load_mnist(test::data_dir());
+    static const nn::Mnist data = nn::load_mnist(test::mnist_dir());
     return data;
 }
 

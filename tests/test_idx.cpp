@@ -94,7 +94,7 @@ TEST_CASE("load_mnist wants the 10,000 test images the lessons index into", "[id
     // The real training files, and a t10k pair that is valid IDX but holds 5 images.
     test::ScratchDir dir;
     std::filesystem::create_directory(dir / "mnist");
-    for (const auto& entry : std::filesystem::directory_iterator(test::data_dir() + "/mnist"))
+    for (const auto& entry : std::filesystem::directory_iterator(test::mnist_dir() + "/mnist"))
         if (entry.path().filename().string().starts_with("train-"))
             std::filesystem::create_symlink(entry.path(), dir / "mnist" / entry.path().filename());
     write(dir / "mnist" / "t10k-images-idx3-ubyte", idx_bytes({5, 28, 28}, 5 * 784));

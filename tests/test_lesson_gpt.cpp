@@ -15,7 +15,7 @@ using Catch::Matchers::Contains;
 const std::string kSmall =
     " --n-layer 2 --n-head 2 --n-embd 16 --block-size 16 --batch-size 8 --eval-iters 4 --lr 1e-2 --warmup-iters 10";
 
-std::string run_args(const std::string& args) { return "--data " + test::data_dir() + kSmall + " " + args; }
+std::string run_args(const std::string& args) { return "--data " + test::shakespeare_dir() + kSmall + " " + args; }
 
 // The "step N: train loss X, val loss Y" lines of an output, in order.
 std::vector<std::string> loss_lines(const std::string& output) {
@@ -191,12 +191,12 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson
     for (const std::string args : {"--n-embd 30 --n-head 4", "--dropout 1", "--min-lr 0.1", "--stop-at 999 --max-iters 10",
                                    "--preset nonsense", "--batch-size 0"}) {
         DYNAMIC_SECTION(args) {
-            const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --threads 1 " + args);
+            const auto r = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() + " --threads 1 " + args);
             CHECK(r.status == 2);
             CHECK_THAT(r.output, Contains("error"));
         }
     }
-    const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --block-size 64 --n-embd 30 --n-head 4");
+    const auto r = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() + " --block-size 64 --n-embd 30 --n-head 4");
     CHECK_THAT(r.output, Contains("multiple of --n-head"));
     // Output paths that cannot be written are refused before training, not after.
     test::ScratchDir dir;
@@ -206,7 +206,7 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson
         {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png.tmp: No such file or directory"},
         {"--block-size 200000", "too few for a context of 200000"}};
     for (const auto& [args, message] : paths) {
-        const auto p = test::run_lesson("06-gpt", "--data " + test::data_dir() + " --threads 1 " + args);
+        const auto p = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() + " --threads 1 " + args);
         INFO(args << "\n" << p.output);
         CHECK(p.status == 2);
         CHECK_THAT(p.output, Contains(message));
@@ -215,7 +215,7 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson
 }
 
 TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[gpt][lesson]") {
-    const auto r = test::run_lesson("06-gpt", "--data " + test::data_dir() +
+    const auto r = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() +
                                                   " --threads 1 --preset lecture --max-iters 1 --eval-iters 1 --batch-size 2 --max-new-tokens 5");
     INFO(r.output);
     CHECK(r.status == 0);

@@ -8,7 +8,7 @@
 using Catch::Matchers::Contains;
 
 TEST_CASE("01-mnist-mlp prints the shapes and the untrained accuracy", "[lessons]") {
-    const auto r = test::run_lesson("01-mnist-mlp", "--data " + test::data_dir());
+    const auto r = test::run_lesson("01-mnist-mlp", "--data " + test::mnist_dir());
     INFO(r.output);
     REQUIRE(r.status == 0);
     CHECK_THAT(r.output, Contains("training_data    50000 images"));
@@ -21,7 +21,7 @@ TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[l
     test::ScratchDir dir;
     const auto net = (dir / "net.bin").string(), metrics = (dir / "m.jsonl").string();
     const auto r = test::run_lesson(
-        "02-backprop", "--data " + test::data_dir() + " --epochs 2 --train-size 3000 --save " +
+        "02-backprop", "--data " + test::mnist_dir() + " --epochs 2 --train-size 3000 --save " +
                            net + " --metrics " + metrics);
     INFO(r.output);
     REQUIRE(r.status == 0);
@@ -31,7 +31,7 @@ TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[l
     const std::string lines = [&] { std::ifstream in(metrics); return std::string(std::istreambuf_iterator<char>(in), {}); }();
     CHECK_THAT(lines, Contains(R"({"epoch": 1, "test_accuracy": 0.)"));
 
-    const auto loaded = test::run_lesson("01-mnist-mlp", "--data " + test::data_dir() + " --load " + net);
+    const auto loaded = test::run_lesson("01-mnist-mlp", "--data " + test::mnist_dir() + " --load " + net);
     INFO(loaded.output);
     REQUIRE(loaded.status == 0);
     CHECK_THAT(loaded.output, Contains("loaded from"));
@@ -61,9 +61,12 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") 
         {"02-backprop", "--lambda -0.5", "--lambda: must be 0 or more"},
         {"02-backprop", "--no-such-flag", "no-such-flag"},
     };
+    const std::string data = test::mnist_dir();
     for (const Case& c : cases) {
-        const auto r = test::run_lesson(c.lesson, c.args);
-        INFO(c.lesson << " " << c.args << "\n" << r.output);
+        // Every run reads the test data, so a refusal is the one asked for, not "no such file".
+        const std::string args = c.args.starts_with("--data ") ? c.args : "--data " + data + " " + c.args;
+        const auto r = test::run_lesson(c.lesson, args);
+        INFO(c.lesson << " " << args << "\n" << r.output);
         CHECK(r.status == 2);
         CHECK_THAT(r.output, Contains(c.message));
         CHECK_THAT(r.output, Contains("error:"));

@@ -96,7 +96,7 @@ TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]")
 TEST_CASE("05: bad input is one line and exit status 2", "[05-multihead][run]") {
     test::check_refuses_bad_input("05-multihead");
     const test::RunResult r = test::run_lesson(
-        "05-multihead", "--data " + test::data_dir() + " " + test::kTinyRun + " --n-embd 30");
+        "05-multihead", "--data " + test::shakespeare_dir() + " " + test::kTinyRun + " --n-embd 30");
     CHECK(r.status == 2);
     CHECK_THAT(r.output, Catch::Matchers::Contains(
                              "n_embd = 30 cannot be split evenly into 4 heads (--n-embd must be a multiple of --n-head)"));

@@ -17,7 +17,7 @@ void write(const std::filesystem::path& path, const std::string& bytes) {
 }
 
 const nn::TextData& shakespeare() {
-    static const nn::TextData data = nn::load_text(test::data_dir() + "/tinyshakespeare.txt");
+    static const nn::TextData data = nn::load_text(test::shakespeare_dir() + "/tinyshakespeare.txt");
     return data;
 }
 }  // namespace
