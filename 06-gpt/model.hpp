@@ -1,4 +1,4 @@
-// 06-gpt: the model, its forward and backward, and generate.
+// 06-gpt: the model, its forward and backward.
 //
 // 05's heads and feed-forward layer become a Transformer: n_layer Blocks, each
 //   x = x + attn(ln1(x))      communication: every position reads earlier ones
@@ -7,22 +7,29 @@
 // LayerNorm (each position's C channels rescaled to mean 0, variance 1), a
 // GELU feed-forward four times wider than C, dropout, and a final LayerNorm
 // before the lm head, which reuses the token embedding table (weight tying).
-// At this scale speed matters, so the key, query and value projections of all
-// heads are one (C, 3C) product, and the heads of all sequences run in
-// parallel (OpenMP) inside one loop over (b, h).
+// Each of these pieces has a switch in Config, so a run can show what it is
+// worth (the README walks the lecture's path with them).
+//
+// Beside this file: attention.hpp (all heads at once, the fast form of 05's
+// Head), generate.hpp (sampling with a key/value cache), train.hpp (settings
+// and learning-rate schedule), checkpoint.hpp (the file format), runtime.hpp.
 #pragma once
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorised erf, for GELU
 
-#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "06-gpt/attention.hpp"
 #include "common/error.hpp"
 #include "common/layers.hpp"
-#include "common/sampling.hpp"
 #include "common/text.hpp"
+
+enum class Activation { gelu, relu };  // the feed-forward layer's nonlinearity: GELU, or 05's ReLU
+inline constexpr std::array<const char*, 2> kActivationNames{"gelu", "relu"};
 
 struct Config {
     int vocab_size = 65;  // V
@@ -31,7 +38,37 @@ struct Config {
     int n_head = 4;       // nh; head size hs = C / nh
     int n_layer = 4;      // Blocks
     float dropout = 0.0f;
+    // The pieces this lesson adds, each of which can be switched off:
+    bool residual = true;    // x = x + f(x); off: x = f(x)
+    bool layernorm = true;   // ln1, ln2, ln_f; off: the identity
+    bool projection = true;  // attention's and the feed-forward layer's output projections
+    Activation activation = Activation::gelu;
+    int ffwd_mult = 4;       // the feed-forward layer's hidden width, in units of C
+    bool tie = true;         // the lm head reuses token_embedding_table; off: its own (V, C) matrix
+
+    // InputError, naming the flag to change, unless the settings can build a model.
+    // The only home of these checks: the command line and checkpoints use it too.
+    void validate() const {
+        if (vocab_size < 1 || vocab_size > (1 << 21)) nn::fail("a vocabulary of {} characters is impossible", vocab_size);
+        if (n_embd % n_head != 0)
+            nn::fail("--n-embd ({}) must be a multiple of --n-head ({}): each head gets n_embd / n_head channels",
+                     n_embd, n_head);
+        if (!(dropout >= 0 && dropout < 1)) nn::fail("--dropout must be in [0, 1), not {}", dropout);
+        if (!projection && ffwd_mult != 1)
+            nn::fail("--no-proj needs --ffwd-mult 1: without its projection the feed-forward layer's "
+                     "hidden width is its output width, C");
+        // Limits far beyond a CPU's reach, so that no product of them overflows an int.
+        if (block_size < 1 || block_size > (1 << 20) || n_embd < 1 || n_embd > 65536 || n_head < 1 ||
+            n_layer < 1 || n_layer > 1024 || ffwd_mult < 1 || ffwd_mult > 64)
+            nn::fail("impossible model size (block {}, C {}, heads {}, layers {}, ffwd-mult {})", block_size,
+                     n_embd, n_head, n_layer, ffwd_mult);
+    }
 };
+
+inline const Config& validated(const Config& c) {
+    c.validate();
+    return c;
+}
 
 // A random probability that each value is zeroed while training.
 // Inverted dropout: the kept values are scaled by 1 / (1 - p), so nothing
@@ -68,14 +105,16 @@ struct Dropout {
 // Normalises each row (one position's C channels) to mean 0 and variance 1,
 // then scales and shifts it with learned gain and bias:
 //   xhat = (x - mean) / sqrt(var + eps),  y = xhat * gain + bias
+// With `on` false (--no-layernorm) it is the identity.
 struct LayerNorm {
     static constexpr float eps = 1e-5f;
+    bool on = true;
     nn::Parameter weight, bias;  // (1, C): the gain (starts at 1) and the bias (starts at 0)
     nn::Matrix xhat;             // (N, C): kept for backward
     nn::Vector rstd;             // (N): 1 / sqrt(var + eps) of each row
     nn::Matrix y, dx;
 
-    explicit LayerNorm(int C) {
+    LayerNorm(int C, bool on_) : on(on_) {
         weight.resize(1, C);
         weight.value.setOnes();
         bias.resize(1, C);
@@ -84,6 +123,7 @@ struct LayerNorm {
 
     // x (N, C) -> y (N, C)
     const nn::Matrix& forward(const nn::Matrix& x) {
+        if (!on) return x;
         const Eigen::Index N = x.rows();
         xhat.resize(N, x.cols());
         y.resize(N, x.cols());
@@ -103,6 +143,7 @@ struct LayerNorm {
     //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
     // the two means are what the mean and the variance of the row pass back.
     const nn::Matrix& backward(const nn::Matrix& dy) {
+        if (!on) return dy;
         const Eigen::Index N = dy.rows();
         weight.grad += dy.cwiseProduct(xhat).colwise().sum();  // d gain = sum_n dy * xhat
         bias.grad += dy.colwise().sum();                       // d bias = sum_n dy
@@ -118,31 +159,42 @@ struct LayerNorm {
     }
 };
 
-// The Gaussian Error Linear Unit, a smooth ReLU: y = x * Phi(x), with Phi the
-// standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2.
-struct GELU {
-    const nn::Matrix* x = nullptr;  // (N, D): the last input, kept (by address: it is fc's output) for backward
-    nn::Matrix y, dx;               // (N, D)
+// The feed-forward layer's nonlinearity, elementwise.
+//   gelu: the Gaussian Error Linear Unit, a smooth ReLU: y = x Phi(x), with Phi
+//         the standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2
+//   relu: 05's, y = max(x, 0)
+struct Nonlinearity {
+    Activation kind = Activation::gelu;
+    nn::Matrix y, dx;  // (N, D)
 
     // x (N, D) -> y (N, D)
-    const nn::Matrix& forward(const nn::Matrix& input) {
-        x = &input;
-        y.resize(input.rows(), input.cols());
+    const nn::Matrix& forward(const nn::Matrix& x) {
+        y.resize(x.rows(), x.cols());
+        if (kind == Activation::relu) {
+            y = x.cwiseMax(0.0f);
+            return y;
+        }
 #pragma omp parallel for schedule(static)
-        for (Eigen::Index n = 0; n < input.rows(); ++n) {
-            const auto a = input.row(n).array();
+        for (Eigen::Index n = 0; n < x.rows(); ++n) {
+            const auto a = x.row(n).array();
             y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
         }
         return y;
     }
 
-    // dy (N, D) -> dx (N, D):  dy/dx = Phi(x) + x * phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        dx.resize(x->rows(), x->cols());
+    // x (N, D), the forward's input; dy (N, D) -> dx (N, D)
+    //   gelu: dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+    //   relu: dy/dx = 1 where x > 0, else 0
+    const nn::Matrix& backward(const nn::Matrix& x, const nn::Matrix& dy) {
+        dx.resize(x.rows(), x.cols());
+        if (kind == Activation::relu) {
+            dx = (x.array() > 0.0f).select(dy.array(), 0.0f).matrix();
+            return dx;
+        }
         const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
 #pragma omp parallel for schedule(static)
-        for (Eigen::Index n = 0; n < x->rows(); ++n) {
-            const auto a = x->row(n).array();
+        for (Eigen::Index n = 0; n < x.rows(); ++n) {
+            const auto a = x.row(n).array();
             const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
             const auto phi = inv_sqrt_2pi * (-0.5f * a.square()).exp();
             dx.row(n) = dy.row(n).array() * (Phi + a * phi);
@@ -151,151 +203,80 @@ struct GELU {
     }
 };
 
-// Softmax of row i of a causal (T, T) score matrix over its first i + 1
-// entries; the rest (the future) become 0.
-inline void causal_softmax(Eigen::Ref<nn::Matrix> s) {
-    for (Eigen::Index i = 0; i < s.rows(); ++i) {
-        auto seen = s.row(i).head(i + 1).array();
-        seen = (seen - seen.maxCoeff()).exp();
-        seen /= seen.sum();
-        s.row(i).tail(s.cols() - i - 1).setZero();
-    }
-}
-
 // nh heads of causal self-attention side by side, as 05's MultiHeadAttention,
-// with one (C, 3C) projection for the keys, queries and values of all heads.
-// For each sequence b and head h (hs = C / nh channels of q, k and v):
+// with one (C, 3C) projection for the keys, queries and values of all heads
+// (05's separate key, query and value Linears of every head, stacked). For
+// each sequence b and head h (hs = C / nh channels of q, k and v):
 //   wei = softmax(mask(q k^T / sqrt(hs)))   (T, T)
 //   out = dropout(wei) v                    (T, hs), into columns [h hs, (h+1) hs) of out
-// then y = dropout(proj(out)).
+// then y = dropout(proj(out)) (no proj with --no-proj).
 struct MultiHeadAttention {
     int n_head, head_size;
+    bool projection;
     nn::Linear c_attn;  // C -> 3C: [q of every head | k of every head | v of every head]
     nn::Linear proj;    // C -> C
     Dropout attn_dropout, resid_dropout;
-    int B = 0, T = 0;
-    nn::Matrix wei;    // (B*nh*T, T): the attention weights of head h of sequence b in rows (b nh + h) T ...
-    nn::Matrix drop;   // (B*nh*T, T): dropout(wei), when dropout is on
-    nn::Matrix out;    // (B*T, C): the heads' outputs, concatenated
-    nn::Matrix dwei;   // (B*nh*T, T): backward's scratch
-    nn::Matrix dqkv;   // (B*T, 3C)
+    AttentionState att;  // the weights of every head and what backward needs: attention.hpp
+    nn::Matrix out;      // (B*T, C): the heads' outputs, concatenated
+    nn::Matrix dqkv;     // (B*T, 3C)
 
     MultiHeadAttention(const Config& c, nn::Rng& rng)
-        : n_head(c.n_head), head_size(c.n_embd / c.n_head), c_attn(c.n_embd, 3 * c.n_embd, true, rng),
-          proj(c.n_embd, c.n_embd, true, rng) {
+        : n_head(c.n_head), head_size(c.n_embd / c.n_head), projection(c.projection),
+          c_attn(c.n_embd, 3 * c.n_embd, true, rng), proj(c.n_embd, c.n_embd, true, rng) {
         attn_dropout.p = resid_dropout.p = c.dropout;
     }
 
+    const nn::Matrix* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
+
     // x (B*T, C) -> y (B*T, C)
-    const nn::Matrix& forward(const nn::Matrix& x, int B_, int T_) {
-        B = B_, T = T_;
-        const int C = n_head * head_size, hs = head_size;
+    const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
         const nn::Matrix& qkv = c_attn.forward(x);  // (B*T, 3C)
-        const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-        wei.resize(B * n_head * T, T);
-        out.resize(B * T, C);
-        if (attn_dropout.active()) attn_dropout.draw_mask(wei.rows(), wei.cols());  // before the threads split
-        const nn::Matrix& att = attn_dropout.active() ? drop : wei;
-        if (attn_dropout.active()) drop.resize(wei.rows(), wei.cols());
-#pragma omp parallel for schedule(static)
-        for (int bh = 0; bh < B * n_head; ++bh) {  // one Head of 05 for one sequence
-            const int b = bh / n_head, h = bh % n_head;
-            const auto q = qkv.block(b * T, h * hs, T, hs);          // (T, hs)
-            const auto k = qkv.block(b * T, C + h * hs, T, hs);      // (T, hs)
-            const auto v = qkv.block(b * T, 2 * C + h * hs, T, hs);  // (T, hs)
-            auto w = wei.middleRows(bh * T, T);                      // (T, T)
-            w.noalias() = scale * q * k.transpose();
-            causal_softmax(w);
-            if (attn_dropout.active())
-                drop.middleRows(bh * T, T) = w.cwiseProduct(attn_dropout.mask.middleRows(bh * T, T));
-            out.block(b * T, h * hs, T, hs).noalias() = att.middleRows(bh * T, T) * v;
-        }
-        return resid_dropout.forward(proj.forward(out));
+        if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * T, T);
+        causal_attention_forward(qkv, B, T, n_head, attn_mask(), att, out);  // (B*T, C)
+        return resid_dropout.forward(projection ? proj.forward(out) : out);
     }
 
     // dy (B*T, C) -> dx (B*T, C)
     const nn::Matrix& backward(const nn::Matrix& dy) {
-        const int C = n_head * head_size, hs = head_size;
-        const nn::Matrix& dout = proj.backward(resid_dropout.backward(dy));  // (B*T, C)
-        const nn::Matrix& qkv = c_attn.y;
-        const nn::Matrix& att = attn_dropout.active() ? drop : wei;
-        const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-        dwei.resize(wei.rows(), wei.cols());
-        dqkv.resize(B * T, 3 * C);
-#pragma omp parallel for schedule(static)
-        for (int bh = 0; bh < B * n_head; ++bh) {
-            const int b = bh / n_head, h = bh % n_head;
-            const auto q = qkv.block(b * T, h * hs, T, hs);
-            const auto k = qkv.block(b * T, C + h * hs, T, hs);
-            const auto v = qkv.block(b * T, 2 * C + h * hs, T, hs);
-            const auto w = wei.middleRows(bh * T, T);
-            const auto dout_h = dout.block(b * T, h * hs, T, hs);
-            auto d = dwei.middleRows(bh * T, T);
-            // out = att v:  d att = dout v^T,  dv = att^T dout
-            d.noalias() = dout_h * v.transpose();
-            dqkv.block(b * T, 2 * C + h * hs, T, hs).noalias() = att.middleRows(bh * T, T).transpose() * dout_h;
-            // att = wei * mask:  d wei = d att * mask
-            if (attn_dropout.active()) d.array() *= attn_dropout.mask.middleRows(bh * T, T).array();
-            // softmax, row by row: ds_ij = wei_ij (dwei_ij - sum_j' dwei_ij' wei_ij');
-            // the future has wei = 0 and gets no gradient.
-            for (int i = 0; i < T; ++i) {
-                const float dot = d.row(i).dot(w.row(i));
-                d.row(i) = w.row(i).cwiseProduct((d.row(i).array() - dot).matrix());
-            }
-            // s = scale q k^T:  dq = scale ds k,  dk = scale ds^T q
-            dqkv.block(b * T, h * hs, T, hs).noalias() = scale * d * k;
-            dqkv.block(b * T, C + h * hs, T, hs).noalias() = scale * d.transpose() * q;
-        }
+        const nn::Matrix& dproj = resid_dropout.backward(dy);
+        const nn::Matrix& dout = projection ? proj.backward(dproj) : dproj;  // (B*T, C)
+        causal_attention_backward(dout, c_attn.y, n_head, attn_mask(), att, dqkv);  // c_attn.y: the forward's qkv
         return c_attn.backward(dqkv);
-    }
-
-    // Generation with a key/value cache: x (1, C) is the input at position
-    // `pos`; its key and value join rows [0, pos) of the cache, which hold the
-    // earlier positions', and only this one query is computed. -> y (1, C)
-    const nn::Matrix& forward_cached(const nn::Matrix& x, nn::Matrix& k_cache, nn::Matrix& v_cache, int pos) {
-        const int C = n_head * head_size, hs = head_size;
-        const nn::Matrix& qkv = c_attn.forward(x);  // (1, 3C)
-        k_cache.row(pos) = qkv.row(0).segment(C, C);
-        v_cache.row(pos) = qkv.row(0).segment(2 * C, C);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-        out.resize(1, C);
-        wei.resize(1, pos + 1);
-        for (int h = 0; h < n_head; ++h) {
-            const auto q = qkv.block(0, h * hs, 1, hs);                  // (1, hs)
-            const auto k = k_cache.block(0, h * hs, pos + 1, hs);        // (pos+1, hs)
-            const auto v = v_cache.block(0, h * hs, pos + 1, hs);        // (pos+1, hs)
-            wei.noalias() = scale * q * k.transpose();                   // (1, pos+1)
-            nn::softmax_rows(wei);                                       // the newest query sees all
-            out.block(0, h * hs, 1, hs).noalias() = wei * v;
-        }
-        return proj.forward(out);
     }
 };
 
-// A feed-forward layer four times wider than C, with GELU: y = dropout(proj(gelu(fc(x))))
+// The feed-forward layer, ffwd_mult (4) times wider than C inside:
+//   y = dropout(proj(gelu(fc(x))))     (without proj and with fc C -> C under --no-proj)
 struct FeedForward {
+    bool projection;
     nn::Linear fc;    // C -> 4C
-    GELU gelu;
+    Nonlinearity act;
     nn::Linear proj;  // 4C -> C
     Dropout dropout;
 
     FeedForward(const Config& c, nn::Rng& rng)
-        : fc(c.n_embd, 4 * c.n_embd, true, rng), proj(4 * c.n_embd, c.n_embd, true, rng) {
+        : projection(c.projection), fc(c.n_embd, c.ffwd_mult * c.n_embd, true, rng),
+          proj(c.ffwd_mult * c.n_embd, c.n_embd, true, rng) {
+        act.kind = c.activation;
         dropout.p = c.dropout;
     }
     // x (N, C) -> y (N, C)
     const nn::Matrix& forward(const nn::Matrix& x) {
-        return dropout.forward(proj.forward(gelu.forward(fc.forward(x))));
+        const nn::Matrix& h = act.forward(fc.forward(x));  // (N, 4C)
+        return dropout.forward(projection ? proj.forward(h) : h);
     }
     // dy (N, C) -> dx (N, C)
     const nn::Matrix& backward(const nn::Matrix& dy) {
-        return fc.backward(gelu.backward(proj.backward(dropout.backward(dy))));
+        const nn::Matrix& dproj = dropout.backward(dy);
+        const nn::Matrix& dh = projection ? proj.backward(dproj) : dproj;
+        return fc.backward(act.backward(fc.y, dh));  // the activation's input was fc's output
     }
 };
 
 // A Transformer block: communication (attention) then computation (the
 // feed-forward layer), each on a LayerNorm'd copy of x and added back to x.
 struct Block {
+    bool residual;
     LayerNorm ln1;
     MultiHeadAttention sa;
     LayerNorm ln2;
@@ -303,61 +284,52 @@ struct Block {
     nn::Matrix x1, y;  // (B*T, C): x + sa(ln1(x)), and the block's output
     nn::Matrix dx1, dx;
 
-    Block(const Config& c, nn::Rng& rng) : ln1(c.n_embd), sa(c, rng), ln2(c.n_embd), ffwd(c, rng) {}
+    Block(const Config& c, nn::Rng& rng)
+        : residual(c.residual), ln1(c.n_embd, c.layernorm), sa(c, rng), ln2(c.n_embd, c.layernorm), ffwd(c, rng) {}
 
     // x (B*T, C) -> y (B*T, C)
     const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
-        x1 = x + sa.forward(ln1.forward(x), B, T);
-        y = x1 + ffwd.forward(ln2.forward(x1));
+        x1 = sa.forward(ln1.forward(x), B, T);
+        if (residual) x1 += x;  // x1 = x + sa(ln1(x))
+        y = ffwd.forward(ln2.forward(x1));
+        if (residual) y += x1;  // y = x1 + ffwd(ln2(x1))
         return y;
     }
     // dy (B*T, C) -> dx (B*T, C). A residual y = x + f(x) passes dy to x
     // unchanged and adds what f passes back.
     const nn::Matrix& backward(const nn::Matrix& dy) {
-        dx1 = dy + ln2.backward(ffwd.backward(dy));
-        dx = dx1 + ln1.backward(sa.backward(dx1));
+        dx1 = ln2.backward(ffwd.backward(dy));
+        if (residual) dx1 += dy;
+        dx = ln1.backward(sa.backward(dx1));
+        if (residual) dx += dx1;
         return dx;
     }
-    // Generation: x (1, C) at position pos, with this block's key/value cache -> y (1, C)
-    const nn::Matrix& forward_cached(const nn::Matrix& x, nn::Matrix& k_cache, nn::Matrix& v_cache, int pos) {
-        x1 = x + sa.forward_cached(ln1.forward(x), k_cache, v_cache, pos);
-        y = x1 + ffwd.forward(ln2.forward(x1));
-        return y;
-    }
-};
-
-// The keys and values of the positions generated so far, per block.
-struct KVCache {
-    std::vector<nn::Matrix> k, v;  // n_layer of (block_size, C)
-    int length = 0;                // positions filled
 };
 
 struct GPTLanguageModel {
     Config config;
     nn::Rng dropout_rng;                     // every dropout mask comes from here
-    nn::Embedding token_embedding_table;     // (V, C); also the lm head: logits = x W_te^T
+    nn::Embedding token_embedding_table;     // (V, C); also the lm head when tied: logits = x W_te^T
     nn::Embedding position_embedding_table;  // (block_size, C)
     std::vector<Block> blocks;
     LayerNorm ln_f;
+    std::optional<nn::Linear> lm_head;  // (V, C), without bias: only with --no-tie
     nn::CrossEntropy criterion;
     std::vector<int> pos;      // (B*T): the position t of each row
     nn::Matrix x, logits;      // (B*T, C), (B*T, V)
     nn::Matrix dx;             // (B*T, C)
 
     GPTLanguageModel(const Config& c, nn::Rng& rng)
-        : config(c), dropout_rng(rng.below(UINT64_MAX)),
+        : config(validated(c)), dropout_rng(rng.below(UINT64_MAX)),
           token_embedding_table(c.vocab_size, c.n_embd, rng),
-          position_embedding_table(c.block_size, c.n_embd, rng), ln_f(c.n_embd) {
-        if (c.n_head < 1 || c.n_embd % c.n_head != 0)
-            nn::fail("n_embd ({}) must be a multiple of n_head ({})", c.n_embd, c.n_head);
+          position_embedding_table(c.block_size, c.n_embd, rng), ln_f(c.n_embd, c.layernorm) {
         blocks.reserve(static_cast<std::size_t>(c.n_layer));  // no reallocation: Dropout points into the model
         for (int l = 0; l < c.n_layer; ++l) blocks.emplace_back(c, rng);
+        if (!c.tie) lm_head.emplace(c.n_embd, c.vocab_size, false, rng);
         // GPT-2's initialisation: N(0, 0.02) for weights, zero biases, and the
         // projections that feed the residual stream scaled by 1/sqrt(2 n_layer),
         // so the sum of 2 n_layer of them starts as small as one.
-        auto normal = [&](nn::Parameter& p, float std) {
-            rng.fill_normal({p.value.data(), static_cast<std::size_t>(p.value.size())}, 0.0f, std);
-        };
+        auto normal = [&](nn::Parameter& p, float std) { rng.fill_normal(nn::as_span(p.value), 0.0f, std); };
         normal(token_embedding_table.weight, 0.02f);
         normal(position_embedding_table.weight, 0.02f);
         const float std_proj = 0.02f / std::sqrt(2.0f * static_cast<float>(c.n_layer));
@@ -368,6 +340,7 @@ struct GPTLanguageModel {
                 l->bias.decay = false;  // weight decay shrinks matrices only
             }
         }
+        if (lm_head) normal(lm_head->weight, 0.02f);
         for (Dropout* d : dropouts()) d->rng = &dropout_rng;
     }
     GPTLanguageModel(const GPTLanguageModel&) = delete;  // the dropouts point at dropout_rng
@@ -389,43 +362,55 @@ struct GPTLanguageModel {
         x = token_embedding_table.forward(idx) + position_embedding_table.forward(pos);  // (B*T, C)
         const nn::Matrix* h = &x;
         for (Block& block : blocks) h = &block.forward(*h, B, T);  // (B*T, C)
-        const nn::Matrix& hf = ln_f.forward(*h);                   // (B*T, C)
-        logits.noalias() = hf * token_embedding_table.weight.value.transpose();  // (B*T, V), tied
+        return head_forward(ln_f.forward(*h));                     // (B*T, V)
+    }
+
+    // hf (N, C) -> logits (N, V): hf W_te^T when tied, else lm_head(hf)
+    const nn::Matrix& head_forward(const nn::Matrix& hf) {
+        if (lm_head) return lm_head->forward(hf);
+        logits.noalias() = hf * token_embedding_table.weight.value.transpose();
         return logits;
     }
 
     // batch x, y (B*T) -> loss (): forward, then cross-entropy against the targets
-    float loss(const nn::Batch& batch) {
+    double loss(const nn::Batch& batch) {
         return criterion.forward(forward(batch.x, batch.B, batch.T), batch.y);
     }
 
     // () -> (): d(loss)/d(every parameter), added to its .grad, after loss()
     void backward() {
         const nn::Matrix& dlogits = criterion.backward();  // (B*T, V)
-        nn::Parameter& wte = token_embedding_table.weight;
-        // logits = hf W_te^T:  dW_te += dlogits^T hf,  dhf = dlogits W_te
-        wte.grad.noalias() += dlogits.transpose() * ln_f.y;
-        dx.noalias() = dlogits * wte.value;
+        const nn::Matrix& hf = config.layernorm ? ln_f.y : blocks.back().y;  // what head_forward was given
+        if (lm_head) {
+            dx = lm_head->backward(dlogits);
+        } else {
+            // logits = hf W_te^T:  dW_te += dlogits^T hf,  dhf = dlogits W_te
+            nn::Parameter& wte = token_embedding_table.weight;
+            wte.grad.noalias() += dlogits.transpose() * hf;
+            dx.noalias() = dlogits * wte.value;
+        }
         const nn::Matrix* d = &ln_f.backward(dx);
         for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) d = &b->backward(*d);
         token_embedding_table.backward(*d);  // x = tok_emb + pos_emb: both get d
         position_embedding_table.backward(*d);
     }
 
+    // Every trained parameter, in one order: the optimizer's, the checkpoint's.
     std::vector<nn::Parameter*> parameters() {
         std::vector<nn::Parameter*> p{&token_embedding_table.weight, &position_embedding_table.weight};
+        auto add_ln = [&](LayerNorm& ln) {
+            if (ln.on) p.insert(p.end(), {&ln.weight, &ln.bias});
+        };
         for (Block& b : blocks) {
-            for (nn::Linear* l : {&b.sa.c_attn, &b.sa.proj, &b.ffwd.fc, &b.ffwd.proj}) {
-                p.push_back(&l->weight);
-                p.push_back(&l->bias);
-            }
-            for (LayerNorm* ln : {&b.ln1, &b.ln2}) {
-                p.push_back(&ln->weight);
-                p.push_back(&ln->bias);
-            }
+            p.insert(p.end(), {&b.sa.c_attn.weight, &b.sa.c_attn.bias});
+            if (b.sa.projection) p.insert(p.end(), {&b.sa.proj.weight, &b.sa.proj.bias});
+            p.insert(p.end(), {&b.ffwd.fc.weight, &b.ffwd.fc.bias});
+            if (b.ffwd.projection) p.insert(p.end(), {&b.ffwd.proj.weight, &b.ffwd.proj.bias});
+            add_ln(b.ln1);
+            add_ln(b.ln2);
         }
-        p.push_back(&ln_f.weight);
-        p.push_back(&ln_f.bias);
+        add_ln(ln_f);
+        if (lm_head) p.push_back(&lm_head->weight);
         return p;
     }
 
@@ -434,52 +419,4 @@ struct GPTLanguageModel {
         for (Block& b : blocks) d.insert(d.end(), {&b.sa.attn_dropout, &b.sa.resid_dropout, &b.ffwd.dropout});
         return d;
     }
-
-    // Generation, one position at a time: the logits (1, V) after token `token`
-    // at position cache.length, whose keys and values join the cache.
-    const nn::Matrix& forward_cached(int token, KVCache& cache) {
-        if (cache.k.empty()) {
-            cache.k.assign(blocks.size(), nn::Matrix::Zero(config.block_size, config.n_embd));
-            cache.v = cache.k;
-        }
-        const int p = cache.length++;
-        x = token_embedding_table.weight.value.row(token) + position_embedding_table.weight.value.row(p);
-        const nn::Matrix* h = &x;
-        for (std::size_t l = 0; l < blocks.size(); ++l) h = &blocks[l].forward_cached(*h, cache.k[l], cache.v[l], p);
-        logits.noalias() = ln_f.forward(*h) * token_embedding_table.weight.value.transpose();
-        return logits;
-    }
-
-    // idx (T) -> idx (T + max_new_tokens): appends one sampled token at a time.
-    // The model sees at most block_size characters. When they are used up it
-    // starts again from the last block_size / 2: with the cache, each new
-    // character costs one position's work, plus re-reading block_size / 2
-    // characters every block_size / 2. use_cache = false recomputes the whole
-    // window for every character instead, the same tokens at much more cost.
-    std::vector<int> generate(std::vector<int> idx, int max_new_tokens, nn::Rng& rng,
-                              float temperature = 1.0f, int top_k = 0, bool use_cache = true) {
-        if (idx.empty()) nn::fail("generate needs at least one token of context");
-        train(false);
-        KVCache cache;
-        std::size_t start = 0;  // the window is idx[start, idx.size())
-        for (int i = 0; i < max_new_tokens; ++i) {
-            if (idx.size() - start > static_cast<std::size_t>(config.block_size)) {
-                start = idx.size() - static_cast<std::size_t>(std::max(1, config.block_size / 2));
-                cache.length = 0;
-            }
-            const std::span<const int> window = std::span<const int>(idx).subspan(start);
-            const nn::Matrix* out = nullptr;
-            if (use_cache) {
-                while (static_cast<std::size_t>(cache.length) < window.size())
-                    out = &forward_cached(window[static_cast<std::size_t>(cache.length)], cache);
-            } else {
-                out = &forward(window, 1, static_cast<int>(window.size()));
-            }
-            const auto last = out->row(out->rows() - 1);  // only the last position predicts
-            idx.push_back(nn::sample({last.data(), static_cast<std::size_t>(last.size())}, rng,
-                                     temperature, top_k));
-        }
-        return idx;
-    }
-
 };

@@ -41,8 +41,8 @@ public:
     void put(const T& value) {
         bytes_.append(reinterpret_cast<const char*>(&value), sizeof(T));
     }
-    template <typename T>
-    void put_span(std::span<const T> values) {
+    template <typename T>  // T may be const
+    void put_span(std::span<T> values) {
         put<std::uint64_t>(values.size());
         bytes_.append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
     }
@@ -74,6 +74,13 @@ public:
         if (n != out.size())
             fail("{}: holds {} values where {} were expected", path_.string(), n, out.size());
         std::memcpy(out.data(), take(out.size_bytes()), out.size_bytes());
+    }
+    // Passes over a span written by put_span, without reading it anywhere.
+    template <typename T>
+    void skip_span() {
+        const auto n = get<std::uint64_t>();
+        if (n > remaining() / sizeof(T)) fail("{}: ends before all its values were read", path_.string());
+        take(n * sizeof(T));
     }
     std::string get_string();
     // Refuses the file if anything is left unread.

@@ -23,9 +23,9 @@ inline std::span<const float> span_of(const nn::Matrix& m) {
     return {m.data(), static_cast<std::size_t>(m.size())};
 }
 
-inline nn::Matrix random_matrix(Eigen::Index rows, Eigen::Index cols, nn::Rng& rng) {
+inline nn::Matrix random_matrix(Eigen::Index rows, Eigen::Index cols, nn::Rng& rng, float stddev = 1.0f) {
     nn::Matrix m(rows, cols);
-    rng.fill_normal(span_of(m));
+    rng.fill_normal(span_of(m), 0.0f, stddev);
     return m;
 }
 
@@ -34,17 +34,34 @@ inline double project(const nn::Matrix& y, const nn::Matrix& r) {
     return (y.cast<double>().array() * r.cast<double>().array()).sum();
 }
 
-// Checks `grad` against finite differences of `loss` over `value`, reporting the worst entry.
-template <typename LossFn>
-void check_grad(const std::string& name, LossFn&& loss, nn::Matrix& value, const nn::Matrix& grad,
-                double eps = 1e-2, double floor = 1e-3) {
+// How a finite-difference check is made (see nn::check_gradient).
+struct GradOptions {
+    double eps = 1e-2;
+    double floor = 1e-3;  // relative errors are measured against at least this
+    double tolerance = kGradTolerance;
+    std::size_t samples = 64;
+};
+
+// Checks `grad` against finite differences of `loss` over `value`, reporting
+// the worst entry. `kinked()` as for nn::check_gradient: for layers with a
+// ReLU, where at most half of the entries may be skipped.
+template <typename LossFn, typename KinkFn>
+    requires std::is_invocable_r_v<bool, KinkFn&>
+void check_grad(const std::string& name, LossFn&& loss, nn::Matrix& value, const nn::Matrix& grad, KinkFn&& kinked,
+                const GradOptions& o = {}) {
     REQUIRE(grad.rows() == value.rows());
     REQUIRE(grad.cols() == value.cols());
-    const nn::GradCheck r = nn::check_gradient(loss, span_of(value), span_of(grad), eps, 64, floor);
-    INFO(name << ": worst relative error " << r.max_rel_error << " at " << r.worst_index
-              << " (analytic " << r.analytic << ", numeric " << r.numeric << ")");
-    CHECK(r.max_rel_error < kGradTolerance);
+    const nn::GradCheck r = nn::check_gradient(loss, span_of(value), span_of(grad), kinked, o.eps, o.samples, o.floor);
+    INFO(name << ": worst relative error " << r.max_rel_error << " at " << r.worst_index << " (analytic "
+              << r.analytic << ", numeric " << r.numeric << "), " << r.skipped << " entries skipped at a kink");
+    CHECK(r.max_rel_error < o.tolerance);
     CHECK(r.checked > 0);
+    CHECK(r.skipped <= r.checked);
+}
+template <typename LossFn>
+void check_grad(const std::string& name, LossFn&& loss, nn::Matrix& value, const nn::Matrix& grad,
+                const GradOptions& o = {}) {
+    check_grad(name, loss, value, grad, [] { return false; }, o);
 }
 
 // A batch of random tokens with random targets from a vocabulary of V.
@@ -57,59 +74,36 @@ inline nn::Batch random_batch(int B, int T, int V, nn::Rng& rng) {
     return batch;
 }
 
-// For layers with a kink (ReLU): checks `grad` against central differences,
-// skipping the entries whose step moves a pre-activation across the kink, where
-// a finite difference measures the kink rather than the gradient. `pattern()`
-// gives the sign of every pre-activation after the last forward (empty when
-// there are none). At most half of the entries may be skipped.
+// For layers with a ReLU: `pattern()` gives the sign of every pre-activation
+// after the last forward (empty when there are none); an evaluation whose
+// pattern differs from the unperturbed one crossed the kink.
 template <typename LossFn, typename PatternFn>
 void check_grad_kinked(const std::string& name, LossFn&& loss, nn::Matrix& value, const nn::Matrix& grad,
-                       PatternFn&& pattern, double eps = 1e-2, double floor = 1e-3) {
-    REQUIRE(grad.rows() == value.rows());
-    REQUIRE(grad.cols() == value.cols());
+                       PatternFn&& pattern, const GradOptions& o = {}) {
     loss();
     const auto base = pattern();
-    const Eigen::Index n = value.size(), stride = std::max<Eigen::Index>(1, n / 64);
-    double worst = 0;
-    int checked = 0, skipped = 0;
-    for (Eigen::Index i = 0; i < n; i += stride) {
-        float& p = value.data()[i];
-        const float saved = p;
-        p = saved + static_cast<float>(eps);
-        const double plus = loss();
-        const bool kinked_plus = pattern() != base;
-        p = saved - static_cast<float>(eps);
-        const double minus = loss();
-        const bool kinked = kinked_plus || pattern() != base;
-        p = saved;
-        if (kinked) { ++skipped; continue; }
-        const double numeric = (plus - minus) / (double(saved + float(eps)) - double(saved - float(eps)));
-        const double analytic = grad.data()[i];
-        const double err = std::abs(analytic - numeric) / std::max(std::abs(analytic) + std::abs(numeric), floor);
-        INFO(name << "[" << i << "]: analytic " << analytic << ", numeric " << numeric);
-        CHECK(err < kGradTolerance);
-        worst = std::max(worst, err);
-        ++checked;
-    }
-    INFO(name << ": worst relative error " << worst << ", " << skipped << " entries skipped at the kink");
-    CHECK(checked > 0);
-    CHECK(skipped <= checked);
+    check_grad(name, loss, value, grad, [&] { return pattern() != base; }, o);
 }
 
-// Every parameter of a model against finite differences of its mean loss on
-// `batch`. `pattern()` as for check_grad_kinked; by default the model has no kink.
-template <typename Model, typename PatternFn>
-void check_model_gradients(Model& model, const nn::Batch& batch, PatternFn&& pattern) {
+// Every parameter of a model against finite differences of `loss()`, which
+// recomputes its loss on a fixed batch. `pattern()` as for check_grad_kinked.
+template <typename Model, typename LossFn, typename PatternFn>
+    requires std::is_invocable_v<LossFn&>
+void check_model_gradients(Model& model, LossFn&& loss, PatternFn&& pattern, const GradOptions& o = {}) {
     const auto params = model.parameters();
     for (nn::Parameter* p : params) p->grad.setZero();
-    model.loss(batch);
+    loss();
     model.backward();
-    auto loss = [&] { return model.loss(batch); };
     for (std::size_t i = 0; i < params.size(); ++i) {
         INFO("parameter " << i << " of shape (" << params[i]->value.rows() << ", " << params[i]->value.cols() << ")");
         REQUIRE(params[i]->grad.norm() > 0);  // every parameter takes part
-        check_grad_kinked("parameter " + std::to_string(i), loss, params[i]->value, params[i]->grad, pattern);
+        check_grad_kinked("parameter " + std::to_string(i), loss, params[i]->value, params[i]->grad, pattern, o);
     }
+}
+
+template <typename Model, typename PatternFn>
+void check_model_gradients(Model& model, const nn::Batch& batch, PatternFn&& pattern) {
+    check_model_gradients(model, [&] { return model.loss(batch); }, pattern);
 }
 
 template <typename Model>

@@ -1,43 +1,26 @@
-// 06-gpt's layers against central finite differences: LayerNorm, GELU,
-// dropout with a fixed mask, attention with dropout, a whole Block and the
-// whole model's loss; and generation with and without the key/value cache.
+// 06-gpt's layers against central finite differences: LayerNorm, GELU and
+// ReLU, dropout with a fixed mask, attention with dropout, a whole Block and
+// the whole model's loss with every switch of Config; and generation with and
+// without the key/value cache.
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "06-gpt/generate.hpp"
 #include "06-gpt/model.hpp"
-#include "common/gradcheck.hpp"
+#include "lm_helpers.hpp"
 
 namespace {
 
-std::span<float> span_of(nn::Matrix& m) { return {m.data(), static_cast<std::size_t>(m.size())}; }
-std::span<const float> cspan(const nn::Matrix& m) { return {m.data(), static_cast<std::size_t>(m.size())}; }
+using test::random_matrix;
+using test::span_of;
 
-nn::Matrix random_matrix(Eigen::Index rows, Eigen::Index cols, nn::Rng& rng, float stddev = 1.0f) {
-    nn::Matrix m(rows, cols);
-    rng.fill_normal(span_of(m), 0.0f, stddev);
-    return m;
-}
-
-// sum(y .* R) in double: a scalar loss whose gradient with respect to y is R.
-double project(const nn::Matrix& y, const nn::Matrix& r) {
-    return (y.cast<double>().array() * r.cast<double>().array()).sum();
-}
-
-constexpr double kTolerance = 1e-2;  // float32 rounding gives ~1e-3; a wrong term gives ~1
 // Gradients here are of order 0.1 to 1; an error below 3e-4 is the float32
 // noise of a finite difference (some entries, e.g. of the key bias, have a
 // true gradient of exactly zero), so it is measured against this floor.
-constexpr double kFloor = 3e-2;
+constexpr test::GradOptions kLayer{.floor = 3e-2};
 // A Block or the whole model stacks more float32 rounding: about 2e-2 at worst.
-constexpr double kDeepTolerance = 4e-2;
-
-// Checks d(loss)/d(p) for a parameter whose gradient the last backward left in p.grad.
-template <typename Loss>
-void check_param(const char* what, Loss&& loss, nn::Parameter& p, double tolerance = kTolerance) {
-    const nn::GradCheck r = nn::check_gradient(loss, span_of(p.value), cspan(p.grad), 1e-2, 64, kFloor);
-    INFO(what << ": worst at " << r.worst_index << ": analytic " << r.analytic << ", numeric " << r.numeric);
-    CHECK(r.max_rel_error < tolerance);
-}
+constexpr test::GradOptions kDeep{.floor = 3e-2, .tolerance = 4e-2};
+constexpr test::GradOptions kModel{.floor = 3e-2, .tolerance = 4e-2, .samples = 24};
 
 Config tiny_config(float dropout) {
     return Config{.vocab_size = 11, .block_size = 6, .n_embd = 8, .n_head = 2, .n_layer = 2, .dropout = dropout};
@@ -45,18 +28,22 @@ Config tiny_config(float dropout) {
 
 // Gives every parameter of the model values of order one (the GPT-2 init is
 // so small that every layer is nearly linear, which a check would not see).
+// Without LayerNorm nothing keeps the activations near 1, so smaller values
+// keep the softmaxes and GELUs out of saturation, where a finite difference
+// of step 1e-2 would measure the curvature rather than the slope.
 void randomize(GPTLanguageModel& model, nn::Rng& rng) {
+    const float stddev = model.config.layernorm ? 0.5f : 0.25f;
     for (nn::Parameter* p : model.parameters()) {
-        rng.fill_normal(span_of(p->value), 0.0f, 0.5f);
+        rng.fill_normal(span_of(p->value), 0.0f, stddev);
         if (p->value.rows() == 1) p->value.array() += 0.5f;  // gains near 1, biases off zero
     }
 }
 
 }  // namespace
 
-TEST_CASE("LayerNorm normalises each row and its backward matches finite differences", "[gpt]") {
+TEST_CASE("06: LayerNorm normalises each row and its backward matches finite differences", "[06-gpt]") {
     nn::Rng rng(11);
-    LayerNorm ln(7);
+    LayerNorm ln(7, true);
     ln.weight.value = random_matrix(1, 7, rng);
     ln.bias.value = random_matrix(1, 7, rng);
     nn::Matrix x = random_matrix(5, 7, rng, 2.0f), r = random_matrix(5, 7, rng);
@@ -67,16 +54,20 @@ TEST_CASE("LayerNorm normalises each row and its backward matches finite differe
         CHECK(std::abs((ln.xhat.row(n).array().square().mean()) - 1.0f) < 1e-3);
     }
     const nn::Matrix dx = ln.backward(r);
-    auto loss = [&] { return project(ln.forward(x), r); };
-    CHECK(nn::check_gradient(loss, span_of(x), cspan(dx), 1e-2, 64, kFloor).max_rel_error < kTolerance);
-    check_param("gain", loss, ln.weight);
-    check_param("bias", loss, ln.bias);
+    auto loss = [&] { return test::project(ln.forward(x), r); };
+    test::check_grad("x", loss, x, dx, kLayer);
+    test::check_grad("gain", loss, ln.weight.value, ln.weight.grad, kLayer);
+    test::check_grad("bias", loss, ln.bias.value, ln.bias.grad, kLayer);
     // The gradient of the input sums to zero along each row: the mean is removed.
     CHECK(dx.rowwise().sum().cwiseAbs().maxCoeff() < 1e-4);
+    // Switched off (--no-layernorm): the identity, both ways.
+    LayerNorm off(7, false);
+    CHECK(off.forward(x) == x);
+    CHECK(off.backward(r) == r);
 }
 
-TEST_CASE("GELU is x Phi(x) and its backward matches finite differences", "[gpt]") {
-    GELU gelu;
+TEST_CASE("06: GELU is x Phi(x), ReLU max(x, 0), and their backward matches finite differences", "[06-gpt]") {
+    Nonlinearity gelu;
     nn::Matrix x(1, 5);
     x << -3.0f, -0.5f, 0.0f, 0.7f, 2.5f;
     const nn::Matrix& y = gelu.forward(x);
@@ -87,13 +78,20 @@ TEST_CASE("GELU is x Phi(x) and its backward matches finite differences", "[gpt]
     nn::Rng rng(12);
     x = random_matrix(6, 9, rng, 2.0f);
     const nn::Matrix r = random_matrix(6, 9, rng);
-    gelu.forward(x);
-    const nn::Matrix dx = gelu.backward(r);
-    auto loss = [&] { return project(gelu.forward(x), r); };
-    CHECK(nn::check_gradient(loss, span_of(x), cspan(dx), 1e-2, 54, kFloor).max_rel_error < kTolerance);
+    for (Activation kind : {Activation::gelu, Activation::relu}) {
+        DYNAMIC_SECTION(kActivationNames[static_cast<std::size_t>(kind)]) {
+            Nonlinearity act;
+            act.kind = kind;
+            act.forward(x);
+            if (kind == Activation::relu) CHECK(act.y == x.cwiseMax(0.0f));
+            const nn::Matrix dx = act.backward(x, r);
+            auto loss = [&] { return test::project(act.forward(x), r); };
+            test::check_grad_kinked("x", loss, x, dx, [&] { return test::positive(x); }, kLayer);
+        }
+    }
 }
 
-TEST_CASE("Dropout zeroes about p of the values, scales the rest, and passes gradients through the mask", "[gpt]") {
+TEST_CASE("06: Dropout zeroes about p of the values, scales the rest, and passes gradients through the mask", "[06-gpt]") {
     nn::Rng rng(13), masks(14);
     Dropout drop;
     drop.p = 0.25f;
@@ -112,15 +110,15 @@ TEST_CASE("Dropout zeroes about p of the values, scales the rest, and passes gra
     const nn::Matrix dx = drop.backward(r);
     auto loss = [&] {
         masks.set_state(state);
-        return project(drop.forward(x), r);
+        return test::project(drop.forward(x), r);
     };
-    CHECK(nn::check_gradient(loss, span_of(x), cspan(dx), 1e-2, 64, kFloor).max_rel_error < kTolerance);
+    test::check_grad("x", loss, x, dx, kLayer);
     // Evaluation: off, the identity.
     drop.training = false;
     CHECK(drop.forward(x) == x);
 }
 
-TEST_CASE("MultiHeadAttention backward matches finite differences, dropout included", "[gpt]") {
+TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout included", "[06-gpt]") {
     for (float p : {0.0f, 0.2f}) {
         DYNAMIC_SECTION("dropout " << p) {
             const Config c{.vocab_size = 5, .block_size = 5, .n_embd = 6, .n_head = 3, .n_layer = 1, .dropout = p};
@@ -134,113 +132,159 @@ TEST_CASE("MultiHeadAttention backward matches finite differences, dropout inclu
             const std::string state = masks.state();
             auto loss = [&] {
                 masks.set_state(state);
-                return project(sa.forward(x, B, T), r);
+                return test::project(sa.forward(x, B, T), r);
             };
             loss();
             // Causality: no row of the weights looks at a later position.
-            for (int row = 0; row < sa.wei.rows(); ++row)
-                CHECK(sa.wei.row(row).tail(T - 1 - row % T).isZero());
+            for (int row = 0; row < sa.att.wei.rows(); ++row)
+                CHECK(sa.att.wei.row(row).tail(T - 1 - row % T).isZero());
             const nn::Matrix dx = sa.backward(r);
-            CHECK(nn::check_gradient(loss, span_of(x), cspan(dx), 1e-2, 64, kFloor).max_rel_error < kTolerance);
-            check_param("c_attn.weight", loss, sa.c_attn.weight);
-            check_param("c_attn.bias", loss, sa.c_attn.bias);
-            check_param("proj.weight", loss, sa.proj.weight);
+            test::check_grad("x", loss, x, dx, kLayer);
+            test::check_grad("c_attn.weight", loss, sa.c_attn.weight.value, sa.c_attn.weight.grad, kLayer);
+            test::check_grad("c_attn.bias", loss, sa.c_attn.bias.value, sa.c_attn.bias.grad, kLayer);
+            test::check_grad("proj.weight", loss, sa.proj.weight.value, sa.proj.weight.grad, kLayer);
         }
     }
 }
 
-TEST_CASE("A whole Block's backward matches finite differences", "[gpt]") {
-    const Config c{.vocab_size = 5, .block_size = 4, .n_embd = 8, .n_head = 2, .n_layer = 1, .dropout = 0.1f};
-    nn::Rng rng(17), masks(18);
-    Block block(c, rng);
-    for (Dropout* d : {&block.sa.attn_dropout, &block.sa.resid_dropout, &block.ffwd.dropout}) d->rng = &masks;
-    for (nn::Parameter* q : {&block.sa.c_attn.weight, &block.sa.c_attn.bias, &block.sa.proj.weight,
-                             &block.ffwd.fc.weight, &block.ffwd.fc.bias, &block.ffwd.proj.weight,
-                             &block.ln1.weight, &block.ln2.bias})
-        q->value = random_matrix(q->value.rows(), q->value.cols(), rng, 0.6f);
-    const int B = 2, T = 4;
-    nn::Matrix x = random_matrix(B * T, 8, rng), r = random_matrix(B * T, 8, rng);
-    const std::string state = masks.state();
-    auto loss = [&] {
-        masks.set_state(state);
-        return project(block.forward(x, B, T), r);
+TEST_CASE("06: a whole Block's backward matches finite differences, with and without residuals", "[06-gpt]") {
+    for (bool residual : {true, false}) {
+        DYNAMIC_SECTION("residual " << residual) {
+            Config c{.vocab_size = 5, .block_size = 4, .n_embd = 8, .n_head = 2, .n_layer = 1, .dropout = 0.1f};
+            c.residual = residual;
+            nn::Rng rng(17), masks(18);
+            Block block(c, rng);
+            for (Dropout* d : {&block.sa.attn_dropout, &block.sa.resid_dropout, &block.ffwd.dropout}) d->rng = &masks;
+            for (nn::Parameter* q : {&block.sa.c_attn.weight, &block.sa.c_attn.bias, &block.sa.proj.weight,
+                                     &block.ffwd.fc.weight, &block.ffwd.fc.bias, &block.ffwd.proj.weight,
+                                     &block.ln1.weight, &block.ln2.bias})
+                q->value = random_matrix(q->value.rows(), q->value.cols(), rng, 0.6f);
+            const int B = 2, T = 4;
+            nn::Matrix x = random_matrix(B * T, 8, rng), r = random_matrix(B * T, 8, rng);
+            const std::string state = masks.state();
+            auto loss = [&] {
+                masks.set_state(state);
+                return test::project(block.forward(x, B, T), r);
+            };
+            loss();
+            const nn::Matrix dx = block.backward(r);
+            test::check_grad("x", loss, x, dx, kDeep);
+            for (auto [name, p] : {std::pair{"ln1.weight", &block.ln1.weight}, {"ln1.bias", &block.ln1.bias},
+                                   {"c_attn.weight", &block.sa.c_attn.weight}, {"ln2.weight", &block.ln2.weight},
+                                   {"fc.weight", &block.ffwd.fc.weight}, {"fc.bias", &block.ffwd.fc.bias},
+                                   {"mlp proj.weight", &block.ffwd.proj.weight}, {"mlp proj.bias", &block.ffwd.proj.bias}})
+                test::check_grad(name, loss, p->value, p->grad, kDeep);
+        }
+    }
+}
+
+TEST_CASE("06: the whole model's loss has the gradients backward computes, with every switch", "[06-gpt]") {
+    struct Case {
+        const char* name;
+        void (*set)(Config&);
     };
-    loss();
-    const nn::Matrix dx = block.backward(r);
-    CHECK(nn::check_gradient(loss, span_of(x), cspan(dx), 1e-2, 64, kFloor).max_rel_error < kDeepTolerance);
-    check_param("ln1.weight", loss, block.ln1.weight, kDeepTolerance);
-    check_param("ln1.bias", loss, block.ln1.bias, kDeepTolerance);
-    check_param("c_attn.weight", loss, block.sa.c_attn.weight, kDeepTolerance);
-    check_param("ln2.weight", loss, block.ln2.weight, kDeepTolerance);
-    check_param("fc.weight", loss, block.ffwd.fc.weight, kDeepTolerance);
-    check_param("fc.bias", loss, block.ffwd.fc.bias, kDeepTolerance);
-    check_param("mlp proj.weight", loss, block.ffwd.proj.weight, kDeepTolerance);
-    check_param("mlp proj.bias", loss, block.ffwd.proj.bias, kDeepTolerance);
-}
-
-TEST_CASE("The whole model's loss has the gradients backward computes, tied embedding included", "[gpt]") {
-    nn::Rng rng(19);
-    GPTLanguageModel model(tiny_config(0.1f), rng);
-    randomize(model, rng);
-    const int B = 2, T = 6;
-    nn::Batch batch{B, T, {}, {}};
-    for (int i = 0; i < B * T; ++i) {
-        batch.x.push_back(static_cast<int>(rng.below(11)));
-        batch.y.push_back(static_cast<int>(rng.below(11)));
-    }
-    const std::string state = model.dropout_rng.state();
-    auto loss = [&] {
-        model.dropout_rng.set_state(state);
-        return static_cast<double>(model.loss(batch));
+    const Case cases[] = {
+        {"the full GPT", [](Config&) {}},
+        {"--no-residual", [](Config& c) { c.residual = false; }},
+        {"--no-layernorm", [](Config& c) { c.layernorm = false; }},
+        {"--activation relu", [](Config& c) { c.activation = Activation::relu; }},
+        {"--ffwd-mult 2", [](Config& c) { c.ffwd_mult = 2; }},
+        {"--no-tie", [](Config& c) { c.tie = false; }},
+        {"--no-proj --ffwd-mult 1", [](Config& c) { c.projection = false, c.ffwd_mult = 1; }},
+        {"the lecture's blocks alone", [](Config& c) {
+             c.residual = c.layernorm = c.projection = c.tie = false;
+             c.ffwd_mult = 1, c.activation = Activation::relu;
+         }},
     };
-    for (nn::Parameter* p : model.parameters()) p->grad.setZero();
-    loss();
-    model.backward();
-    // Check a sample of every parameter.
-    const std::vector<nn::Parameter*> params = model.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        INFO("parameter " << i << " of shape (" << params[i]->value.rows() << ", " << params[i]->value.cols() << ")");
-        const nn::GradCheck r = nn::check_gradient(loss, span_of(params[i]->value), cspan(params[i]->grad), 1e-2, 24, kFloor);
-        INFO("worst at " << r.worst_index << ": analytic " << r.analytic << ", numeric " << r.numeric);
-        CHECK(r.max_rel_error < kDeepTolerance);
-    }
-    // The token table is also the lm head: its gradient has both parts, so
-    // zeroing either one (a forgotten tie) must fail the check above. Here,
-    // just that the lm head part is really there.
-    nn::Parameter& wte = model.token_embedding_table.weight;
-    const nn::Matrix both = wte.grad;
-    wte.grad.setZero();
-    model.token_embedding_table.backward(nn::Matrix::Zero(B * T, 8));
-    CHECK_FALSE(both.isZero());
-}
-
-TEST_CASE("Generation with the key/value cache gives the same tokens as recomputing the window", "[gpt]") {
-    nn::Rng rng(20);
-    GPTLanguageModel model(tiny_config(0.0f), rng);
-    randomize(model, rng);
-    // 40 new tokens with a window of 6: the cache is rebuilt many times.
-    nn::Rng a(5), b(5);
-    const std::vector<int> prompt{1, 2, 3};
-    const std::vector<int> cached = model.generate(prompt, 40, a, 1.0f, 0, true);
-    const std::vector<int> uncached = model.generate(prompt, 40, b, 1.0f, 0, false);
-    CHECK(cached == uncached);
-    CHECK(cached.size() == 43);
-    // And the logits themselves agree, position by position.
-    KVCache cache;
-    const std::vector<int> window{4, 0, 9, 2, 7, 7};
-    const nn::Matrix full = model.forward(window, 1, 6);
-    for (int t = 0; t < 6; ++t) {
-        const nn::Matrix one = model.forward_cached(window[static_cast<std::size_t>(t)], cache);
-        CHECK((one.row(0) - full.row(t)).cwiseAbs().maxCoeff() < 1e-4);
+    for (const Case& k : cases) {
+        DYNAMIC_SECTION(k.name) {
+            Config c = tiny_config(0.1f);
+            k.set(c);
+            nn::Rng rng(19);
+            GPTLanguageModel model(c, rng);
+            randomize(model, rng);
+            const nn::Batch batch = test::random_batch(2, 6, 11, rng);
+            const std::string state = model.dropout_rng.state();
+            auto loss = [&] {
+                model.dropout_rng.set_state(state);
+                return model.loss(batch);
+            };
+            // Where a ReLU's input crosses zero, a finite difference measures the kink.
+            auto pattern = [&] {
+                std::vector<bool> signs;
+                if (c.activation == Activation::relu)
+                    for (const Block& b : model.blocks) {
+                        const std::vector<bool> s = test::positive(b.ffwd.fc.y);
+                        signs.insert(signs.end(), s.begin(), s.end());
+                    }
+                return signs;
+            };
+            test::check_model_gradients(model, loss, pattern, kModel);
+        }
     }
 }
 
-TEST_CASE("The model refuses a context longer than it was built for", "[gpt]") {
+TEST_CASE("06: the tied lm head's gradient reaches the token table; the untied one is its own", "[06-gpt]") {
+    nn::Rng rng(22);
+    GPTLanguageModel tied(tiny_config(0.0f), rng);
+    CHECK_FALSE(tied.lm_head.has_value());
+    const nn::Batch batch = test::random_batch(2, 6, 11, rng);
+    for (nn::Parameter* p : tied.parameters()) p->grad.setZero();
+    tied.loss(batch);
+    tied.backward();
+    // Only 2 x 6 of the 11 rows are read as embeddings, so rows that no input
+    // token used get their gradient from the lm head alone.
+    std::vector<bool> used(11, false);
+    for (int t : batch.x) used[static_cast<std::size_t>(t)] = true;
+    for (int v = 0; v < 11; ++v)
+        if (!used[static_cast<std::size_t>(v)]) CHECK(tied.token_embedding_table.weight.grad.row(v).norm() > 0);
+    Config c = tiny_config(0.0f);
+    c.tie = false;
+    GPTLanguageModel untied(c, rng);
+    REQUIRE(untied.lm_head.has_value());
+    CHECK(untied.parameters().size() == tied.parameters().size() + 1);
+    CHECK(untied.parameters().back() == &untied.lm_head->weight);
+}
+
+TEST_CASE("06: generation with the key/value cache gives the same tokens as recomputing the window", "[06-gpt]") {
+    for (bool full : {true, false}) {
+        DYNAMIC_SECTION((full ? "the full GPT" : "every switch off")) {
+            Config c = tiny_config(0.0f);
+            if (!full) {
+                c.residual = c.layernorm = c.projection = c.tie = false;
+                c.ffwd_mult = 1, c.activation = Activation::relu;
+            }
+            nn::Rng rng(20);
+            GPTLanguageModel model(c, rng);
+            randomize(model, rng);
+            // 40 new tokens with a window of 6: the cache is rebuilt many times.
+            nn::Rng a(5), b(5);
+            const std::vector<int> prompt{1, 2, 3};
+            const std::vector<int> cached = generate(model, prompt, 40, a, 1.0f, 0, true);
+            const std::vector<int> uncached = generate(model, prompt, 40, b, 1.0f, 0, false);
+            CHECK(cached == uncached);
+            CHECK(cached.size() == 43);
+            // And the logits themselves agree, position by position.
+            KVCache cache;
+            const std::vector<int> window{4, 0, 9, 2, 7, 7};
+            const nn::Matrix whole = model.forward(window, 1, 6);
+            for (int t = 0; t < 6; ++t) {
+                const nn::Matrix one = forward_cached(model, window[static_cast<std::size_t>(t)], cache);
+                CHECK((one.row(0) - whole.row(t)).cwiseAbs().maxCoeff() < 1e-4);
+            }
+        }
+    }
+}
+
+TEST_CASE("06: the model refuses a context longer than it was built for, and settings that cannot work", "[06-gpt]") {
     nn::Rng rng(21);
     GPTLanguageModel model(tiny_config(0.0f), rng);
     const std::vector<int> idx(7, 1);
     REQUIRE_THROWS_AS(model.forward(idx, 1, 7), nn::InputError);
     Config bad = tiny_config(0.0f);
     bad.n_head = 3;
-    REQUIRE_THROWS_AS(GPTLanguageModel(bad, rng), nn::InputError);
+    REQUIRE_THROWS_WITH(GPTLanguageModel(bad, rng), Catch::Contains("multiple of --n-head"));
+    bad = tiny_config(0.0f);
+    bad.projection = false;  // with --ffwd-mult 4
+    REQUIRE_THROWS_WITH(bad.validate(), Catch::Contains("--no-proj needs --ffwd-mult 1"));
 }

@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "06-gpt/checkpoint.hpp"
-#include "helpers.hpp"
+#include "lm_helpers.hpp"
 
 namespace {
 using Catch::Matchers::Contains;
@@ -23,6 +23,20 @@ std::vector<std::string> loss_lines(const std::string& output) {
     std::vector<std::string> out;
     for (auto it = std::sregex_iterator(output.begin(), output.end(), line); it != std::sregex_iterator(); ++it)
         out.push_back(it->str());
+    return out;
+}
+
+// The weights and AdamW moments a checkpoint file holds.
+std::vector<nn::Matrix> weights(const std::filesystem::path& file) {
+    CheckpointReader reader(file);
+    nn::Rng rng(0);
+    GPTLanguageModel model(reader.info.config, rng);
+    nn::AdamW optimizer(model.parameters(), {});
+    reader.restore(model, &optimizer);
+    std::vector<nn::Matrix> out;
+    for (const nn::Parameter* p : model.parameters()) out.push_back(p->value);
+    for (const nn::Matrix& m : optimizer.first_moments()) out.push_back(m);
+    for (const nn::Matrix& v : optimizer.second_moments()) out.push_back(v);
     return out;
 }
 
@@ -62,7 +76,7 @@ struct CheckpointCopy {
 
 }  // namespace
 
-TEST_CASE("06-gpt trains: the loss falls, and checkpoints hold the model", "[gpt][lesson]") {
+TEST_CASE("06-gpt trains: the loss falls, and checkpoints hold the model", "[06-gpt][run]") {
     const TrainedRun& run = trained();
     INFO(run.result.output);
     REQUIRE(run.result.status == 0);
@@ -73,24 +87,27 @@ TEST_CASE("06-gpt trains: the loss falls, and checkpoints hold the model", "[gpt
     CHECK(std::filesystem::exists(run.dir / "p.png"));
     CHECK(nn::read_file(run.dir / "m.jsonl").find(R"("step": 60)") != std::string::npos);
 
-    // The checkpoint round-trips: same weights, same settings, same history.
-    const Checkpoint best = read_checkpoint(run.ckpt() / "best.ckpt");
-    const Checkpoint last = read_checkpoint(run.ckpt() / "last.ckpt");
-    CHECK(last.step == 60);
-    CHECK(last.config.n_layer == 2);
-    CHECK(last.config.vocab_size == 65);
-    CHECK(last.train.max_iters == 60);
-    CHECK(last.history.size() == 3);
-    CHECK(best.best_val == Approx(last.history.back().val).epsilon(1e-6));
-    CHECK(last.params.size() == 2 + 12 * 2 + 2);
+    // The checkpoint round-trips: same settings, same history; read into a
+    // model and an optimizer and saved again, the same bytes.
+    CheckpointReader best(run.ckpt() / "best.ckpt"), last(run.ckpt() / "last.ckpt");
+    CHECK(last.info.step == 60);
+    CHECK(last.info.config.n_layer == 2);
+    CHECK(last.info.config.vocab_size == 65);
+    CHECK(last.info.train.max_iters == 60);
+    CHECK(last.info.history.size() == 3);
+    CHECK(best.info.best_val == Approx(last.info.history.back().val).epsilon(1e-6));
     nn::Rng rng(0);
-    GPTLanguageModel model(last.config, rng);
-    restore(last, model, nullptr);
-    const auto params = model.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) CHECK(params[i]->value == last.params[i]);
+    GPTLanguageModel model(last.info.config, rng);
+    nn::AdamW optimizer(model.parameters(), {});
+    const nn::Matrix before = model.parameters()[0]->value;
+    last.restore(model, &optimizer);
+    CHECK(model.parameters()[0]->value != before);
+    test::ScratchDir dir;
+    save_checkpoint(dir / "copy.ckpt", last.info, model, optimizer);
+    CHECK(nn::read_file(dir / "copy.ckpt") == nn::read_file(run.ckpt() / "last.ckpt"));
 }
 
-TEST_CASE("06-gpt sample writes text from a checkpoint, the same with and without the cache", "[gpt][lesson]") {
+TEST_CASE("06-gpt sample writes text from a checkpoint, the same with and without the cache", "[06-gpt][run]") {
     const std::string args = "sample --checkpoint " + trained().ckpt().string() +
                              " --prompt 'ROMEO:' --max-new-tokens 40 --num-samples 2 --seed 3";
     const auto cached = test::run_lesson("06-gpt", args);
@@ -109,7 +126,7 @@ TEST_CASE("06-gpt sample writes text from a checkpoint, the same with and withou
     CHECK_THAT(bad.output, Contains("outside the vocabulary") && Contains("'~'"));
 }
 
-TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatched checkpoints", "[gpt][lesson]") {
+TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatched checkpoints", "[06-gpt][run]") {
     CheckpointCopy copy;
     SECTION("the copy itself resumes") {
         const auto s = copy.resume();
@@ -157,7 +174,7 @@ TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatc
     }
 }
 
-TEST_CASE("06-gpt --resume gives the same losses as a run that was never interrupted", "[gpt][lesson]") {
+TEST_CASE("06-gpt --resume gives the same losses as a run that was never interrupted", "[06-gpt][run]") {
     test::ScratchDir dir;
     // Two threads: the results must not depend on how the work was split.
     const std::string common = run_args("--threads 2 --max-iters 40 --eval-interval 10 --max-new-tokens 0 --dropout 0.1");
@@ -179,15 +196,15 @@ TEST_CASE("06-gpt --resume gives the same losses as a run that was never interru
     CHECK(b2[0] == a[3]);
     CHECK(b2[1] == a[4]);
     // And the final weights are the same, bit for bit.
-    CHECK(read_checkpoint(dir / "a" / "last.ckpt").params == read_checkpoint(dir / "b" / "last.ckpt").params);
+    CHECK(weights(dir / "a" / "last.ckpt") == weights(dir / "b" / "last.ckpt"));
     // Stopping before the checkpoint's step is refused, and leaves it alone.
     const auto back = test::run_lesson("06-gpt", common + " --resume " + (dir / "b").string() + " --stop-at 20");
     CHECK(back.status == 2);
     CHECK_THAT(back.output, Contains("--stop-at 20 is not after step 40"));
-    CHECK(read_checkpoint(dir / "b" / "last.ckpt").step == 40);
+    CHECK(CheckpointReader(dir / "b" / "last.ckpt").info.step == 40);
 }
 
-TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson]") {
+TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[06-gpt][run]") {
     for (const std::string args : {"--n-embd 30 --n-head 4", "--dropout 1", "--min-lr 0.1", "--stop-at 999 --max-iters 10",
                                    "--preset nonsense", "--batch-size 0"}) {
         DYNAMIC_SECTION(args) {
@@ -214,7 +231,7 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[gpt][lesson
     }
 }
 
-TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[gpt][lesson]") {
+TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[06-gpt][run]") {
     const auto r = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() +
                                                   " --threads 1 --preset lecture --max-iters 1 --eval-iters 1 --batch-size 2 --max-new-tokens 5");
     INFO(r.output);
@@ -222,4 +239,48 @@ TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[gpt][lesson]")
     CHECK_THAT(r.output, Contains("C = 384 (n_embd), nh = 6 (heads), hs = 64"));
     CHECK_THAT(r.output, Contains("6 x Block"));
     CHECK_THAT(r.output, Contains("(B*T, 4C)"));
+}
+
+TEST_CASE("06-gpt: --help lists every setting of the table with its default", "[06-gpt][run]") {
+    test::check_help("06-gpt", {"--n-layer", "--dropout", "--no-residual", "--no-layernorm", "--no-proj", "--activation",
+                                "gelu", "--ffwd-mult", "--no-tie", "--lr-schedule", "cosine", "--seed", "1337",
+                                "sample", "--preset"});
+}
+
+TEST_CASE("06-gpt: bad input is one line and exit status 2", "[06-gpt][run]") {
+    test::check_refuses_bad_input("06-gpt");
+    const auto r = test::run_lesson("06-gpt", "--activation swish");
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("--activation"));
+    const auto p = test::run_lesson("06-gpt", run_args("--no-proj"));
+    CHECK(p.status == 2);
+    CHECK_THAT(p.output, Contains("--no-proj needs --ffwd-mult 1"));
+}
+
+TEST_CASE("06-gpt: a short run of each switch prints its shapes and learns", "[06-gpt][run]") {
+    const std::vector<std::pair<std::string, std::string>> switches{
+        {"--no-residual", "x = proj(out)"},
+        {"--no-layernorm", "h = gelu(fc(x))"},
+        {"--activation relu", "h = relu(fc(ln2(x)))"},
+        {"--ffwd-mult 2", "(B*T, 2C)"},
+        {"--no-tie", "its own (V, C) matrix"},
+        {"--lr-schedule constant", "x = x + proj(h)"},
+        {"--no-proj --ffwd-mult 1", "(B*T, 1C)"},
+    };
+    for (const auto& [flags, shape] : switches) {
+        DYNAMIC_SECTION(flags) {
+            const auto r = test::run_lesson("06-gpt", run_args("--threads 1 --max-iters 60 --eval-interval 30 --max-new-tokens 10 " + flags));
+            INFO(r.output);
+            REQUIRE(r.status == 0);
+            CHECK_THAT(r.output, Contains(shape));
+            const auto lines = loss_lines(r.output);
+            REQUIRE(lines.size() == 3);
+            CHECK(val_loss(lines[2]) < val_loss(lines[0]) - 0.3f);
+        }
+    }
+    // --no-layernorm leaves out the LayerNorm lines, and their parameters.
+    const auto full = test::run_lesson("06-gpt", run_args("--max-iters 0 --max-new-tokens 0"));
+    const auto bare = test::run_lesson("06-gpt", run_args("--max-iters 0 --max-new-tokens 0 --no-layernorm"));
+    CHECK_THAT(full.output, Contains("ln1(x)"));
+    CHECK_THAT(bare.output, !Contains("ln1(x)"));
 }
