@@ -152,4 +152,38 @@ void write_heatmap(const std::filesystem::path& path, const std::string& title,
     canvas.save(path);
 }
 
+void write_heatmap_grid(const std::filesystem::path& path, const std::string& title,
+                        const std::vector<Matrix>& panels, int grid_cols,
+                        const std::vector<std::string>& panel_titles,
+                        const std::vector<std::string>& row_labels,
+                        const std::vector<std::string>& col_labels) {
+    if (panels.empty() || grid_cols < 1) fail("{}: nothing to draw", path.string());
+    const int cell = 12, label = 16, gap = 24, head = 40;
+    const int rows = static_cast<int>(panels[0].rows()), cols = static_cast<int>(panels[0].cols());
+    const int grid_rows = (static_cast<int>(panels.size()) + grid_cols - 1) / grid_cols;
+    const int panel_w = label + cols * cell, panel_h = 16 + label + rows * cell;  // title, column labels, cells
+    const int width = std::max(gap + grid_cols * (panel_w + gap), Canvas::text_width(title, 2) + 20);
+    const int height = head + grid_rows * (panel_h + gap);
+    Canvas canvas(width, height);
+    canvas.text(10, 10, title, kBlack, 2);
+    for (std::size_t p = 0; p < panels.size(); ++p) {
+        const int x0 = gap + static_cast<int>(p % grid_cols) * (panel_w + gap);
+        const int y0 = head + static_cast<int>(p / grid_cols) * (panel_h + gap);
+        if (p < panel_titles.size()) canvas.text(x0 + label, y0, panel_titles[p], kBlack, 1);
+        const int cx = x0 + label, cy = y0 + 16 + label;  // the cells' top left
+        for (int j = 0; j < cols && j < static_cast<int>(col_labels.size()); ++j)
+            canvas.text(cx + j * cell + 3, cy - label + 2, col_labels[j], kBlack, 1);
+        for (int i = 0; i < rows; ++i) {
+            if (i < static_cast<int>(row_labels.size())) canvas.text(x0 + 2, cy + i * cell + 2, row_labels[i], kBlack, 1);
+            for (int j = 0; j < cols; ++j) {
+                const float v = std::clamp(panels[p](i, j), 0.0f, 1.0f);
+                const auto shade = static_cast<unsigned char>(255 - std::lround(v * 255));
+                canvas.fill(cx + j * cell, cy + i * cell, cx + (j + 1) * cell - 1, cy + (i + 1) * cell - 1,
+                            Rgb{shade, shade, 255});
+            }
+        }
+    }
+    canvas.save(path);
+}
+
 }  // namespace nn

@@ -24,4 +24,14 @@ void write_heatmap(const std::filesystem::path& path, const std::string& title,
                    const Matrix& values, const std::vector<std::string>& row_labels,
                    const std::vector<std::string>& col_labels);
 
+// Draws `panels` (each rows x cols, values in [0, 1]) as a grid of small
+// heatmaps, `grid_cols` panels to a row, panel i titled panel_titles[i]; every
+// panel has the row labels down its left and the column labels along its top.
+// For many maps at once (layers x heads), so no numbers in the cells.
+void write_heatmap_grid(const std::filesystem::path& path, const std::string& title,
+                        const std::vector<Matrix>& panels, int grid_cols,
+                        const std::vector<std::string>& panel_titles,
+                        const std::vector<std::string>& row_labels,
+                        const std::vector<std::string>& col_labels);
+
 }  // namespace nn
