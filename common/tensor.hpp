@@ -15,6 +15,11 @@ using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using Vector = Eigen::VectorXf;        // a column vector (n, 1)
 using RowVector = Eigen::RowVectorXf;  // a row vector (1, n): one bias per output
 
+// OpenMP loops over fewer values than this run on one thread (`#pragma omp
+// parallel for if(n >= nn::kParallelGrain)`): waking a second thread costs
+// more than the work, and a lot more when the other core is busy.
+inline constexpr long kParallelGrain = 1 << 15;
+
 // All the coefficients of a matrix or vector as one span, in storage order.
 template <typename Derived>
 std::span<float> as_span(Eigen::PlainObjectBase<Derived>& m) {
