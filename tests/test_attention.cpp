@@ -1,6 +1,6 @@
 // 04-self-attention: the Head's backward for every mask and score, the whole
 // model's backward for every experiment, what the masks let a position see,
-// and runs of the lesson.
+// the scores' formulas, and runs of the lesson (the experiments, --show-trick).
 #include <catch2/catch.hpp>
 
 #include "04-self-attention/model.hpp"
@@ -8,7 +8,8 @@
 
 namespace {
 const std::vector<Mask> kMasks{Mask::causal, Mask::anticausal, Mask::none};
-const std::vector<Score> kScores{Score::dot, Score::squared_dot};
+const std::vector<Score> kScores{Score::dot, Score::squared_dot, Score::squared_elements,
+                                 Score::negative_dot, Score::distance};
 }  // namespace
 
 TEST_CASE("04: Head backward matches finite differences for every mask and score", "[04-self-attention]") {
@@ -62,7 +63,10 @@ TEST_CASE("04: the model's backward matches finite differences for every experim
                    Case{Position::sinusoidal, Mask::causal, Score::dot},
                    Case{Position::learned, Mask::anticausal, Score::dot},
                    Case{Position::learned, Mask::none, Score::dot},
-                   Case{Position::learned, Mask::causal, Score::squared_dot}}) {
+                   Case{Position::learned, Mask::causal, Score::squared_dot},
+                   Case{Position::learned, Mask::causal, Score::squared_elements},
+                   Case{Position::learned, Mask::causal, Score::negative_dot},
+                   Case{Position::learned, Mask::causal, Score::distance}}) {
         DYNAMIC_SECTION("position " << int(c.position) << ", mask " << int(c.mask) << ", score " << int(c.score)) {
             nn::Rng rng(23);
             BigramLanguageModel model({.vocab_size = 7, .block_size = 5, .n_embd = 6,
@@ -73,6 +77,29 @@ TEST_CASE("04: the model's backward matches finite differences for every experim
             // A shorter context than block_size works too.
             test::check_model_gradients(model, test::random_batch(2, 3, 7, rng));
         }
+    }
+}
+
+TEST_CASE("04: each score is the formula it names", "[04-self-attention]") {
+    nn::Rng rng(25);
+    const int T = 3, hs = 4;
+    const float scale = 0.5f;  // 1 / sqrt(hs)
+    const nn::Matrix q = test::random_matrix(T, hs, rng), k = test::random_matrix(T, hs, rng);
+    for (Score score : kScores) {
+        nn::Matrix s(T, T);
+        score_forward(score, q, k, scale, s);
+        for (int i = 0; i < T; ++i)
+            for (int j = 0; j < T; ++j) {
+                const float dot = q.row(i).dot(k.row(j));
+                const float expected =
+                    score == Score::dot              ? scale * dot
+                    : score == Score::squared_dot    ? scale * dot * scale * dot
+                    : score == Score::squared_elements ? scale * q.row(i).array().square().matrix().dot(k.row(j).array().square().matrix())
+                    : score == Score::negative_dot   ? -scale * dot
+                                                     : -scale * (q.row(i) - k.row(j)).squaredNorm();
+                INFO("score " << int(score) << " at " << i << ", " << j);
+                CHECK(s(i, j) == Approx(expected).margin(1e-5));
+            }
     }
 }
 
@@ -109,13 +136,42 @@ TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self
     test::check_learns("04-self-attention", 4.0, 3.2);
 }
 
+TEST_CASE("04: --show-trick prints three equal ways to average the past", "[04-self-attention][run]") {
+    using Catch::Matchers::Contains;
+    const test::RunResult r = test::run_lesson("04-self-attention", "--show-trick");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("1. a loop, xbow[t] = mean(x[0..t])") &&
+                             Contains("2. wei = tril(ones(T, T)) / its row sums") &&
+                             Contains("3. wei = softmax(zeros(T, T) with -inf above the diagonal)"));
+    // Each version prints the same weights: row t holds 1/(t+1) on columns 0..t.
+    const std::string row1 = "     1.0000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000\n";
+    const std::string row2 = "     0.5000  0.5000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000\n";
+    const std::string row8 = "     0.1250  0.1250  0.1250  0.1250  0.1250  0.1250  0.1250  0.1250\n";
+    for (const std::string& row : {row1, row2, row8}) {
+        std::size_t count = 0;
+        for (auto at = r.output.find(row); at != std::string::npos; at = r.output.find(row, at + 1)) ++count;
+        CHECK(count == 3);
+    }
+    // The three results agree to float rounding.
+    const auto at = r.output.find("largest absolute difference of the results: |xbow - xbow2| ");
+    REQUIRE(at != std::string::npos);
+    const std::string rest = r.output.substr(at);
+    const double d2 = std::stod(rest.substr(rest.find("xbow2| ") + 7));
+    const double d3 = std::stod(rest.substr(rest.find("xbow3| ") + 7));
+    CHECK(d2 < 1e-6);
+    CHECK(d3 < 1e-6);
+    CHECK_THAT(r.output, !Contains("step 0"));  // no training
+}
+
 TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][run]") {
     test::check_help("04-self-attention",
                      {"--batch-size", "32", "--block-size", "8", "--n-embd", "--max-iters", "5000",
                       "--eval-interval", "500", "--eval-iters", "200", "--lr", "0.001", "--weight-decay",
                       "--seed", "1337", "--max-new-tokens", "--prompt", "--temperature", "--top-k",
                       "--metrics", "--data", "--position", "learned", "--mask", "causal", "--score",
-                      "dot", "--attention-map", "--map-text", "To be or"});
+                      "dot", "squared-elements", "negative-dot", "distance", "--attention-map",
+                      "--map-text", "To be or", "--show-trick"});
 }
 
 TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {
