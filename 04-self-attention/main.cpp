@@ -46,6 +46,26 @@ void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab
     fmt::print("wrote the attention weights for {:?} to {}\n", text, path);
 }
 
+// The validation loss at each position t = 0..T-1 of the context, over the
+// batches estimate_loss uses: where the loss comes from.
+void print_loss_per_position(BigramLanguageModel& model, const nn::TextData& data, int eval_iters,
+                             int B, int T) {
+    std::vector<double> sum(T, 0.0);
+    nn::Rng rng(0);  // estimate_loss's seed: the same batches
+    for (int k = 0; k < eval_iters; ++k) {
+        const nn::Batch batch = nn::get_batch(data, nn::Split::val, B, T, rng);
+        model.loss(batch);
+        const nn::Matrix& probs = model.criterion.probs;  // (B*T, V)
+        for (int n = 0; n < B * T; ++n) sum[n % T] -= std::log(static_cast<double>(probs(n, batch.y[n])));
+    }
+    double mean = 0;
+    for (double& loss : sum) {
+        loss /= static_cast<double>(eval_iters) * B;  // the mean over the sequences
+        mean += loss / T;
+    }
+    fmt::print("val loss at each position t = 0..{}: {:.4f} (mean {:.4f})\n", T - 1, fmt::join(sum, " "), mean);
+}
+
 // Prints a matrix, one row per line, indented.
 void print_matrix(const nn::Matrix& m) {
     for (Eigen::Index i = 0; i < m.rows(); ++i) fmt::print("    {:7.4f}\n", fmt::join(m.row(i), " "));
@@ -152,7 +172,9 @@ int main(int argc, char** argv) {
                    "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
         ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
         ->capture_default_str();
-    bool trick = false;
+    bool trick = false, per_position = false;
+    app.add_flag("--loss-per-position", per_position,
+                 "After training, print the validation loss at each position of the context");
     app.add_flag("--show-trick", trick,
                  "Print the lecture's three ways to average the past (a loop, a matrix product, a "
                  "masked softmax) for one random sequence of T = 8, C = 2, and exit");
@@ -240,6 +262,7 @@ int main(int argc, char** argv) {
         fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", max_iters,
                    seconds, seconds > 0 ? max_iters / seconds : 0.0);
 
+        if (per_position) print_loss_per_position(model, data, eval_iters, B, T);
         if (!attention_map.empty()) write_attention_map(model, data.vocab, map_text, attention_map);
         fmt::print("generate({} characters after {:?}):\n", max_new_tokens, data.vocab.decode(context));
         const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);

@@ -125,14 +125,22 @@ TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self
     test::ScratchDir dir;
     const std::string png = (dir / "map.png").string();
     const std::string output = test::check_short_run(
-        "04-self-attention", "--attention-map " + png + " --position sinusoidal --score squared-dot");
+        "04-self-attention", "--attention-map " + png + " --position sinusoidal --score squared-dot --loss-per-position");
     CHECK_THAT(output, Catch::Matchers::Contains("(sinusoidal)") &&
-                           Catch::Matchers::Contains("causal mask, squared-dot score"));
+                           Catch::Matchers::Contains("causal mask, squared-dot score") &&
+                           Catch::Matchers::Contains("val loss at each position t = 0..7: "));
     const std::string bytes = nn::read_file(png);
     CHECK(bytes.substr(1, 3) == "PNG");
     for (const char* mask : {"anticausal", "none"})
         CHECK(test::run_lesson("04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun +
                                                         " --mask " + mask).status == 0);
+    for (const char* score : {"squared-elements", "negative-dot", "distance"}) {
+        const test::RunResult r = test::run_lesson(
+            "04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun + " --score " + score);
+        INFO(score << "\n" << r.output);
+        CHECK(r.status == 0);
+        CHECK_THAT(r.output, Catch::Matchers::Contains(std::string("causal mask, ") + score + " score"));
+    }
     test::check_learns("04-self-attention", 4.0, 3.2);
 }
 
@@ -171,7 +179,7 @@ TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][r
                       "--seed", "1337", "--max-new-tokens", "--prompt", "--temperature", "--top-k",
                       "--metrics", "--data", "--position", "learned", "--mask", "causal", "--score",
                       "dot", "squared-elements", "negative-dot", "distance", "--attention-map",
-                      "--map-text", "To be or", "--show-trick"});
+                      "--map-text", "To be or", "--show-trick", "--loss-per-position"});
 }
 
 TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {
