@@ -54,9 +54,13 @@ void print_loss_per_position(BigramLanguageModel& model, const nn::TextData& dat
     nn::Rng rng(0);  // estimate_loss's seed: the same batches
     for (int k = 0; k < eval_iters; ++k) {
         const nn::Batch batch = nn::get_batch(data, nn::Split::val, B, T, rng);
-        model.loss(batch);
-        const nn::Matrix& probs = model.criterion.probs;  // (B*T, V)
-        for (int n = 0; n < B * T; ++n) sum[n % T] -= std::log(static_cast<double>(probs(n, batch.y[n])));
+        const nn::Matrix& logits = model.forward(batch.x, B, T);  // (B*T, V)
+        for (int n = 0; n < B * T; ++n) {  // -log softmax(logits)[n, y_n], as the loss computes it
+            const auto row = logits.row(n);
+            const float max = row.maxCoeff();
+            const double lse = max + std::log(static_cast<double>((row.array() - max).exp().sum()));
+            sum[n % T] += lse - row(batch.y[n]);
+        }
     }
     double mean = 0;
     for (double& loss : sum) {
