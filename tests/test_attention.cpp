@@ -85,20 +85,30 @@ TEST_CASE("04: each score is the formula it names", "[04-self-attention]") {
     const int T = 3, hs = 4;
     const float scale = 0.5f;  // 1 / sqrt(hs)
     const nn::Matrix q = test::random_matrix(T, hs, rng), k = test::random_matrix(T, hs, rng);
+    // s_ij written out for one (i, j), term by term.
+    auto expected = [&](Score score, int i, int j) -> double {
+        double dot = 0, squares = 0, distance = 0;
+        for (int c = 0; c < hs; ++c) {
+            dot += q(i, c) * k(j, c);
+            squares += q(i, c) * q(i, c) * k(j, c) * k(j, c);
+            distance += (q(i, c) - k(j, c)) * (q(i, c) - k(j, c));
+        }
+        switch (score) {
+            case Score::dot: return scale * dot;
+            case Score::squared_dot: return scale * dot * scale * dot;
+            case Score::squared_elements: return scale * squares;
+            case Score::negative_dot: return -scale * dot;
+            case Score::distance: return -scale * distance;
+        }
+        return 0;
+    };
     for (Score score : kScores) {
         nn::Matrix s(T, T);
         score_forward(score, q, k, scale, s);
         for (int i = 0; i < T; ++i)
             for (int j = 0; j < T; ++j) {
-                const float dot = q.row(i).dot(k.row(j));
-                const float expected =
-                    score == Score::dot              ? scale * dot
-                    : score == Score::squared_dot    ? scale * dot * scale * dot
-                    : score == Score::squared_elements ? scale * q.row(i).array().square().matrix().dot(k.row(j).array().square().matrix())
-                    : score == Score::negative_dot   ? -scale * dot
-                                                     : -scale * (q.row(i) - k.row(j)).squaredNorm();
                 INFO("score " << int(score) << " at " << i << ", " << j);
-                CHECK(s(i, j) == Approx(expected).margin(1e-5));
+                CHECK(s(i, j) == Approx(expected(score, i, j)).margin(1e-5));
             }
     }
 }
