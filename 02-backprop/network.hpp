@@ -11,7 +11,7 @@
 // neuron k of layer l to neuron j of layer l+1. Backprop then runs on the
 // whole mini-batch at once, as matrices: the book's chapter 2 exercise.
 // The book's own way, one example at a time as column vectors, sits beside it
-// (Backprop::per_example, backprop_one): same steps, same results, slower.
+// (Backprop::per_example, backprop_one): the same steps up to float rounding, slower.
 #pragma once
 #include <cmath>
 #include <functional>
