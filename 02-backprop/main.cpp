@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"test", "validation"}))->capture_default_str();
     app.add_flag("--per-example", per_example,
                  "Backprop one example at a time, as the book's network.py does, instead of the "
-                 "whole mini-batch as matrices (same result, slower)");
+                 "whole mini-batch as matrices (the same steps up to float rounding; slower)");
     app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::NonNegative)->capture_default_str();
     app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
     app.add_option("--metrics", metrics_path,
