@@ -8,14 +8,12 @@
 // with w stored exactly as the book stores it: weights[l](j, k) connects
 // neuron k of layer l to neuron j of layer l+1.
 #pragma once
-#include <fmt/ranges.h>
-
-#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "common/fileio.hpp"
 #include "common/mnist.hpp"
+#include "common/network_file.hpp"
 #include "common/random.hpp"
 #include "common/tensor.hpp"
 
@@ -74,37 +72,13 @@ public:
     std::vector<nn::Matrix> weights;    // weights[l]: (sizes[l+1], sizes[l])
 };
 
-// A trained network as 02-backprop saves it (see 02-backprop/README.md):
-// the nn2gpt container (common/fileio.hpp) with magic "NN2GPMLP", version 1,
-// holding the layer count L and the L sizes (u32 each), then for each layer
-// l = 0..L-2 its biases and weights (float32, row-major, each with its count).
-inline constexpr char kNetworkMagic[] = "NN2GPMLP";
-inline constexpr std::uint32_t kNetworkVersion = 1;
-
+// A trained network as 02-backprop saves it, read from the file format both
+// lessons share (common/network_file.hpp; the layout is in 02-backprop/README.md).
 inline Network load_network(const std::string& path) {
-    nn::BinaryReader in(path, kNetworkMagic, kNetworkVersion);
-    const auto layers = in.get<std::uint32_t>();
-    if (layers < 2 || layers > 64) nn::fail("{}: implausible layer count {}", path, layers);
-    std::vector<int> sizes;
-    for (std::uint32_t l = 0; l < layers; ++l) {
-        const auto n = in.get<std::uint32_t>();
-        if (n == 0 || n > (1u << 20)) nn::fail("{}: implausible layer size {}", path, n);
-        sizes.push_back(static_cast<int>(n));
-    }
-    // Each layer holds a count (u64) and its biases, a count and its weights.
-    std::size_t expected = 0;
-    for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
-        expected += 2 * sizeof(std::uint64_t) +
-                    sizeof(float) * std::size_t(sizes[l + 1]) * (1 + std::size_t(sizes[l]));
-    if (expected != in.remaining())
-        nn::fail("{}: holds {} bytes of values where a network of sizes {} needs {}", path,
-                 in.remaining(), fmt::join(sizes, ","), expected);
+    nn::NetworkFile file = nn::load_network_file(path);
     nn::Rng unused(0);
-    Network net(sizes, unused);
-    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-        in.get_span(nn::as_span(net.biases[l]));
-        in.get_span(nn::as_span(net.weights[l]));
-    }
-    in.expect_end();
+    Network net(file.sizes, unused);
+    net.biases = std::move(file.biases);
+    net.weights = std::move(file.weights);
     return net;
 }

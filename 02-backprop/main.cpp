@@ -14,6 +14,7 @@
 #include "02-backprop/network.hpp"
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "common/fileio.hpp"
 #include "common/metrics.hpp"
 #include "common/mnist.hpp"
 #include "common/progress.hpp"
@@ -43,6 +44,7 @@ void print_one_step(Network net, const nn::Dataset& training_data, int mini_batc
     net.feedforward(x, &activations);
     Gradients nabla;
     net.backprop(x, y, nabla);
+    const std::vector<nn::Matrix>& deltas = net.deltas();  // deltas[l - 1] is layer l's delta[l]
     fmt::print("  one step of update_mini_batch, on the first mini-batch:\n");
     fmt::print("    x {}, one-hot y {}\n", nn::shape(x), nn::shape(y));
     for (int l = 1; l < net.num_layers(); ++l)
@@ -50,7 +52,7 @@ void print_one_step(Network net, const nn::Dataset& training_data, int mini_batc
                    l, l - 1, l - 1, l - 1, l, l, nn::shape(activations[l]));
     for (int l = net.num_layers() - 1; l >= 1; --l)
         fmt::print("    backward: delta[{}] {:<10} -> nabla_w[{}] {:<11} nabla_b[{}] {}\n", l,
-                   nn::shape(activations[l]), l - 1, nn::shape(nabla.nabla_w[l - 1]), l - 1,
+                   nn::shape(deltas[l - 1]), l - 1, nn::shape(nabla.nabla_w[l - 1]), l - 1,
                    nn::shape(nabla.nabla_b[l - 1]));
 }
 
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1;
     int epochs = 30, mini_batch_size = 10, train_size = 50000;
     float eta = 3.0f, lmbda = 0.0f;
+    bool per_example = false;
     nn::add_data_option(app, data_dir);
     app.add_option("--sizes", sizes, "Neurons per layer, input first")
         ->delimiter(',')->capture_default_str();
@@ -89,6 +92,9 @@ int main(int argc, char** argv) {
                    "Which set to report after each epoch: test (chapter 1) or validation "
                    "(chapter 3, for choosing hyper-parameters)")
         ->check(CLI::IsMember({"test", "validation"}))->capture_default_str();
+    app.add_flag("--per-example", per_example,
+                 "Backprop one example at a time, as the book's network.py does, instead of the "
+                 "whole mini-batch as matrices (the same steps up to float rounding; slower)");
     app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::NonNegative)->capture_default_str();
     app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
     app.add_option("--metrics", metrics_path,
@@ -125,8 +131,9 @@ int main(int argc, char** argv) {
         for (int l = 0; l + 1 < net.num_layers(); ++l)
             fmt::print("  weights[{}] {:<11} biases[{}] {}\n", l, nn::shape(net.weights[l]), l,
                        nn::shape(net.biases[l]));
-        fmt::print("\nSGD: {} epochs, mini-batches of {}, eta {}, lambda {}, {} cost\n", epochs,
-                   mini_batch_size, eta, lmbda, cost_name);
+        fmt::print("\nSGD: {} epochs, mini-batches of {}, eta {}, lambda {}, {} cost, backprop {}\n",
+                   epochs, mini_batch_size, eta, lmbda, cost_name,
+                   per_example ? "per example (the book's loop)" : "over the mini-batch as matrices");
         print_one_step(net, training_data, mini_batch_size);
 
         const nn::Dataset& evaluation_data = evaluation == "test" ? test_data : validation_data;
@@ -146,7 +153,7 @@ int main(int argc, char** argv) {
                                       epoch, evaluation, double(correct) / evaluation_data.size(),
                                       seconds));
             epoch_clock.restart();
-        });
+        }, per_example ? Backprop::per_example : Backprop::matrix);
         fmt::print("\nTrained in {:.1f} s: {} / {} {} images correct ({:.2f}%)\n",
                    total.seconds(), correct, evaluation_data.size(), evaluation,
                    100.0 * correct / evaluation_data.size());

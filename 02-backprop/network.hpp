@@ -10,17 +10,17 @@
 // with w stored exactly as the book stores it: weights[l](j, k) connects
 // neuron k of layer l to neuron j of layer l+1. Backprop then runs on the
 // whole mini-batch at once, as matrices: the book's chapter 2 exercise.
+// The book's own way, one example at a time as column vectors, sits beside it
+// (Backprop::per_example, backprop_one): the same steps up to float rounding, slower.
 #pragma once
-#include <fmt/ranges.h>
-
 #include <cmath>
-#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "common/fileio.hpp"
 #include "common/mnist.hpp"
+#include "common/network_file.hpp"
 #include "common/random.hpp"
 #include "common/tensor.hpp"
 
@@ -61,6 +61,10 @@ struct Gradients {
     std::vector<nn::RowVector> nabla_b;  // like biases
     std::vector<nn::Matrix> nabla_w;     // like weights
 };
+
+// How update_mini_batch gets the gradient: backprop over the whole mini-batch
+// as matrices, or the book's loop of backprop_one over its examples.
+enum class Backprop { matrix, per_example };
 
 // How the weights start: "large" N(0, 1) as in chapter 1, or "scaled"
 // N(0, 1/n_in) as in chapter 3, which keeps the neurons from saturating.
@@ -104,10 +108,11 @@ public:
     // Trains with mini-batch stochastic gradient descent. Each epoch shuffles
     // training_data, cuts it into mini-batches of mini_batch_size and takes
     // one gradient step per mini-batch with learning rate eta and L2
-    // regularization lmbda. After each epoch, `after_epoch(epoch)` is called
-    // (to evaluate, print, save metrics).
+    // regularization lmbda, its gradient computed in the given `form`. After
+    // each epoch, `after_epoch(epoch)` is called (to evaluate, print, save metrics).
     void SGD(const nn::Dataset& training_data, int epochs, int mini_batch_size, float eta,
-             float lmbda, nn::Rng& rng, const std::function<void(int)>& after_epoch) {
+             float lmbda, nn::Rng& rng, const std::function<void(int)>& after_epoch,
+             Backprop form = Backprop::matrix) {
         const Eigen::Index n = training_data.size();
         std::vector<Eigen::Index> order(n);
         for (Eigen::Index i = 0; i < n; ++i) order[i] = i;
@@ -126,7 +131,7 @@ public:
                     x.row(i) = training_data.images.row(order[k + i]);
                     y(i, training_data.labels[order[k + i]]) = 1.0f;
                 }
-                update_mini_batch(x, y, eta, lmbda, n);
+                update_mini_batch(x, y, eta, lmbda, n, form);
             }
             Eigen::setNbThreads(threads);
             after_epoch(epoch);
@@ -139,9 +144,12 @@ public:
     // y: (m, 10), with n the size of the whole training set:
     //     w -> (1 - eta lmbda / n) w - (eta / m) sum_x dC_x/dw
     //     b ->                     b - (eta / m) sum_x dC_x/db
+    // The sums come from backprop over the whole batch, or (per_example) from
+    // the book's loop over its examples.
     void update_mini_batch(const nn::Matrix& x, const nn::Matrix& y, float eta, float lmbda,
-                           Eigen::Index n) {
-        backprop(x, y, nabla_);
+                           Eigen::Index n, Backprop form = Backprop::matrix) {
+        if (form == Backprop::matrix) backprop(x, y, nabla_);
+        else backprop_each(x, y, nabla_);
         const float m = static_cast<float>(x.rows());
         const float decay = 1.0f - eta * lmbda / static_cast<float>(n);
         for (std::size_t l = 0; l < weights.size(); ++l) {
@@ -188,6 +196,60 @@ public:
         }
     }
 
+    // The errors of the last backprop: deltas()[l] = dC/dz of layer l+1, (m, sizes[l+1]).
+    const std::vector<nn::Matrix>& deltas() const { return deltas_; }
+
+    // The book's update_mini_batch loop, as network.py writes it: start nabla
+    // at zero, add backprop_one of each example (x, y) of the mini-batch, one
+    // at a time. x: (m, 784), y: (m, 10), one example per row; nabla: the sums.
+    void backprop_each(const nn::Matrix& x, const nn::Matrix& y, Gradients& nabla) {
+        nabla.nabla_b.resize(weights.size());
+        nabla.nabla_w.resize(weights.size());
+        for (std::size_t l = 0; l < weights.size(); ++l) {  // np.zeros(b.shape), np.zeros(w.shape)
+            nabla.nabla_b[l].setZero(biases[l].size());
+            nabla.nabla_w[l].setZero(weights[l].rows(), weights[l].cols());
+        }
+        for (Eigen::Index i = 0; i < x.rows(); ++i) {  // for x, y in mini_batch:
+            x_one_ = x.row(i).transpose();  // (784, 1), a column as in the book
+            y_one_ = y.row(i).transpose();  // (10, 1)
+            backprop_one(x_one_, y_one_, delta_nabla_);
+            for (std::size_t l = 0; l < weights.size(); ++l) {
+                nabla.nabla_b[l] += delta_nabla_.nabla_b[l];
+                nabla.nabla_w[l] += delta_nabla_.nabla_w[l];
+            }
+        }
+    }
+
+    // The book's backprop(x, y) of ONE example, with column vectors as in
+    // network.py: x (784, 1), y (10, 1), a layer z = w a + b. Returns in
+    // `delta_nabla` this example's dC_x/db (as a row, like biases) and dC_x/dw.
+    void backprop_one(const nn::Matrix& x, const nn::Matrix& y, Gradients& delta_nabla) {
+        const std::size_t L = weights.size();
+        delta_nabla.nabla_b.resize(L);
+        delta_nabla.nabla_w.resize(L);
+        one_activations_.resize(L + 1);
+        one_deltas_.resize(L);
+        // Feedforward, keeping every activation (sigmoid_prime needs only a).
+        one_activations_[0] = x;
+        for (std::size_t l = 0; l < L; ++l) {
+            one_z_.noalias() = weights[l] * one_activations_[l];  // (n_out, n_in) x (n_in, 1)
+            one_z_ += biases[l].transpose();
+            sigmoid(one_z_, one_activations_[l + 1]);
+        }
+        // Backward pass. BP1: delta = cost_derivative(a, y) * sigmoid_prime(z).
+        cost_delta(cost, one_activations_[L], y, one_deltas_[L - 1]);
+        for (std::size_t l = L; l-- > 0;) {
+            if (l + 1 < L) {
+                // BP2: delta = np.dot(w^T, delta) * sp: (n_this, n_next) x (n_next, 1)
+                one_deltas_[l].noalias() = weights[l + 1].transpose() * one_deltas_[l + 1];
+                one_deltas_[l].array() *= sigmoid_prime(one_activations_[l + 1]);
+            }
+            // BP3: nabla_b = delta; BP4: nabla_w = np.dot(delta, a_prev^T): (n_out, 1) x (1, n_in)
+            delta_nabla.nabla_b[l] = one_deltas_[l].transpose();
+            delta_nabla.nabla_w[l].noalias() = one_deltas_[l] * one_activations_[l].transpose();
+        }
+    }
+
     // Returns how many of `data`'s images the network classifies correctly:
     // its answer is the output neuron with the highest activation.
     int evaluate(const nn::Dataset& data) const {
@@ -220,50 +282,23 @@ private:
     // Buffers reused by every mini-batch, so training allocates nothing per step.
     std::vector<nn::Matrix> zs_, activations_, deltas_;
     Gradients nabla_;
+    // The same for backprop_one: one example's columns.
+    nn::Matrix x_one_, y_one_, one_z_;
+    std::vector<nn::Matrix> one_activations_, one_deltas_;
+    Gradients delta_nabla_;
 };
 
-// A trained network on disk: the nn2gpt container (common/fileio.hpp) with
-// magic "NN2GPMLP", version 1, holding the layer count L and the L sizes
-// (u32 each), then for each layer l = 0..L-2 its biases and weights (float32,
-// row-major, each with its count). See README.md.
-inline constexpr char kNetworkMagic[] = "NN2GPMLP";
-inline constexpr std::uint32_t kNetworkVersion = 1;
-
+// A trained network on disk, in the file format 01-mnist-mlp reads too
+// (common/network_file.hpp; the layout is in README.md).
 inline void save_network(const Network& net, const std::string& path) {
-    nn::BinaryWriter out;
-    out.put<std::uint32_t>(static_cast<std::uint32_t>(net.sizes.size()));
-    for (int n : net.sizes) out.put<std::uint32_t>(static_cast<std::uint32_t>(n));
-    for (std::size_t l = 0; l + 1 < net.sizes.size(); ++l) {
-        out.put_span(nn::as_span(net.biases[l]));
-        out.put_span(nn::as_span(net.weights[l]));
-    }
-    out.save(path, kNetworkMagic, kNetworkVersion);
+    nn::save_network_file(path, net.sizes, net.biases, net.weights);
 }
 
 inline Network load_network(const std::string& path) {
-    nn::BinaryReader in(path, kNetworkMagic, kNetworkVersion);
-    const auto layers = in.get<std::uint32_t>();
-    if (layers < 2 || layers > 64) nn::fail("{}: implausible layer count {}", path, layers);
-    std::vector<int> sizes;
-    for (std::uint32_t l = 0; l < layers; ++l) {
-        const auto n = in.get<std::uint32_t>();
-        if (n == 0 || n > (1u << 20)) nn::fail("{}: implausible layer size {}", path, n);
-        sizes.push_back(static_cast<int>(n));
-    }
-    // Each layer holds a count (u64) and its biases, a count and its weights.
-    std::size_t expected = 0;
-    for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
-        expected += 2 * sizeof(std::uint64_t) +
-                    sizeof(float) * std::size_t(sizes[l + 1]) * (1 + std::size_t(sizes[l]));
-    if (expected != in.remaining())
-        nn::fail("{}: holds {} bytes of values where a network of sizes {} needs {}", path,
-                 in.remaining(), fmt::join(sizes, ","), expected);
+    nn::NetworkFile file = nn::load_network_file(path);
     nn::Rng unused(0);
-    Network net(sizes, unused);
-    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-        in.get_span(nn::as_span(net.biases[l]));
-        in.get_span(nn::as_span(net.weights[l]));
-    }
-    in.expect_end();
+    Network net(file.sizes, unused);
+    net.biases = std::move(file.biases);
+    net.weights = std::move(file.weights);
     return net;
 }

@@ -1,6 +1,6 @@
 // 04-self-attention: the Head's backward for every mask and score, the whole
 // model's backward for every experiment, what the masks let a position see,
-// and runs of the lesson.
+// the scores' formulas, and runs of the lesson (the experiments, --show-trick).
 #include <catch2/catch.hpp>
 
 #include "04-self-attention/model.hpp"
@@ -8,7 +8,8 @@
 
 namespace {
 const std::vector<Mask> kMasks{Mask::causal, Mask::anticausal, Mask::none};
-const std::vector<Score> kScores{Score::dot, Score::squared_dot};
+const std::vector<Score> kScores{Score::dot, Score::squared_dot, Score::squared_elements,
+                                 Score::negative_dot, Score::distance};
 }  // namespace
 
 TEST_CASE("04: Head backward matches finite differences for every mask and score", "[04-self-attention]") {
@@ -62,7 +63,10 @@ TEST_CASE("04: the model's backward matches finite differences for every experim
                    Case{Position::sinusoidal, Mask::causal, Score::dot},
                    Case{Position::learned, Mask::anticausal, Score::dot},
                    Case{Position::learned, Mask::none, Score::dot},
-                   Case{Position::learned, Mask::causal, Score::squared_dot}}) {
+                   Case{Position::learned, Mask::causal, Score::squared_dot},
+                   Case{Position::learned, Mask::causal, Score::squared_elements},
+                   Case{Position::learned, Mask::causal, Score::negative_dot},
+                   Case{Position::learned, Mask::causal, Score::distance}}) {
         DYNAMIC_SECTION("position " << int(c.position) << ", mask " << int(c.mask) << ", score " << int(c.score)) {
             nn::Rng rng(23);
             BigramLanguageModel model({.vocab_size = 7, .block_size = 5, .n_embd = 6,
@@ -73,6 +77,39 @@ TEST_CASE("04: the model's backward matches finite differences for every experim
             // A shorter context than block_size works too.
             test::check_model_gradients(model, test::random_batch(2, 3, 7, rng));
         }
+    }
+}
+
+TEST_CASE("04: each score is the formula it names", "[04-self-attention]") {
+    nn::Rng rng(25);
+    const int T = 3, hs = 4;
+    const float scale = 0.5f;  // 1 / sqrt(hs)
+    const nn::Matrix q = test::random_matrix(T, hs, rng), k = test::random_matrix(T, hs, rng);
+    // s_ij written out for one (i, j), term by term.
+    auto expected = [&](Score score, int i, int j) -> double {
+        double dot = 0, squares = 0, distance = 0;
+        for (int c = 0; c < hs; ++c) {
+            dot += q(i, c) * k(j, c);
+            squares += q(i, c) * q(i, c) * k(j, c) * k(j, c);
+            distance += (q(i, c) - k(j, c)) * (q(i, c) - k(j, c));
+        }
+        switch (score) {
+            case Score::dot: return scale * dot;
+            case Score::squared_dot: return scale * dot * scale * dot;
+            case Score::squared_elements: return scale * squares;
+            case Score::negative_dot: return -scale * dot;
+            case Score::distance: return -scale * distance;
+        }
+        return 0;
+    };
+    for (Score score : kScores) {
+        nn::Matrix s(T, T);
+        score_forward(score, q, k, scale, s);
+        for (int i = 0; i < T; ++i)
+            for (int j = 0; j < T; ++j) {
+                INFO("score " << int(score) << " at " << i << ", " << j);
+                CHECK(s(i, j) == Approx(expected(score, i, j)).margin(1e-5));
+            }
     }
 }
 
@@ -98,15 +135,51 @@ TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self
     test::ScratchDir dir;
     const std::string png = (dir / "map.png").string();
     const std::string output = test::check_short_run(
-        "04-self-attention", "--attention-map " + png + " --position sinusoidal --score squared-dot");
+        "04-self-attention", "--attention-map " + png + " --position sinusoidal --score squared-dot --loss-per-position");
     CHECK_THAT(output, Catch::Matchers::Contains("(sinusoidal)") &&
-                           Catch::Matchers::Contains("causal mask, squared-dot score"));
+                           Catch::Matchers::Contains("causal mask, squared-dot score") &&
+                           Catch::Matchers::Contains("val loss at each position t = 0..7: "));
     const std::string bytes = nn::read_file(png);
     CHECK(bytes.substr(1, 3) == "PNG");
     for (const char* mask : {"anticausal", "none"})
         CHECK(test::run_lesson("04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun +
                                                         " --mask " + mask).status == 0);
+    for (const char* score : {"squared-elements", "negative-dot", "distance"}) {
+        const test::RunResult r = test::run_lesson(
+            "04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun + " --score " + score);
+        INFO(score << "\n" << r.output);
+        CHECK(r.status == 0);
+        CHECK_THAT(r.output, Catch::Matchers::Contains(std::string("causal mask, ") + score + " score"));
+    }
     test::check_learns("04-self-attention", 4.0, 3.2);
+}
+
+TEST_CASE("04: --show-trick prints three equal ways to average the past", "[04-self-attention][run]") {
+    using Catch::Matchers::Contains;
+    const test::RunResult r = test::run_lesson("04-self-attention", "--show-trick");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("1. a loop, xbow[t] = mean(x[0..t])") &&
+                             Contains("2. wei = tril(ones(T, T)) / its row sums") &&
+                             Contains("3. wei = softmax(zeros(T, T) with -inf above the diagonal)"));
+    // Each version prints the same weights: row t holds 1/(t+1) on columns 0..t.
+    const std::string row1 = "     1.0000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000\n";
+    const std::string row2 = "     0.5000  0.5000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000\n";
+    const std::string row8 = "     0.1250  0.1250  0.1250  0.1250  0.1250  0.1250  0.1250  0.1250\n";
+    for (const std::string& row : {row1, row2, row8}) {
+        std::size_t count = 0;
+        for (auto at = r.output.find(row); at != std::string::npos; at = r.output.find(row, at + 1)) ++count;
+        CHECK(count == 3);
+    }
+    // The three results agree to float rounding.
+    const auto at = r.output.find("largest absolute difference of the results: |xbow - xbow2| ");
+    REQUIRE(at != std::string::npos);
+    const std::string rest = r.output.substr(at);
+    const double d2 = std::stod(rest.substr(rest.find("xbow2| ") + 7));
+    const double d3 = std::stod(rest.substr(rest.find("xbow3| ") + 7));
+    CHECK(d2 < 1e-6);
+    CHECK(d3 < 1e-6);
+    CHECK_THAT(r.output, !Contains("step 0"));  // no training
 }
 
 TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][run]") {
@@ -115,7 +188,8 @@ TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][r
                       "--eval-interval", "500", "--eval-iters", "200", "--lr", "0.001", "--weight-decay",
                       "--seed", "1337", "--max-new-tokens", "--prompt", "--temperature", "--top-k",
                       "--metrics", "--data", "--position", "learned", "--mask", "causal", "--score",
-                      "dot", "--attention-map", "--map-text", "To be or"});
+                      "dot", "squared-elements", "negative-dot", "distance", "--attention-map",
+                      "--map-text", "To be or", "--show-trick", "--loss-per-position"});
 }
 
 TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {

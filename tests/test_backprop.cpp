@@ -1,10 +1,11 @@
 // 02-backprop's network: backprop against finite differences, the matrix
-// form against per-example sums, SGD actually learning, and the saved-network
-// format.
+// form against the book's per-example loop (--per-example), SGD actually
+// learning, and the saved-network format (common/network_file.hpp).
 #include <catch2/catch.hpp>
 #include <fstream>
 
 #include "02-backprop/network.hpp"
+#include "common/fileio.hpp"
 #include "common/gradcheck.hpp"
 #include "helpers.hpp"
 
@@ -37,7 +38,7 @@ void one_hot(const nn::Dataset& set, nn::Matrix& y) {
 
 }  // namespace
 
-TEST_CASE("backprop matches central finite differences", "[backprop]") {
+TEST_CASE("backprop matches central finite differences", "[02-backprop]") {
     for (Cost cost : {Cost::quadratic, Cost::cross_entropy}) {
         DYNAMIC_SECTION("cost " << (cost == Cost::quadratic ? "quadratic" : "cross-entropy")) {
             nn::Rng rng(7);
@@ -63,7 +64,7 @@ TEST_CASE("backprop matches central finite differences", "[backprop]") {
     }
 }
 
-TEST_CASE("update_mini_batch with L2 steps down the regularized cost's gradient", "[backprop]") {
+TEST_CASE("update_mini_batch with L2 steps down the regularized cost's gradient", "[02-backprop]") {
     // With n = m, the step w -> (1 - eta lmbda / n) w - (eta / m) nabla_w is
     // exactly -eta times the gradient of total_cost(x, y, lmbda).
     nn::Rng rng(11);
@@ -83,35 +84,60 @@ TEST_CASE("update_mini_batch with L2 steps down the regularized cost's gradient"
     }
 }
 
-TEST_CASE("matrix backprop equals the sum of per-example gradients", "[backprop]") {
-    nn::Rng rng(3);
-    Network net({7, 6, 4}, rng);
-    nn::Matrix x, y;
-    random_batch(rng, 5, 7, 4, x, y);
-    Gradients batch, single;
-    net.backprop(x, y, batch);
-    std::vector<nn::Matrix> sum_w;
-    std::vector<nn::RowVector> sum_b;
-    for (Eigen::Index i = 0; i < x.rows(); ++i) {
-        net.backprop(x.row(i), y.row(i), single);
-        if (i == 0) {
-            sum_w = single.nabla_w;
-            sum_b = single.nabla_b;
-        } else {
-            for (std::size_t l = 0; l < sum_w.size(); ++l) {
-                sum_w[l] += single.nabla_w[l];
-                sum_b[l] += single.nabla_b[l];
+TEST_CASE("matrix backprop equals the book's per-example loop (--per-example)", "[02-backprop]") {
+    for (Cost cost : {Cost::quadratic, Cost::cross_entropy}) {
+        DYNAMIC_SECTION("cost " << (cost == Cost::quadratic ? "quadratic" : "cross-entropy")) {
+            nn::Rng rng(3);
+            Network net({7, 6, 5, 4}, rng, cost);
+            nn::Matrix x, y;
+            random_batch(rng, 5, 7, 4, x, y);
+            Gradients batch, each;
+            net.backprop(x, y, batch);
+            net.backprop_each(x, y, each);  // the lesson's loop of backprop_one
+            for (std::size_t l = 0; l < net.weights.size(); ++l) {
+                INFO("layer " << l);
+                CHECK((batch.nabla_w[l] - each.nabla_w[l]).cwiseAbs().maxCoeff() < 1e-5f);
+                CHECK((batch.nabla_b[l] - each.nabla_b[l]).cwiseAbs().maxCoeff() < 1e-5f);
+                CHECK(batch.nabla_w[l].cwiseAbs().maxCoeff() > 1e-3f);  // not trivially zero
+            }
+            // One example on its own: backprop_one of a column is backprop of a row.
+            Gradients one, row;
+            net.backprop_one(x.row(2).transpose(), y.row(2).transpose(), one);
+            net.backprop(x.row(2), y.row(2), row);
+            for (std::size_t l = 0; l < net.weights.size(); ++l) {
+                CHECK((one.nabla_w[l] - row.nabla_w[l]).cwiseAbs().maxCoeff() < 1e-6f);
+                CHECK((one.nabla_b[l] - row.nabla_b[l]).cwiseAbs().maxCoeff() < 1e-6f);
+            }
+            // And a whole step of update_mini_batch lands on the same weights.
+            Network other = net;
+            net.update_mini_batch(x, y, 0.5f, 1.0f, 100, Backprop::matrix);
+            other.update_mini_batch(x, y, 0.5f, 1.0f, 100, Backprop::per_example);
+            for (std::size_t l = 0; l < net.weights.size(); ++l) {
+                CHECK((net.weights[l] - other.weights[l]).cwiseAbs().maxCoeff() < 1e-6f);
+                CHECK((net.biases[l] - other.biases[l]).cwiseAbs().maxCoeff() < 1e-6f);
             }
         }
     }
-    for (std::size_t l = 0; l < sum_w.size(); ++l) {
-        CHECK((batch.nabla_w[l] - sum_w[l]).cwiseAbs().maxCoeff() < 1e-5f);
-        CHECK((batch.nabla_b[l] - sum_b[l]).cwiseAbs().maxCoeff() < 1e-5f);
-        CHECK(batch.nabla_w[l].cwiseAbs().maxCoeff() > 1e-3f);  // not trivially zero
+}
+
+TEST_CASE("backprop_one matches central finite differences", "[02-backprop]") {
+    nn::Rng rng(8);
+    Network net({6, 5, 3}, rng, Cost::quadratic, Init::scaled);
+    nn::Matrix x, y;
+    random_batch(rng, 1, 6, 3, x, y);
+    Gradients nabla;
+    net.backprop_one(x.transpose(), y.transpose(), nabla);
+    for (std::size_t l = 0; l < net.weights.size(); ++l) {
+        auto loss = [&] { return net.total_cost(x, y, 0.0f); };
+        const auto w = nn::check_gradient(loss, nn::as_span(net.weights[l]), nn::as_span(nabla.nabla_w[l]), 1e-2, 200);
+        const auto b = nn::check_gradient(loss, nn::as_span(net.biases[l]), nn::as_span(nabla.nabla_b[l]), 1e-2, 200);
+        INFO("layer " << l << ": worst weight " << w.analytic << " vs " << w.numeric);
+        CHECK(w.max_rel_error < 1e-2);
+        CHECK(b.max_rel_error < 1e-2);
     }
 }
 
-TEST_CASE("one SGD epoch on a slice of MNIST lowers the cost", "[backprop][mnist]") {
+TEST_CASE("one SGD epoch on a slice of MNIST lowers the cost", "[02-backprop]") {
     const nn::Dataset slice = first(mnist().training, 1000);
     nn::Matrix y;
     one_hot(slice, y);
@@ -125,7 +151,7 @@ TEST_CASE("one SGD epoch on a slice of MNIST lowers the cost", "[backprop][mnist
     CHECK(after < 0.8 * before);
 }
 
-TEST_CASE("training on 5,000 images passes 85% test accuracy", "[backprop][mnist]") {
+TEST_CASE("training on 5,000 images passes 85% test accuracy", "[02-backprop]") {
     const nn::Dataset slice = first(mnist().training, 5000);
     nn::Rng rng(1);
     Network net({784, 30, 10}, rng);
@@ -135,7 +161,7 @@ TEST_CASE("training on 5,000 images passes 85% test accuracy", "[backprop][mnist
     CHECK(correct > 8500);
 }
 
-TEST_CASE("the saved-network format round-trips and refuses damaged files", "[backprop][save]") {
+TEST_CASE("the saved-network format round-trips and refuses damaged files", "[02-backprop]") {
     test::ScratchDir dir;
     const auto path = (dir / "net.bin").string();
     nn::Rng rng(2);
@@ -166,7 +192,7 @@ TEST_CASE("the saved-network format round-trips and refuses damaged files", "[ba
     SECTION("sizes that do not match the values, refused before allocating them") {
         nn::BinaryWriter out;  // a valid container whose sizes promise 157 million floats
         for (std::uint32_t n : {3u, 784u, 200000u, 10u}) out.put<std::uint32_t>(n);
-        out.save(path, kNetworkMagic, kNetworkVersion);
+        out.save(path, nn::kNetworkMagic, nn::kNetworkVersion);
         REQUIRE_THROWS_WITH(load_network(path),
                             Catch::Contains("holds 0 bytes of values where a network of sizes 784,200000,10 needs 636000072"));
     }

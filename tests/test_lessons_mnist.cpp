@@ -1,13 +1,15 @@
 // Runs the built MNIST lessons briefly and checks their exit status and the
 // lines a learner relies on.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
+#include <string>
 
 #include "helpers.hpp"
 
 using Catch::Matchers::Contains;
 
-TEST_CASE("01-mnist-mlp prints the shapes and the untrained accuracy", "[lessons]") {
+TEST_CASE("01-mnist-mlp prints the shapes and the untrained accuracy", "[01-mnist-mlp][run]") {
     const auto r = test::run_lesson("01-mnist-mlp", "--data " + test::mnist_dir());
     INFO(r.output);
     REQUIRE(r.status == 0);
@@ -17,7 +19,7 @@ TEST_CASE("01-mnist-mlp prints the shapes and the untrained accuracy", "[lessons
     CHECK_THAT(r.output, Contains("evaluate(test_data): "));
 }
 
-TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[lessons]") {
+TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[02-backprop][01-mnist-mlp][run]") {
     test::ScratchDir dir;
     const auto net = (dir / "net.bin").string(), metrics = (dir / "m.jsonl").string();
     const auto r = test::run_lesson(
@@ -38,7 +40,28 @@ TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[l
     CHECK_THAT(loaded.output, Contains("evaluate(test_data): "));
 }
 
-TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") {
+TEST_CASE("02-backprop --per-example trains like the matrix form", "[02-backprop][run]") {
+    // Same seed: the same initial weights and shuffles; only the order of the
+    // float additions differs, so the accuracies agree to a few images.
+    const std::string args = "--data " + test::mnist_dir() + " --epochs 1 --train-size 3000";
+    const auto matrix = test::run_lesson("02-backprop", args);
+    const auto each = test::run_lesson("02-backprop", args + " --per-example");
+    INFO(matrix.output << "\n" << each.output);
+    REQUIRE(matrix.status == 0);
+    REQUIRE(each.status == 0);
+    CHECK_THAT(matrix.output, Contains("backprop over the mini-batch as matrices"));
+    CHECK_THAT(each.output, Contains("backprop per example (the book's loop)"));
+    auto correct = [](const std::string& out) {
+        const auto at = out.find("Epoch 0: ");
+        REQUIRE(at != std::string::npos);
+        return std::stoi(out.substr(at + 9));
+    };
+    const int a = correct(matrix.output), b = correct(each.output);
+    CHECK(a > 5000);
+    CHECK(std::abs(a - b) <= 20);
+}
+
+TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[01-mnist-mlp][02-backprop][run]") {
     test::ScratchDir dir;
     struct Case { const char* lesson; std::string args; const char* message; };
     std::ofstream(dir / "junk.bin") << "junk";
@@ -74,7 +97,7 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[lessons]") 
     }
 }
 
-TEST_CASE("--help lists every flag", "[lessons]") {
+TEST_CASE("--help lists every flag", "[01-mnist-mlp][02-backprop][run]") {
     for (const char* lesson : {"01-mnist-mlp", "02-backprop"}) {
         const auto r = test::run_lesson(lesson, "--help");
         INFO(r.output);
