@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -60,9 +59,12 @@ void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
         if constexpr (std::is_same_v<T, bool>) {
             app.add_flag_callback(flag, [&value] { value = false; }, help);
         } else if constexpr (std::is_enum_v<T>) {
-            std::map<std::string, T> choices;
-            for (std::size_t i = 0; i < names_of(value).size(); ++i) choices[names_of(value)[i]] = static_cast<T>(i);
-            app.add_option(flag, value, help)->transform(CLI::CheckedTransformer(choices))->default_str(setting_text(value));
+            const std::vector<std::string> names(names_of(value).begin(), names_of(value).end());
+            app.add_option_function<std::string>(
+                   flag, [&value, names](const std::string& name) {
+                       value = static_cast<T>(std::find(names.begin(), names.end(), name) - names.begin());
+                   }, help)
+                ->check(CLI::IsMember(names))->default_str(setting_text(value));
         } else {
             CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
             if (bound == Bound::positive) o->check(nn::Positive);

@@ -288,3 +288,19 @@ TEST_CASE("06: the model refuses a context longer than it was built for, and set
     bad.projection = false;  // with --ffwd-mult 4
     REQUIRE_THROWS_WITH(bad.validate(), Catch::Contains("--no-proj needs --ffwd-mult 1"));
 }
+
+TEST_CASE("06: --init gpt2 draws GPT-2's small weights, --init pytorch keeps PyTorch's defaults", "[06-gpt]") {
+    Config c{.vocab_size = 65, .block_size = 64, .n_embd = 64, .n_head = 4, .n_layer = 2};
+    auto stddev = [](const nn::Matrix& m) { return std::sqrt((m.array() - m.mean()).square().mean()); };
+    nn::Rng a(23), b(23);
+    GPTLanguageModel gpt2(c, a);
+    c.init = Init::pytorch;
+    GPTLanguageModel pytorch(c, b);
+    CHECK(stddev(gpt2.token_embedding_table.weight.value) == Approx(0.02).epsilon(0.1));
+    CHECK(stddev(gpt2.blocks[0].sa.proj.weight.value) == Approx(0.02 / std::sqrt(4.0)).epsilon(0.1));
+    CHECK(gpt2.blocks[0].ffwd.fc.bias.value.isZero());
+    CHECK(stddev(pytorch.token_embedding_table.weight.value) == Approx(1.0).epsilon(0.1));  // nn.Embedding: N(0, 1)
+    // nn.Linear: U(-1/sqrt(in), 1/sqrt(in)), whose standard deviation is 1/sqrt(3 in)
+    CHECK(stddev(pytorch.blocks[0].ffwd.fc.weight.value) == Approx(1.0 / std::sqrt(3.0 * 64)).epsilon(0.1));
+    CHECK_FALSE(pytorch.blocks[0].ffwd.fc.bias.value.isZero());
+}

@@ -265,6 +265,7 @@ TEST_CASE("06-gpt: a short run of each switch prints its shapes and learns", "[0
         {"--ffwd-mult 2", "(B*T, 2C)"},
         {"--no-tie", "its own (V, C) matrix"},
         {"--lr-schedule constant", "x = x + proj(h)"},
+        {"--init pytorch", "x = x + proj(h)"},
         {"--no-proj --ffwd-mult 1", "(B*T, 1C)"},
     };
     for (const auto& [flags, shape] : switches) {
