@@ -163,8 +163,8 @@ struct Split {
     Split(const TrainConfig& t, const Distributed& dist)
         : world(dist.world), rank(dist.rank), K(t.grad_accum), micro(t.batch_size / (dist.world * t.grad_accum)) {
         if (t.batch_size % (world * K) != 0)
-            nn::fail("--batch-size {} does not split into {} ranks x --grad-accum {}: it must be a multiple of {}",
-                     t.batch_size, world, K, world * K);
+            nn::fail("--batch-size {} does not split into {} rank{} x --grad-accum {}: it must be a multiple of {}",
+                     t.batch_size, world, world == 1 ? "" : "s", K, world * K);
     }
     // The first sequence of this rank's micro-batch k, in the global batch.
     int first(int k) const { return (rank * K + k) * micro; }
