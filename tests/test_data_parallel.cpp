@@ -20,10 +20,11 @@ const std::string kLesson = "08-data-parallel";
 // A model small enough that 100 steps take about a second. lr 3e-3 and not
 // 1e-2: at 1e-2 this tiny model's AdamW steps amplify float rounding (the
 // order of a sum) to 1e-2 in the loss within 100 steps, in 06 as in 08.
-std::string small(const std::string& extra) {
+std::string small(const std::string& extra, int batch_size = 8, int max_iters = 100) {
     return "--data " + test::shakespeare_dir() +
-           " --threads 1 --n-layer 2 --n-head 2 --n-embd 16 --block-size 16 --batch-size 8 --eval-iters 4"
-           " --lr 3e-3 --warmup-iters 10 --max-iters 100 --eval-interval 20 --max-new-tokens 0 " + extra;
+           " --threads 1 --n-layer 2 --n-head 2 --n-embd 16 --block-size 16 --eval-iters 4 --lr 3e-3"
+           " --warmup-iters 10 --eval-interval 20 --max-new-tokens 0 --batch-size " + std::to_string(batch_size) +
+           " --max-iters " + std::to_string(max_iters) + " " + extra;
 }
 
 const std::string kBin = std::string(NN2GPT_BIN_DIR) + "/" + kLesson;
@@ -137,8 +138,8 @@ TEST_CASE("08-data-parallel: every rank ends with the same weights, bit for bit"
 }
 
 TEST_CASE("08-data-parallel with dropout 0 on one rank prints 06's losses exactly", "[08-data-parallel][run]") {
-    const test::RunResult gpt = test::run_lesson("06-gpt", small("--max-iters 40"));
-    const test::RunResult dp = run_mpi(1, small("--max-iters 40"));
+    const test::RunResult gpt = test::run_lesson("06-gpt", small("", 8, 40));
+    const test::RunResult dp = run_mpi(1, small("", 8, 40));
     INFO(gpt.output << dp.output);
     REQUIRE(gpt.status == 0);
     REQUIRE(dp.status == 0);
@@ -195,16 +196,16 @@ TEST_CASE("08-data-parallel: data a rank cannot read is one line and a non-zero 
 }
 
 TEST_CASE("08-data-parallel refuses a global batch that does not split evenly", "[08-data-parallel][run]") {
-    const test::RunResult r = run_mpi(2, small("--batch-size 8 --grad-accum 3"));
+    const test::RunResult r = run_mpi(2, small("--grad-accum 3"));
     INFO(r.output);
     CHECK(r.status == 2);
     CHECK(count(r.output, "--batch-size 8 does not split into 2 ranks x --grad-accum 3: it must be a multiple of 6") == 1);
-    const test::RunResult one = test::run_lesson(kLesson, small("--batch-size 6 --grad-accum 4"));
+    const test::RunResult one = test::run_lesson(kLesson, small("--grad-accum 4", 6));
     CHECK(one.status == 2);
     CHECK_THAT(one.output, Contains("--batch-size 6 does not split into 1 rank x --grad-accum 4: it must be a multiple of 4"));
 }
 
-TEST_CASE("08-data-parallel: bad input is one line and exit status 2; --help lists --grad-accum", "[08-data-parallel][run]") {
+TEST_CASE("08-data-parallel: bad input is one line and exit status 2, and --help lists --grad-accum", "[08-data-parallel][run]") {
     test::check_refuses_bad_input(kLesson);
     test::check_help(kLesson, {"--grad-accum", "--batch-size", "--threads", "sample"});
 }
