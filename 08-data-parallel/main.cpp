@@ -337,7 +337,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
     fmt::print("weights checksum per rank:{} ({})\n", list, same ? "identical" : "DIFFERENT");
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
-    if (run.plot_path.empty()) return;
+    if (run.plot_path.empty() || !dist.root()) return;
     nn::Series tr{"train", {}, {}}, va{"val", {}, {}};
     for (const EvalRecord& e : state.history) {
         tr.x.push_back(static_cast<float>(e.step));
@@ -441,6 +441,7 @@ int main(int argc, char** argv) {
                 reader.restore(model, &optimizer);
                 rng.set_state(reader.info.rng_state);
                 state = reader.info;
+                state.train = train;  // the saved settings but for --grad-accum
                 start = static_cast<int>(state.step);
                 if (run.stop_at >= 0 && run.stop_at <= start)
                     nn::fail("--stop-at {} is not after step {}, where {} stopped", run.stop_at, start, file.string());
