@@ -209,3 +209,33 @@ TEST_CASE("08-data-parallel: bad input is one line and exit status 2, and --help
     test::check_refuses_bad_input(kLesson);
     test::check_help(kLesson, {"--grad-accum", "--batch-size", "--threads", "sample"});
 }
+
+TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the micro-batch it is in", "[08-data-parallel]") {
+    Config c;
+    c.vocab_size = 11, c.block_size = 5, c.n_embd = 8, c.n_head = 2, c.n_layer = 2, c.dropout = 0.5f;
+    nn::Rng init(7), data(8);
+    GPTLanguageModel model(c, init);
+    const nn::Batch whole = test::random_batch(4, c.block_size, c.vocab_size, data);
+    auto masks = [&](const nn::Batch& batch, int first) {  // every dropout mask of one forward
+        model.seed_dropout(42, first, batch.B);
+        model.loss(batch);
+        std::vector<nn::Matrix> out;
+        for (const Dropout* d : model.dropouts()) out.push_back(d->mask);
+        return out;
+    };
+    const std::vector<nn::Matrix> all = masks(whole, 0);
+    // Sequences 2 and 3 alone, as the second micro-batch (or rank) of two.
+    nn::Batch half{2, whole.T, {whole.x.begin() + 2 * whole.T, whole.x.end()}, {whole.y.begin() + 2 * whole.T, whole.y.end()}};
+    const std::vector<nn::Matrix> part = masks(half, 2);
+    REQUIRE(all.size() == part.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        INFO("dropout " << i);
+        const Eigen::Index rows = part[i].rows();  // the last `rows` rows of the whole batch's mask
+        CHECK(all[i].bottomRows(rows) == part[i]);
+        CHECK(all[i].topRows(rows) != part[i]);  // the other sequences got other masks
+    }
+    // Another step, other masks.
+    model.seed_dropout(43, 2, 2);
+    model.loss(half);
+    CHECK(model.dropouts()[0]->mask != part[0]);
+}
