@@ -72,7 +72,7 @@ public:
     // Every parameter's gradient becomes the sum of all ranks' gradients, times
     // `scale`, with one MPI_Allreduce over one flat buffer: the parameters'
     // gradients are copied into it end to end, and back. (The plain form: one
-    // MPI_Allreduce per parameter, 2 + 12 n_layer small messages a step.)
+    // MPI_Allreduce per parameter, 4 + 12 n_layer small messages a step.)
     void allreduce_gradients(const std::vector<nn::Parameter*>& params, float scale) {
         std::size_t n = 0;
         for (const nn::Parameter* p : params) n += static_cast<std::size_t>(p->grad.size());
