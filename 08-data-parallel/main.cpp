@@ -458,6 +458,7 @@ int main(int argc, char** argv) {
                     fs::remove(fs::path(run.out_dir) / name);
             }
             if (dist.root() && !run.plot_path.empty()) nn::check_writable(run.plot_path);
+            if (dist.root() && !run.metrics_path.empty()) nn::check_writable(run.metrics_path);
         });
 
         // 5. Train, 6. report.
