@@ -1,0 +1,198 @@
+// 08-data-parallel: the checkpoint file format (tooling beside the concept).
+//
+// A checkpoint is everything needed to continue training exactly where it
+// stopped, or to sample: the model's configuration and weights, the training
+// settings, the vocabulary, the AdamW moments, the step, the random-number
+// generators' states and the loss history. It is one file in the checksummed
+// container of common/fileio.hpp (magic "NN2GPTDP", version 1), written to a
+// temporary file and renamed, so a crash while saving keeps the old one.
+// Only rank 0 writes it. It is 06's format with two differences, so it has a
+// magic of its own (06 refuses it rather than misreading it): the settings
+// include --grad-accum, and there is no dropout generator to store, since
+// every mask is seeded by the step and the sequence (model.hpp). It holds no
+// number of ranks: a run may resume on any number.
+//
+// Payload, in order (i32/i64/u64/f32/f64 little-endian, u8 for on/off; "floats"
+// is a u64 count then that many f32; "string" is a u64 length then the bytes):
+//   vocab size      i32
+//   settings        every setting of train.hpp's for_each_setting, in its order:
+//                   int and choice i32, float f32, on/off u8, seed u64
+//   vocabulary      string: its characters in order, UTF-8
+//   progress        i64 step (training steps done); f32 best val loss
+//   rng state       string: the batch generator's (the same on every rank)
+//   history         u64 n, then n x (i32 step, f32 train loss, f32 val loss, f64 seconds)
+//   parameters      u64 count, then per parameter of GPTLanguageModel::parameters():
+//                   i64 rows, i64 cols, floats values
+//   AdamW           i64 t, then per parameter: floats m, floats v
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "08-data-parallel/model.hpp"
+#include "08-data-parallel/train.hpp"
+#include "common/fileio.hpp"
+#include "common/optim.hpp"
+
+inline constexpr const char* kCheckpointMagic = "NN2GPTDP";
+inline constexpr std::uint32_t kCheckpointVersion = 1;
+
+// What a checkpoint holds besides the weights and the optimizer's moments.
+struct Checkpoint {
+    Config config;
+    TrainConfig train;
+    std::string vocabulary;  // UTF-8, in token order
+    long step = 0;
+    float best_val = INFINITY;
+    std::string rng_state;
+    std::vector<EvalRecord> history;
+};
+
+// The vocabulary's characters in token order, as UTF-8.
+inline std::string vocabulary_text(const nn::Vocabulary& vocab) {
+    std::vector<int> all(static_cast<std::size_t>(vocab.size()));
+    for (int i = 0; i < vocab.size(); ++i) all[static_cast<std::size_t>(i)] = i;
+    return vocab.decode(all);
+}
+
+// How each type of setting is stored.
+template <typename T>
+using StoredAs = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
+                 std::conditional_t<std::is_enum_v<T> || std::is_same_v<T, int>, std::int32_t, T>>;
+
+// Writes the model, the optimizer and the training state to `path`, atomically.
+inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, GPTLanguageModel& model,
+                            nn::AdamW& optimizer) {
+    nn::BinaryWriter w;
+    w.put<std::int32_t>(info.config.vocab_size);
+    for_each_setting(info.config, info.train, [&](const char*, const auto& value, const char*, Bound) {
+        using T = std::remove_cvref_t<decltype(value)>;
+        w.put<StoredAs<T>>(static_cast<StoredAs<T>>(value));
+    });
+    w.put_string(info.vocabulary);
+    w.put<std::int64_t>(info.step);
+    w.put<float>(info.best_val);
+    w.put_string(info.rng_state);
+    w.put<std::uint64_t>(info.history.size());
+    for (const EvalRecord& e : info.history) {
+        w.put<std::int32_t>(e.step);
+        w.put<float>(e.train);
+        w.put<float>(e.val);
+        w.put<double>(e.seconds);
+    }
+    const std::vector<nn::Parameter*> params = model.parameters();
+    w.put<std::uint64_t>(params.size());
+    for (const nn::Parameter* p : params) {
+        w.put<std::int64_t>(p->value.rows());
+        w.put<std::int64_t>(p->value.cols());
+        w.put_span(nn::as_span(p->value));
+    }
+    w.put<std::int64_t>(optimizer.steps_taken());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        w.put_span(nn::as_span(optimizer.first_moments()[i]));
+        w.put_span(nn::as_span(optimizer.second_moments()[i]));
+    }
+    w.save(path, kCheckpointMagic, kCheckpointVersion);
+}
+
+// A checkpoint being read: the constructor opens the file, checks the
+// container and reads and validates everything up to the weights; restore()
+// then reads the weights straight into a model built from info.config.
+// InputError if the file is missing, truncated, corrupt, of another version,
+// or holds anything the command line itself would refuse.
+class CheckpointReader {
+public:
+    Checkpoint info;
+
+    explicit CheckpointReader(const std::filesystem::path& path)
+        : r_(path, kCheckpointMagic, kCheckpointVersion), name_(path.string()) {
+        Config& c = info.config;
+        c.vocab_size = r_.get<std::int32_t>();
+        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound) {
+            using T = std::remove_cvref_t<decltype(value)>;
+            const auto stored = r_.get<StoredAs<T>>();
+            if constexpr (std::is_same_v<T, bool>) {
+                if (stored > 1) nn::fail("{}: corrupt setting {}", name_, flag);
+            } else if constexpr (std::is_enum_v<T>) {
+                if (stored < 0 || static_cast<std::size_t>(stored) >= names_of(T{}).size())
+                    nn::fail("{}: corrupt setting {}", name_, flag);
+            }
+            value = static_cast<T>(stored);
+        });
+        try {
+            c.validate();
+            info.train.validate();
+        } catch (const nn::InputError& e) {
+            nn::fail("{}: holds settings this program refuses: {}", name_, e.what());
+        }
+        info.vocabulary = r_.get_string();
+        const std::u32string chars = nn::decode_utf8(info.vocabulary, name_ + "'s vocabulary");
+        if (static_cast<int>(chars.size()) != c.vocab_size)
+            nn::fail("{}: the vocabulary has {} characters, the model {}", name_, chars.size(), c.vocab_size);
+        if (std::set<char32_t>(chars.begin(), chars.end()).size() != chars.size())
+            nn::fail("{}: the vocabulary holds a character twice", name_);
+        info.step = static_cast<long>(r_.get<std::int64_t>());
+        if (info.step < 0 || info.step > info.train.max_iters)
+            nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
+        info.best_val = r_.get<float>();
+        info.rng_state = r_.get_string();
+        const auto n_history = r_.get<std::uint64_t>();
+        if (n_history > r_.remaining() / 20) nn::fail("{}: corrupt loss history", name_);  // 20 bytes a record
+        for (std::uint64_t i = 0; i < n_history; ++i) {
+            EvalRecord e{};
+            e.step = r_.get<std::int32_t>();
+            e.train = r_.get<float>();
+            e.val = r_.get<float>();
+            e.seconds = r_.get<double>();
+            info.history.push_back(e);
+        }
+    }
+
+    // Reads the weights into `model` (built from info.config: it fixes how many
+    // parameters of which shapes the file must hold), and the AdamW state into
+    // `optimizer` if given.
+    void restore(GPTLanguageModel& model, nn::AdamW* optimizer) {
+        const std::vector<nn::Parameter*> params = model.parameters();
+        const auto n_params = r_.get<std::uint64_t>();
+        if (n_params != params.size())
+            nn::fail("{}: holds {} parameters, where this model has {}", name_, n_params, params.size());
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            nn::Matrix& value = params[i]->value;
+            const auto rows = r_.get<std::int64_t>(), cols = r_.get<std::int64_t>();
+            if (rows != value.rows() || cols != value.cols())
+                nn::fail("{}: parameter {} is ({}, {}), the model's ({}, {})", name_, i, rows, cols, value.rows(),
+                         value.cols());
+            r_.get_span(nn::as_span(value));
+        }
+        const auto adam_t = r_.get<std::int64_t>();
+        if (adam_t < 0 || adam_t > info.step) nn::fail("{}: corrupt optimizer step {}", name_, adam_t);
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (optimizer != nullptr) {
+                r_.get_span(nn::as_span(optimizer->first_moments()[i]));
+                r_.get_span(nn::as_span(optimizer->second_moments()[i]));
+            } else {
+                for (int skip = 0; skip < 2; ++skip) r_.skip_span<float>();
+            }
+        }
+        if (optimizer != nullptr) optimizer->set_steps_taken(static_cast<long>(adam_t));
+        r_.expect_end();
+    }
+
+private:
+    nn::BinaryReader r_;
+    std::string name_;
+};
+
+// The checkpoint file in DIR to sample from or resume: DIR/best.ckpt or DIR/last.ckpt
+// (or DIR itself, if it is a file).
+inline std::filesystem::path checkpoint_file(const std::filesystem::path& dir, const char* prefer) {
+    if (std::filesystem::is_regular_file(dir)) return dir;
+    if (!std::filesystem::is_directory(dir)) nn::fail("no checkpoint at {}: not a file or directory", dir.string());
+    for (const char* name : {prefer, "best.ckpt", "last.ckpt"})
+        if (std::filesystem::exists(dir / name)) return dir / name;
+    nn::fail("no checkpoint in {} (expected best.ckpt or last.ckpt)", dir.string());
+}

@@ -1,0 +1,174 @@
+// 08-data-parallel: the MPI plumbing (tooling beside the concept). Starting and
+// stopping MPI, which rank this process is, the one all-reduce of the
+// gradients (timed with MPI_Wtime), sums and maxima of a few numbers across
+// ranks, and how an error on one rank stops them all without a hang.
+//
+// Every rank runs the same program on the same settings (mpirun starts them);
+// they differ only in `rank`. Only rank 0 prints to stdout: the others' stdout
+// goes to /dev/null, their stderr stays, for errors.
+#pragma once
+#include <mpi.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "common/cli.hpp"
+#include "common/error.hpp"
+#include "common/layers.hpp"
+
+// Thrown on the ranks that stop because another rank reported the error.
+struct StoppedByOtherRank {};
+
+class Distributed {
+public:
+    int rank = 0, world = 1;
+    double allreduce_seconds = 0;  // time spent in the gradients' MPI_Allreduce, all steps so far
+    bool error_agreed = false;     // every rank knows of the error that ends this run
+
+    Distributed(int& argc, char**& argv) {
+        MPI_Init(&argc, &argv);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &world);
+        if (rank != 0) std::freopen("/dev/null", "w", stdout);
+        // A test hook: NN2GPT_KILL_RANK_AT=R:S makes rank R kill itself (SIGKILL)
+        // at training step S, as a crashed machine would.
+        if (const char* kill = std::getenv("NN2GPT_KILL_RANK_AT"))
+            if (std::sscanf(kill, "%d:%d", &kill_rank_, &kill_step_) != 2) kill_rank_ = -1;
+    }
+    ~Distributed() { MPI_Finalize(); }
+    Distributed(const Distributed&) = delete;
+
+    bool root() const { return rank == 0; }
+
+    // Sums `values` over all ranks, in place: every rank gets the same sums.
+    void sum(std::span<double> values) const {
+        MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    }
+    double max(double value) const {
+        MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        return value;
+    }
+    // Every rank's `value`, gathered on every rank.
+    std::vector<std::uint64_t> gather(std::uint64_t value) const {
+        std::vector<std::uint64_t> all(static_cast<std::size_t>(world));
+        MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
+        return all;
+    }
+
+    // Every parameter's gradient becomes the sum of all ranks' gradients, times
+    // `scale`, with one MPI_Allreduce over one flat buffer: the parameters'
+    // gradients are copied into it end to end, and back. (The plain form: one
+    // MPI_Allreduce per parameter, 4 + 12 n_layer small messages a step.)
+    void allreduce_gradients(const std::vector<nn::Parameter*>& params, float scale) {
+        std::size_t n = 0;
+        for (const nn::Parameter* p : params) n += static_cast<std::size_t>(p->grad.size());
+        flat_.resize(n);
+        float* at = flat_.data();
+        for (const nn::Parameter* p : params) at = std::copy(p->grad.data(), p->grad.data() + p->grad.size(), at);
+        const double t0 = MPI_Wtime();
+        MPI_Allreduce(MPI_IN_PLACE, flat_.data(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        allreduce_seconds += MPI_Wtime() - t0;
+        at = flat_.data();
+        for (nn::Parameter* p : params)
+            for (Eigen::Index i = 0; i < p->grad.size(); ++i) p->grad.data()[i] = *at++ * scale;
+    }
+
+    // Runs `work` (reading settings, data, a checkpoint) on every rank. If it
+    // throws InputError on any rank, all ranks stop together: the lowest such
+    // rank rethrows it (nn::guarded prints it: one line, status 2), the others
+    // throw StoppedByOtherRank and exit with status 2 in silence. So a bad
+    // setting is reported once, not once per rank, and no rank waits forever.
+    template <typename Work>
+    void on_every_rank(Work&& work) {
+        std::optional<nn::InputError> error;
+        try {
+            work();
+        } catch (const nn::InputError& e) {
+            error = e;
+        } catch (const std::filesystem::filesystem_error& e) {  // e.g. --out names a file
+            error = nn::InputError(e.what());
+        }
+        int first = error ? rank : world;
+        MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (first == world) return;
+        error_agreed = true;
+        if (rank == first) throw *error;
+        throw StoppedByOtherRank{};
+    }
+
+    // An error only this rank knows of (say, a checkpoint it cannot write in the
+    // middle of training): the others are inside a collective call waiting for
+    // it, so the whole job is aborted. mpirun then stops every rank.
+    [[noreturn]] void abort(int status) const {
+        std::fflush(stdout);
+        std::fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, status);
+        std::_Exit(status);
+    }
+
+    // The test hook above.
+    void maybe_die(int step) const {
+        if (rank == kill_rank_ && step == kill_step_) ::raise(SIGKILL);
+    }
+
+private:
+    std::vector<float> flat_;  // the flat gradient buffer
+    int kill_rank_ = -1, kill_step_ = -1;
+};
+
+// nn::parse, with only rank 0 printing --help or a command-line error (every
+// rank parses the same command line, so all of them stop alike).
+inline std::optional<int> parse_on_every_rank(CLI::App& app, int argc, char** argv, const Distributed& dist) {
+    if (dist.root()) return nn::parse(app, argc, argv);
+    std::fflush(stderr);
+    const int saved = ::dup(2), null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 2);
+    std::optional<int> status = nn::parse(app, argc, argv);
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(null);
+    ::close(saved);
+    return status;
+}
+
+// A checksum of every parameter's bytes (64-bit FNV-1a): equal on two ranks
+// exactly when their weights are equal, bit for bit (but for a 2^-64 chance).
+inline std::uint64_t weights_checksum(const std::vector<nn::Parameter*>& params) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (const nn::Parameter* p : params) {
+        const auto* bytes = reinterpret_cast<const unsigned char*>(p->value.data());
+        for (std::size_t i = 0; i < static_cast<std::size_t>(p->value.size()) * sizeof(float); ++i)
+            h = (h ^ bytes[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+// nn::guarded for a run over MPI. An error every rank agreed on
+// (Distributed::on_every_rank) ends every rank with status 2, printed once;
+// an error on this rank alone aborts the job, since the other ranks are
+// waiting for this one in a collective call and would wait forever.
+template <typename Body>
+int guarded_on_every_rank(const CLI::App& app, Distributed& dist, Body&& body) {
+    int status = 2;
+    try {
+        status = nn::guarded(app, body);
+    } catch (const StoppedByOtherRank&) {  // another rank printed the error
+        return 2;
+    }
+    if (status != 0 && !dist.error_agreed && dist.world > 1) dist.abort(status);
+    return status;
+}

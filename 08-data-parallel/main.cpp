@@ -1,0 +1,482 @@
+// 08-data-parallel: 06's GPT trained by several processes at once (data
+// parallelism over MPI), and with gradient accumulation.
+//
+// Start it as `mpirun -np N 08-data-parallel ...`: N ranks, each a copy of the
+// same program with the same model (the same seed gives the same weights).
+// Every step all ranks draw the same global batch of B sequences; rank r takes
+// its slice, sequences [r B/N, (r+1) B/N), and runs it as --grad-accum K
+// micro-batches of B/(N K) one after another, adding up their gradients. One
+// all-reduce sums the gradients of all ranks; scaled by 1/(N K) that is the
+// gradient of the mean loss over the global batch, the gradient 06 computes
+// on one batch of B. Every rank then clips and takes the same AdamW step, so
+// the weights stay identical on every rank. The loss estimates are split the
+// same way. Only rank 0 prints and saves checkpoints.
+//
+// The model, the recipe, checkpoints, --resume and `sample` are 06's.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "08-data-parallel/checkpoint.hpp"
+#include "08-data-parallel/distributed.hpp"
+#include "08-data-parallel/generate.hpp"
+#include "08-data-parallel/model.hpp"
+#include "08-data-parallel/runtime.hpp"
+#include "08-data-parallel/train.hpp"
+#include "common/cli.hpp"
+#include "common/fileio.hpp"
+#include "common/metrics.hpp"
+#include "common/optim.hpp"
+#include "common/plot.hpp"
+#include "common/progress.hpp"
+#include "common/text.hpp"
+#include "common/validators.hpp"
+
+namespace {
+namespace fs = std::filesystem;
+
+// What a run does besides training (not part of a checkpoint).
+struct RunOptions {
+    std::string data_dir, metrics_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
+    int max_new_tokens = 500, top_k = 0, threads = 1, stop_at = -1;
+    float temperature = 1.0f;
+};
+
+struct SampleOptions {
+    std::string checkpoint, prompt;
+    int max_new_tokens = 500, top_k = 0, num_samples = 1, threads = 1;  // one row at a time: too small to share
+    float temperature = 1.0f;
+    std::uint64_t seed = 1337;
+    bool no_cache = false;
+};
+
+// One flag per setting of train.hpp's table.
+void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
+    for_each_setting(config, train, [&](const char* flag, auto& value, const char* help, Bound bound) {
+        using T = std::remove_cvref_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, bool>) {
+            app.add_flag_callback(flag, [&value] { value = false; }, help);
+        } else if constexpr (std::is_enum_v<T>) {
+            std::map<std::string, T> choices;
+            for (std::size_t i = 0; i < names_of(value).size(); ++i) choices[names_of(value)[i]] = static_cast<T>(i);
+            app.add_option(flag, value, help)->transform(CLI::CheckedTransformer(choices))->default_str(setting_text(value));
+        } else {
+            CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
+            if (bound == Bound::positive) o->check(nn::Positive);
+            if (bound == Bound::nonnegative) o->check(nn::NonNegative);
+        }
+    });
+}
+
+void add_run_options(CLI::App& app, RunOptions& o) {
+    nn::add_data_option(app, o.data_dir);
+    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
+    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
+    app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
+                   "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
+                   "steps (flags given too win)")
+        ->check(CLI::IsMember({"default", "lecture"}))->capture_default_str();
+    app.add_option("--threads", o.threads, "OpenMP threads of each rank (one rank per core: 1)")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
+    app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
+    app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
+        ->check(nn::NonNegative);
+}
+
+CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
+    CLI::App* sample = app.add_subcommand("sample", "Write text with a model saved by --out");
+    sample->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
+        ->required();
+    sample->add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare)");
+    sample->add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate per sample")
+        ->check(nn::NonNegative)->capture_default_str();
+    sample->add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
+        ->check(nn::Positive)->capture_default_str();
+    sample->add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(nn::NonNegative)->capture_default_str();
+    sample->add_option("--seed", o.seed, "Seed for the sampling")->check(nn::NonNegative)->capture_default_str();
+    sample->add_option("--num-samples", o.num_samples, "How many samples to write")
+        ->check(nn::Positive)->capture_default_str();
+    sample->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
+    sample->add_flag("--no-cache", o.no_cache, "Recompute the whole context for every character (slow; for comparison)");
+    return sample;
+}
+
+// The lecture's gpt.py sizes and settings, where no flag says otherwise. The
+// rest of the recipe stays this lesson's: GELU, tied head, warm-up and cosine
+// decay (here to 3e-5), AdamW betas (0.9, 0.99), weight decay 0.1, clipping.
+void apply_preset(const CLI::App& app, const std::string& preset, Config& c, TrainConfig& t) {
+    if (preset != "lecture") return;
+    auto set = [&](const char* flag, auto& value, auto preset_value) {
+        if (app.get_option(flag)->count() == 0) value = preset_value;
+    };
+    set("--n-layer", c.n_layer, 6);
+    set("--n-head", c.n_head, 6);
+    set("--n-embd", c.n_embd, 384);
+    set("--block-size", c.block_size, 256);
+    set("--dropout", c.dropout, 0.2f);
+    set("--batch-size", t.batch_size, 64);
+    set("--lr", t.learning_rate, 3e-4f);
+    set("--min-lr", t.min_lr, 3e-5f);
+    set("--max-iters", t.max_iters, 5000);
+    set("--eval-interval", t.eval_interval, 500);
+}
+
+// A resumed run must use the settings the checkpoint was trained with; but
+// for --grad-accum, which, like the number of ranks, only says how the same
+// global batch is split.
+void check_same(const Checkpoint& k, const Config& c, const TrainConfig& t, const std::string& vocabulary) {
+    std::vector<std::string> saved, now;
+    auto collect = [](std::vector<std::string>& out) {
+        return [&out](const char*, const auto& value, const char*, Bound) { out.push_back(setting_text(value)); };
+    };
+    for_each_setting(k.config, k.train, collect(saved));
+    for_each_setting(c, t, collect(now));
+    std::vector<std::string> flags;
+    for_each_setting(c, t, [&](const char* flag, const auto&, const char*, Bound) { flags.push_back(flag); });
+    std::string diff;
+    for (std::size_t i = 0; i < flags.size(); ++i)
+        if (saved[i] != now[i] && flags[i] != std::string("--grad-accum")) diff += fmt::format("{}{} {} (this run: {})", diff.empty() ? "" : ", ", flags[i], saved[i], now[i]);
+    if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
+    if (!diff.empty()) nn::fail("the checkpoint was trained with other settings; resume with the same ones: {}", diff);
+}
+
+// How a global batch of B sequences is split: `world` ranks take B / world
+// each, which each runs as K micro-batches of B / (world K).
+struct Split {
+    int world, rank, K, micro;  // micro: sequences per micro-batch
+
+    Split(const TrainConfig& t, const Distributed& dist)
+        : world(dist.world), rank(dist.rank), K(t.grad_accum), micro(t.batch_size / (dist.world * t.grad_accum)) {
+        if (t.batch_size % (world * K) != 0)
+            nn::fail("--batch-size {} does not split into {} rank{} x --grad-accum {}: it must be a multiple of {}",
+                     t.batch_size, world, world == 1 ? "" : "s", K, world * K);
+    }
+    // The first sequence of this rank's micro-batch k, in the global batch.
+    int first(int k) const { return (rank * K + k) * micro; }
+};
+
+// Sequences [first, first + n) of a batch (B, T) -> (n, T).
+nn::Batch rows(const nn::Batch& batch, int first, int n) {
+    const auto from = static_cast<std::ptrdiff_t>(first) * batch.T, to = from + static_cast<std::ptrdiff_t>(n) * batch.T;
+    return {n, batch.T, {batch.x.begin() + from, batch.x.begin() + to}, {batch.y.begin() + from, batch.y.begin() + to}};
+}
+
+// 06's estimate_loss, with every batch split as the training batches are:
+// each rank adds up the mean losses of its micro-batches, the ranks' sums
+// are added, and the total divided by the world K micro-batches of each of
+// the eval_iters batches is the mean loss over the batches, as in 06.
+nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
+                         const Distributed& dist) {
+    const int B = train.batch_size, T = model.config.block_size;
+    std::vector<double> sums{0, 0};  // train, val
+    for (const nn::Split which : {nn::Split::train, nn::Split::val}) {
+        nn::Rng rng(train.seed);
+        for (int i = 0; i < train.eval_iters; ++i) {
+            const nn::Batch batch = nn::get_batch(data, which, B, T, rng);
+            for (int k = 0; k < split.K; ++k)
+                sums[which == nn::Split::train ? 0 : 1] += model.loss(rows(batch, split.first(k), split.micro));
+        }
+    }
+    dist.sum(sums);
+    const double n = static_cast<double>(train.eval_iters) * split.world * split.K;
+    return {static_cast<float>(sums[0] / n), static_cast<float>(sums[1] / n)};
+}
+
+// One micro-batch walked through the model, to show the shapes.
+void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
+                  int threads) {
+    const Config& c = model.config;
+    const int B = split.micro, T = c.block_size, V = c.vocab_size;
+    nn::Rng show(train.seed + 1);
+    const double loss0 = model.loss(nn::get_batch(data, nn::Split::train, B, T, show));
+    const Block& b0 = model.blocks[0];
+    long n_params = 0;
+    for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
+    auto row = [](const std::string& what, const nn::Matrix& m, const std::string& note) {
+        fmt::print("    {:<42} {}  {}\n", what, nn::shape(m), note);
+    };
+    auto ln = [&](const char* name) { return c.layernorm ? fmt::format("{}(x)", name) : std::string("x"); };
+    fmt::print("the global batch of {} sequences: {} rank{} x {} micro-batch{} (--grad-accum) x {} sequences\n",
+               train.batch_size, split.world, split.world == 1 ? "" : "s", split.K, split.K == 1 ? "" : "es", B);
+    fmt::print("shapes of one micro-batch, with B = {} (micro-batch), T = {} (time), C = {} (n_embd), nh = {} (heads), "
+               "hs = {} (head size), V = {}:\n", B, T, c.n_embd, c.n_head, b0.sa.head_size, V);
+    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
+    fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
+    fmt::print("  {} x Block:\n", c.n_layer);
+    if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
+    row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
+    row("wei = softmax(mask(q k^T / sqrt(hs)))", b0.sa.att.wei, "(B*nh*T, T): B*nh blocks of (T, T)");
+    row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
+    const std::string attn_out = c.projection ? "proj(out)" : "out", ffwd_out = c.projection ? "proj(h)" : "h";
+    row((c.residual ? "x = x + " : "x = ") + attn_out, b0.x1, "(B*T, C)");
+    row(fmt::format("h = {}(fc({}))", setting_text(c.activation), ln("ln2")), b0.ffwd.act.y, fmt::format("(B*T, {}C)", c.ffwd_mult));
+    row((c.residual ? "x = x + " : "x = ") + ffwd_out, b0.y, "(B*T, C)");
+    fmt::print("  {:<44} {}  (B*T, V): {}\n", fmt::format("logits = lm_head({})", ln("ln_f")), nn::shape(model.criterion.probs),
+               c.tie ? "tied to token_embedding_table" : "its own (V, C) matrix");
+    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n", "loss = cross_entropy(logits, yb)",
+               loss0, V, std::log(static_cast<double>(V)));
+    fmt::print("  {} trained parameters ({:.1f} MB of gradients to all-reduce a step), {} thread{} per rank\n\n",
+               n_params, n_params * 4.0 / 1e6, threads, threads == 1 ? "" : "s");
+}
+
+// What the training loop measured.
+struct LoopStats {
+    double seconds = 0, eval_seconds = 0, median_step_ms = 0;
+    double allreduce_share = 0;  // of the training steps' time, spent in the gradients' MPI_Allreduce
+};
+
+// The lecture's training loop, from step `start` to `end`: every eval_interval
+// steps estimate_loss (and save checkpoints, on rank 0), otherwise get_batch,
+// then per micro-batch of this rank's slice loss and backward, then the
+// all-reduce of the gradients, clip, AdamW step.
+LoopStats train_loop(GPTLanguageModel& model, nn::AdamW& optimizer, const nn::TextData& data, const TrainConfig& train,
+                     const RunOptions& run, Checkpoint& state, nn::Rng& rng, int start, int end, const Split& split,
+                     Distributed& dist) {
+    const int B = train.batch_size, T = model.config.block_size;
+    const bool saving = !run.out_dir.empty() && dist.root();
+    const bool resumed = !run.resume_dir.empty();
+    nn::MetricsLog metrics(dist.root() ? run.metrics_path : "");
+    auto log_metrics = [&](const EvalRecord& e) {
+        metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
+                                  e.step, e.train, e.val, e.seconds));
+    };
+    for (const EvalRecord& e : state.history) log_metrics(e);
+    auto save = [&](const char* name, int step) {
+        state.step = step;
+        state.rng_state = rng.state();
+        save_checkpoint(fs::path(run.out_dir) / name, state, model, optimizer);
+    };
+    nn::Progress progress("step", std::max(1, end - start));
+    LoopStats stats;
+    nn::Stopwatch clock;
+    const double seconds_before = state.history.empty() ? 0.0 : state.history.back().seconds;
+    std::vector<double> step_ms;
+    double train_seconds = 0;
+    for (int step = start;; ++step) {
+        const bool eval_due = step % train.eval_interval == 0 || step == train.max_iters;
+        if (eval_due && !(step == start && resumed)) {
+            const nn::Stopwatch eval_clock;
+            model.train(false);
+            const nn::Losses losses = estimate_loss(model, data, train, split, dist);
+            model.train(true);
+            stats.eval_seconds += eval_clock.seconds();
+            progress.clear();
+            fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", step, losses.train, losses.val);
+            const EvalRecord e{step, losses.train, losses.val, seconds_before + clock.seconds()};
+            state.history.push_back(e);
+            log_metrics(e);
+            if (saving) {
+                if (losses.val < state.best_val) {
+                    state.best_val = losses.val;
+                    save("best.ckpt", step);
+                }
+                save("last.ckpt", step);
+            }
+        }
+        if (step >= end) {
+            if (saving && !eval_due) save("last.ckpt", step);
+            break;
+        }
+        const nn::Stopwatch step_clock;
+        optimizer.options.lr = get_lr(train, step);
+        dist.maybe_die(step);
+        const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);  // the same on every rank
+        optimizer.zero_grad();
+        double loss = 0;
+        for (int k = 0; k < split.K; ++k) {  // .grad adds up the micro-batches' gradients
+            model.seed_dropout(step, split.first(k), split.micro);
+            loss += model.loss(rows(batch, split.first(k), split.micro)) / split.K;
+            model.backward();
+        }
+        // The sum over all ranks' micro-batches, each the gradient of a mean over
+        // its own rows: divided by their number, the gradient of the global mean.
+        dist.allreduce_gradients(model.parameters(), 1.0f / static_cast<float>(split.world * split.K));
+        if (train.grad_clip > 0) nn::clip_grad_norm(model.parameters(), train.grad_clip);
+        optimizer.step();
+        step_ms.push_back(step_clock.seconds() * 1e3);
+        train_seconds += step_clock.seconds();
+        if (dist.root()) progress.update(step - start + 1, fmt::format("loss {:.3f} (rank 0's slice)", loss));
+    }
+    progress.clear();
+    stats.seconds = clock.seconds();
+    std::sort(step_ms.begin(), step_ms.end());
+    stats.median_step_ms = step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2];
+    stats.allreduce_share = train_seconds > 0 ? dist.allreduce_seconds / train_seconds : 0.0;
+    return stats;
+}
+
+void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoint& state, int end,
+            GPTLanguageModel& model, const Distributed& dist) {
+    const double peak_mb = dist.max(peak_rss_mb());
+    fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
+               "(median), {:.1f} steps/s; peak memory {:.0f} MB per rank (the largest)\n",
+               steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
+               peak_mb);
+    fmt::print("all-reduce of the gradients: {:.1f}% of the training steps' time on rank 0 (with {} rank{})\n",
+               100 * s.allreduce_share, dist.world, dist.world == 1 ? "" : "s");
+    // Every rank took the same steps from the same weights: the same bits.
+    const std::vector<std::uint64_t> sums = dist.gather(weights_checksum(model.parameters()));
+    std::string list;
+    for (const std::uint64_t c : sums) list += fmt::format(" {:016x}", c);
+    const bool same = std::all_of(sums.begin(), sums.end(), [&](std::uint64_t c) { return c == sums[0]; });
+    fmt::print("weights checksum per rank:{} ({})\n", list, same ? "identical" : "DIFFERENT");
+    if (!run.out_dir.empty())
+        fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
+    if (run.plot_path.empty() || !dist.root()) return;
+    nn::Series tr{"train", {}, {}}, va{"val", {}, {}};
+    for (const EvalRecord& e : state.history) {
+        tr.x.push_back(static_cast<float>(e.step));
+        tr.y.push_back(e.train);
+        va.x.push_back(static_cast<float>(e.step));
+        va.y.push_back(e.val);
+    }
+    nn::write_line_plot(run.plot_path, "08-data-parallel: loss", "step", {tr, va});
+    fmt::print("wrote the loss curves to {}\n", run.plot_path);
+}
+
+// 06-gpt sample: text from a saved model.
+int sample_command(const SampleOptions& o) {
+    set_threads(o.threads);
+    const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
+    CheckpointReader reader(file);
+    const Checkpoint& k = reader.info;
+    const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
+    const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : vocab.encode(o.prompt, "the prompt");
+    nn::Rng init(0);
+    GPTLanguageModel model(k.config, init);
+    reader.restore(model, nullptr);
+    fmt::print(stderr, "{}: step {}, val loss {:.4f}; {} layers, {} heads, n_embd {}, context {}\n", file.string(), k.step,
+               k.history.empty() ? NAN : k.history.back().val, k.config.n_layer, k.config.n_head, k.config.n_embd,
+               k.config.block_size);
+    nn::Rng rng(o.seed);
+    long tokens = 0;
+    nn::Stopwatch clock;
+    for (int s = 0; s < o.num_samples; ++s) {
+        const std::vector<int> out = generate(model, context, o.max_new_tokens, rng, o.temperature, o.top_k, !o.no_cache);
+        if (o.num_samples > 1) fmt::print("--- sample {} ---\n", s + 1);
+        fmt::print("{}\n", vocab.decode(out));
+        tokens += o.max_new_tokens;
+    }
+    const double seconds = clock.seconds();
+    std::fflush(stdout);
+    fmt::print(stderr, "{} tokens in {:.2f} s: {:.0f} tokens/s ({})\n", tokens, seconds,
+               seconds > 0 ? tokens / seconds : 0.0, o.no_cache ? "no cache" : "key/value cache");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Distributed dist(argc, argv);
+    CLI::App app{"08-data-parallel: 06's GPT trained by N processes at once (mpirun -np N), each on its "
+                 "slice of the batch, their gradients summed by an MPI all-reduce; --grad-accum splits a "
+                 "slice further into micro-batches run one after another. `08-data-parallel sample` writes "
+                 "text from a checkpoint.",
+                 "08-data-parallel"};
+    Config config;
+    TrainConfig train;
+    RunOptions run;
+    SampleOptions sample_options;
+    add_settings(app, config, train);
+    add_run_options(app, run);
+    const CLI::App* sample = add_sample_command(app, sample_options);
+    if (auto status = parse_on_every_rank(app, argc, argv, dist)) return *status;
+
+    return guarded_on_every_rank(app, dist, [&] {
+        keep_freed_memory();
+        if (*sample) return dist.root() ? sample_command(sample_options) : 0;
+        // 1. Settings: the preset, then refuse what cannot work, before any work is done.
+        std::optional<Split> split;
+        dist.on_every_rank([&] {
+            apply_preset(app, run.preset, config, train);
+            config.validate();
+            train.validate();
+            split.emplace(train, dist);
+            if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
+        });
+        set_threads(run.threads);
+
+        // 2. Data: the text, its vocabulary, the train and val splits (every rank reads it).
+        std::optional<nn::TextData> loaded;
+        std::vector<int> context;
+        dist.on_every_rank([&] {
+            loaded.emplace(nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt"));
+            nn::check_context(*loaded, config.block_size);
+            context = run.prompt.empty() ? std::vector<int>{0} : loaded->vocab.encode(run.prompt, "the prompt");
+        });
+        const nn::TextData& data = *loaded;
+        config.vocab_size = data.vocab.size();
+        fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
+        fmt::print("  vocabulary, V = {}: {}\n", config.vocab_size, data.vocab.printable());
+        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+
+        // 3. The model and its optimizer, new or resumed from a checkpoint.
+        nn::Rng rng(train.seed);
+        GPTLanguageModel model(config, rng);
+        nn::AdamW optimizer(model.parameters(), {.lr = train.learning_rate, .beta1 = train.beta1, .beta2 = train.beta2,
+                                                 .eps = 1e-8f, .weight_decay = train.weight_decay});
+        Checkpoint state;  // what --out saves
+        state.config = config, state.train = train, state.vocabulary = vocabulary_text(data.vocab);
+        int start = 0;
+        dist.on_every_rank([&] {
+            if (!run.resume_dir.empty()) {  // every rank reads the checkpoint: it must see the same file
+                const fs::path file = checkpoint_file(run.resume_dir, "last.ckpt");
+                CheckpointReader reader(file);
+                check_same(reader.info, config, train, state.vocabulary);
+                reader.restore(model, &optimizer);
+                rng.set_state(reader.info.rng_state);
+                state = reader.info;
+                state.train = train;  // the saved settings but for --grad-accum
+                start = static_cast<int>(state.step);
+                if (run.stop_at >= 0 && run.stop_at <= start)
+                    nn::fail("--stop-at {} is not after step {}, where {} stopped", run.stop_at, start, file.string());
+                if (run.out_dir.empty()) run.out_dir = fs::is_directory(run.resume_dir) ? run.resume_dir : fs::path(run.resume_dir).parent_path().string();
+                fmt::print("resumed from {} at step {} on {} rank{}\n\n", file.string(), start, dist.world,
+                           dist.world == 1 ? "" : "s");
+            } else if (dist.root()) {
+                print_shapes(model, data, train, *split, run.threads);  // 4. One micro-batch through the model.
+            }
+            if (dist.root() && !run.out_dir.empty()) {  // output paths checked now, not after the first 250 steps
+                fs::create_directories(run.out_dir);
+                nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
+                for (const char* name : {"best.ckpt.tmp", "last.ckpt.tmp"})  // left by a run killed while saving
+                    fs::remove(fs::path(run.out_dir) / name);
+            }
+            if (dist.root() && !run.plot_path.empty()) nn::check_writable(run.plot_path);
+            if (dist.root() && !run.metrics_path.empty()) nn::check_writable(run.metrics_path);
+        });
+
+        // 5. Train, 6. report.
+        const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;
+        const LoopStats stats = train_loop(model, optimizer, data, train, run, state, rng, start, end, *split, dist);
+        report(stats, end - start, run, state, end, model, dist);
+
+        // 7. Sample from what it learned (rank 0).
+        if (run.max_new_tokens > 0 && dist.root()) {
+            fmt::print("\ngenerate({} characters after {:?}):\n", run.max_new_tokens, data.vocab.decode(context));
+            const nn::Stopwatch clock;
+            const std::vector<int> out = generate(model, context, run.max_new_tokens, rng, run.temperature, run.top_k);
+            const double seconds = clock.seconds();
+            fmt::print("{}\n", data.vocab.decode(out));
+            std::fflush(stdout);
+            fmt::print(stderr, "({} tokens/s with the key/value cache)\n",
+                       seconds > 0 ? static_cast<long>(run.max_new_tokens / seconds) : 0L);
+        }
+        return 0;
+    });
+}

@@ -1,0 +1,241 @@
+// 08-data-parallel as a program, on 1 and 2 ranks over loopback: the same
+// loss lines as one process and as gradient accumulation, identical weights
+// on every rank, a killed rank that stops the run without a hang and leaves
+// complete checkpoints (which resume on another number of ranks), and bad
+// input reported once. Every mpirun runs under `timeout 120`.
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cmath>
+#include <regex>
+
+#include "08-data-parallel/checkpoint.hpp"
+#include "lm_helpers.hpp"
+
+namespace {
+using Catch::Matchers::Contains;
+
+const std::string kLesson = "08-data-parallel";
+
+// A model small enough that 100 steps take about a second. lr 3e-3 and not
+// 1e-2: at 1e-2 this tiny model's AdamW steps amplify float rounding (the
+// order of a sum) to 1e-2 in the loss within 100 steps, in 06 as in 08.
+std::string small(const std::string& extra, int batch_size = 8, int max_iters = 100) {
+    return "--data " + test::shakespeare_dir() +
+           " --threads 1 --n-layer 2 --n-head 2 --n-embd 16 --block-size 16 --eval-iters 4 --lr 3e-3"
+           " --warmup-iters 10 --eval-interval 20 --max-new-tokens 0 --batch-size " + std::to_string(batch_size) +
+           " --max-iters " + std::to_string(max_iters) + " " + extra;
+}
+
+const std::string kBin = std::string(NN2GPT_BIN_DIR) + "/" + kLesson;
+
+// mpirun under a timeout, so that a rank that hangs cannot hang the suite. As
+// root, mpirun needs to be told; --oversubscribe: more ranks than cores is fine.
+std::string mpirun() {
+    return std::string("timeout 120 mpirun") + (::geteuid() == 0 ? " --allow-run-as-root" : "") + " --oversubscribe";
+}
+
+// Runs a shell command and captures its output.
+test::RunResult run_command(const std::string& command) {
+    test::RunResult result;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    if (pipe == nullptr) return result;
+    char buffer[4096];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+    const int raw = ::pclose(pipe);
+    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    return result;
+}
+
+// The lesson on `ranks` processes; `env` is prefixed to the command (VAR=value ...).
+test::RunResult run_mpi(int ranks, const std::string& args, const std::string& env = "") {
+    return run_command(env + " " + mpirun() + " -np " + std::to_string(ranks) + " " + kBin + " " + args);
+}
+
+struct LossLine {
+    int step;
+    double train, val;
+};
+std::vector<LossLine> loss_lines(const std::string& output) {
+    static const std::regex line(R"(step (\d+): train loss ([0-9.]+), val loss ([0-9.]+))");
+    std::vector<LossLine> out;
+    for (auto it = std::sregex_iterator(output.begin(), output.end(), line); it != std::sregex_iterator(); ++it)
+        out.push_back({std::stoi((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3])});
+    return out;
+}
+
+// Every line of `b` is the line of `a` at the same step, within `tolerance`.
+void check_same_losses(const std::vector<LossLine>& a, const std::vector<LossLine>& b, double tolerance = 1e-3) {
+    REQUIRE(!b.empty());
+    for (const LossLine& l : b) {
+        const auto at = std::find_if(a.begin(), a.end(), [&](const LossLine& x) { return x.step == l.step; });
+        INFO("step " << l.step);
+        REQUIRE(at != a.end());
+        CHECK(std::abs(at->train - l.train) <= tolerance);
+        CHECK(std::abs(at->val - l.val) <= tolerance);
+    }
+}
+
+// The checksums of the line "weights checksum per rank: c0 c1 ... (identical)".
+std::vector<std::string> checksums(const std::string& output) {
+    const auto at = output.find("weights checksum per rank:");
+    std::vector<std::string> out;
+    if (at == std::string::npos) return out;
+    static const std::regex hex("[0-9a-f]{16}");
+    const std::string line = output.substr(at, output.find('\n', at) - at);
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), hex); it != std::sregex_iterator(); ++it)
+        out.push_back(it->str());
+    return out;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+// The 2-rank run the tests below compare against, with dropout on (each
+// sequence's masks are seeded by the step and its place in the global batch).
+const test::RunResult& two_ranks() {
+    static const test::RunResult r = run_mpi(2, small("--dropout 0.1"));
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("08-data-parallel: 2 ranks, 1 process and --grad-accum 2 print the same losses", "[08-data-parallel][run]") {
+    const test::RunResult& two = two_ranks();
+    INFO(two.output);
+    REQUIRE(two.status == 0);
+    CHECK_THAT(two.output, Contains("2 ranks x 1 micro-batch (--grad-accum) x 4 sequences"));
+    const test::RunResult one = run_mpi(1, small("--dropout 0.1"));
+    const test::RunResult accum = test::run_lesson(kLesson, small("--dropout 0.1 --grad-accum 2"));  // no mpirun
+    INFO(one.output << accum.output);
+    REQUIRE(one.status == 0);
+    REQUIRE(accum.status == 0);
+    CHECK_THAT(accum.output, Contains("1 rank x 2 micro-batches (--grad-accum) x 4 sequences"));
+    const auto a = loss_lines(one.output), b = loss_lines(two.output), c = loss_lines(accum.output);
+    REQUIRE(a.size() == 6);  // steps 0, 20, ..., 100
+    REQUIRE(b.size() == a.size());
+    REQUIRE(c.size() == a.size());
+    check_same_losses(a, b);
+    check_same_losses(a, c);
+    CHECK(a.back().val < a.front().val - 0.5);  // and they learn
+}
+
+TEST_CASE("08-data-parallel: every rank ends with the same weights, bit for bit", "[08-data-parallel][run]") {
+    const test::RunResult& two = two_ranks();
+    INFO(two.output);
+    REQUIRE(two.status == 0);
+    // Each rank's checksum of its parameters, gathered on rank 0 and printed.
+    const auto sums = checksums(two.output);
+    REQUIRE(sums.size() == 2);
+    CHECK(sums[0] == sums[1]);
+    CHECK_THAT(two.output, Contains("(identical)"));
+    CHECK_THAT(two.output, Contains("all-reduce of the gradients:"));
+    CHECK(count(two.output, "step 100:") == 1);  // only rank 0 prints
+}
+
+TEST_CASE("08-data-parallel with dropout 0 on one rank prints 06's losses exactly", "[08-data-parallel][run]") {
+    const test::RunResult gpt = test::run_lesson("06-gpt", small("", 8, 40));
+    const test::RunResult dp = run_mpi(1, small("", 8, 40));
+    INFO(gpt.output << dp.output);
+    REQUIRE(gpt.status == 0);
+    REQUIRE(dp.status == 0);
+    const auto a = loss_lines(gpt.output), b = loss_lines(dp.output);
+    REQUIRE(a.size() == 3);
+    check_same_losses(a, b, 0.0);
+}
+
+TEST_CASE("08-data-parallel: a killed rank stops the run, leaves complete checkpoints, which resume on 1 rank",
+          "[08-data-parallel][run]") {
+    test::ScratchDir dir;
+    const std::string out = (dir / "ckpt").string();
+    // Rank 1 kills itself (SIGKILL) at step 30, after the checkpoints of step 20.
+    const test::RunResult killed = run_mpi(2, small("--dropout 0.1 --out " + out), "NN2GPT_KILL_RANK_AT=1:30");
+    INFO(killed.output);
+    CHECK(killed.status != 0);
+    CHECK(killed.status != 124);  // not stopped by the timeout: mpirun ended the job
+    CHECK_THAT(killed.output, Contains("step 20:"));
+    CHECK_THAT(killed.output, !Contains("step 40:"));
+    std::vector<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(out)) files.push_back(entry.path().filename().string());
+    std::sort(files.begin(), files.end());
+    CHECK(files == std::vector<std::string>{"best.ckpt", "last.ckpt"});  // no .tmp left
+    CHECK(CheckpointReader(std::filesystem::path(out) / "last.ckpt").info.step == 20);
+    CHECK(CheckpointReader(std::filesystem::path(out) / "best.ckpt").info.step == 20);
+    // Resumed by one process with --grad-accum 2, it goes on as the 2-rank run did.
+    const test::RunResult resumed = test::run_lesson(kLesson, small("--dropout 0.1 --grad-accum 2 --resume " + out));
+    INFO(resumed.output);
+    REQUIRE(resumed.status == 0);
+    CHECK_THAT(resumed.output, Contains("at step 20 on 1 rank"));
+    const auto lines = loss_lines(resumed.output);
+    REQUIRE(lines.size() == 4);  // steps 40, 60, 80, 100
+    check_same_losses(loss_lines(two_ranks().output), lines);
+}
+
+TEST_CASE("08-data-parallel: data a rank cannot read is one line and a non-zero exit", "[08-data-parallel][run]") {
+    test::ScratchDir dir;
+    const std::string missing = (dir / "nothing").string();
+    // Every rank fails alike: the line of 06, printed once, status 2.
+    const test::RunResult all = run_mpi(2, "--data " + missing);
+    INFO(all.output);
+    CHECK(all.status == 2);
+    const std::string line = "08-data-parallel: error: cannot open " + missing + "/tinyshakespeare.txt: No such file or directory";
+    CHECK(count(all.output, line) == 1);
+    // Only rank 1 fails (mpirun's MPMD form gives each rank its own --data): still once, still not 0.
+    std::string bad = small("");
+    bad.replace(bad.find(test::shakespeare_dir()), test::shakespeare_dir().size(), missing);
+    const std::string command = mpirun() + " -np 1 " + kBin + " " + small("") + " : -np 1 " + kBin + " " + bad;
+    const test::RunResult one = run_command(command);
+    INFO(command << "\n" << one.output);
+    CHECK(one.status == 2);
+    CHECK(count(one.output, line) == 1);
+    CHECK_THAT(one.output, !Contains("step 0:"));
+}
+
+TEST_CASE("08-data-parallel refuses a global batch that does not split evenly", "[08-data-parallel][run]") {
+    const test::RunResult r = run_mpi(2, small("--grad-accum 3"));
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK(count(r.output, "--batch-size 8 does not split into 2 ranks x --grad-accum 3: it must be a multiple of 6") == 1);
+    const test::RunResult one = test::run_lesson(kLesson, small("--grad-accum 4", 6));
+    CHECK(one.status == 2);
+    CHECK_THAT(one.output, Contains("--batch-size 6 does not split into 1 rank x --grad-accum 4: it must be a multiple of 4"));
+}
+
+TEST_CASE("08-data-parallel: bad input is one line and exit status 2, and --help lists --grad-accum", "[08-data-parallel][run]") {
+    test::check_refuses_bad_input(kLesson);
+    test::check_help(kLesson, {"--grad-accum", "--batch-size", "--threads", "sample"});
+}
+
+TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the micro-batch it is in", "[08-data-parallel]") {
+    Config c;
+    c.vocab_size = 11, c.block_size = 5, c.n_embd = 8, c.n_head = 2, c.n_layer = 2, c.dropout = 0.5f;
+    nn::Rng init(7), data(8);
+    GPTLanguageModel model(c, init);
+    const nn::Batch whole = test::random_batch(4, c.block_size, c.vocab_size, data);
+    auto masks = [&](const nn::Batch& batch, int first) {  // every dropout mask of one forward
+        model.seed_dropout(42, first, batch.B);
+        model.loss(batch);
+        std::vector<nn::Matrix> out;
+        for (const Dropout* d : model.dropouts()) out.push_back(d->mask);
+        return out;
+    };
+    const std::vector<nn::Matrix> all = masks(whole, 0);
+    // Sequences 2 and 3 alone, as the second micro-batch (or rank) of two.
+    nn::Batch half{2, whole.T, {whole.x.begin() + 2 * whole.T, whole.x.end()}, {whole.y.begin() + 2 * whole.T, whole.y.end()}};
+    const std::vector<nn::Matrix> part = masks(half, 2);
+    REQUIRE(all.size() == part.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        INFO("dropout " << i);
+        const Eigen::Index rows = part[i].rows();  // the last `rows` rows of the whole batch's mask
+        CHECK(all[i].bottomRows(rows) == part[i]);
+        CHECK(all[i].topRows(rows) != part[i]);  // the other sequences got other masks
+    }
+    // Another step, other masks.
+    model.seed_dropout(43, 2, 2);
+    model.loss(half);
+    CHECK(model.dropouts()[0]->mask != part[0]);
+}
