@@ -46,7 +46,7 @@ inline void causal_attention_forward(const nn::Matrix& qkv, int B, int T, int n_
     if (mask != nullptr) s.drop.resize(s.wei.rows(), T);
     const nn::Matrix& att = mask != nullptr ? s.drop : s.wei;
     out.resize(B * T, C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.wei.size() >= nn::kParallelGrain)
     for (int bh = 0; bh < B * n_head; ++bh) {  // one Head of 05 for one sequence
         const int b = bh / n_head, h = bh % n_head;
         const auto q = qkv.block(b * T, h * hs, T, hs);          // (T, hs)
@@ -68,7 +68,7 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
     const nn::Matrix& att = mask != nullptr ? s.drop : s.wei;
     s.dwei.resize(s.wei.rows(), T);
     dqkv.resize(B * T, 3 * C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.wei.size() >= nn::kParallelGrain)
     for (int bh = 0; bh < B * n_head; ++bh) {
         const int b = bh / n_head, h = bh % n_head;
         const auto q = qkv.block(b * T, h * hs, T, hs);

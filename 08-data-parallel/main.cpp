@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -26,6 +25,7 @@
 #include "08-data-parallel/checkpoint.hpp"
 #include "08-data-parallel/distributed.hpp"
 #include "08-data-parallel/generate.hpp"
+#include "08-data-parallel/inspect.hpp"
 #include "08-data-parallel/model.hpp"
 #include "08-data-parallel/runtime.hpp"
 #include "08-data-parallel/train.hpp"
@@ -49,7 +49,7 @@ struct RunOptions {
 };
 
 struct SampleOptions {
-    std::string checkpoint, prompt;
+    std::string checkpoint, prompt, attention_map;
     int max_new_tokens = 500, top_k = 0, num_samples = 1, threads = 1;  // one row at a time: too small to share
     float temperature = 1.0f;
     std::uint64_t seed = 1337;
@@ -63,9 +63,12 @@ void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
         if constexpr (std::is_same_v<T, bool>) {
             app.add_flag_callback(flag, [&value] { value = false; }, help);
         } else if constexpr (std::is_enum_v<T>) {
-            std::map<std::string, T> choices;
-            for (std::size_t i = 0; i < names_of(value).size(); ++i) choices[names_of(value)[i]] = static_cast<T>(i);
-            app.add_option(flag, value, help)->transform(CLI::CheckedTransformer(choices))->default_str(setting_text(value));
+            const std::vector<std::string> names(names_of(value).begin(), names_of(value).end());
+            app.add_option_function<std::string>(
+                   flag, [&value, names](const std::string& name) {
+                       value = static_cast<T>(std::find(names.begin(), names.end(), name) - names.begin());
+                   }, help)
+                ->check(CLI::IsMember(names))->default_str(setting_text(value));
         } else {
             CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
             if (bound == Bound::positive) o->check(nn::Positive);
@@ -112,6 +115,8 @@ CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
     sample->add_option("--num-samples", o.num_samples, "How many samples to write")
         ->check(nn::Positive)->capture_default_str();
     sample->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
+    sample->add_option("--attention-map", o.attention_map, "Draw every head's attention weights over the prompt "
+                       "(at most the model's context) into this PNG, and measure where each head looks");
     sample->add_flag("--no-cache", o.no_cache, "Recompute the whole context for every character (slow; for comparison)");
     return sample;
 }
@@ -357,9 +362,16 @@ int sample_command(const SampleOptions& o) {
     const Checkpoint& k = reader.info;
     const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
     const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : vocab.encode(o.prompt, "the prompt");
+    if (!o.attention_map.empty()) {
+        if (context.size() > static_cast<std::size_t>(k.config.block_size))
+            nn::fail("--attention-map: the prompt has {} characters, more than the model's context of {}",
+                     context.size(), k.config.block_size);
+        nn::check_writable(o.attention_map);
+    }
     nn::Rng init(0);
     GPTLanguageModel model(k.config, init);
     reader.restore(model, nullptr);
+    if (!o.attention_map.empty()) write_attention_map(model, vocab, context, o.attention_map);
     fmt::print(stderr, "{}: step {}, val loss {:.4f}; {} layers, {} heads, n_embd {}, context {}\n", file.string(), k.step,
                k.history.empty() ? NAN : k.history.back().val, k.config.n_layer, k.config.n_head, k.config.n_embd,
                k.config.block_size);

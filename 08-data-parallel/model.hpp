@@ -30,6 +30,8 @@
 
 enum class Activation { gelu, relu };  // the feed-forward layer's nonlinearity: GELU, or 05's ReLU
 inline constexpr std::array<const char*, 2> kActivationNames{"gelu", "relu"};
+enum class Init { gpt2, pytorch };  // GPT-2's initial weights, or PyTorch's defaults (the lecture's)
+inline constexpr std::array<const char*, 2> kInitNames{"gpt2", "pytorch"};
 
 struct Config {
     int vocab_size = 65;  // V
@@ -45,6 +47,7 @@ struct Config {
     Activation activation = Activation::gelu;
     int ffwd_mult = 4;       // the feed-forward layer's hidden width, in units of C
     bool tie = true;         // the lm head reuses token_embedding_table; off: its own (V, C) matrix
+    Init init = Init::gpt2;
 
     // InputError, naming the flag to change, unless the settings can build a model.
     // The only home of these checks: the command line and checkpoints use it too.
@@ -136,7 +139,7 @@ struct LayerNorm {
         xhat.resize(N, x.cols());
         y.resize(N, x.cols());
         rstd.resize(N);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
             const float mean = x.row(n).mean();
             const float var = (x.row(n).array() - mean).square().mean();
@@ -156,7 +159,7 @@ struct LayerNorm {
         weight.grad += dy.cwiseProduct(xhat).colwise().sum();  // d gain = sum_n dy * xhat
         bias.grad += dy.colwise().sum();                       // d bias = sum_n dy
         dx.resize(N, dy.cols());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
             const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
             const float g_mean = g.mean();
@@ -182,7 +185,7 @@ struct Nonlinearity {
             y = x.cwiseMax(0.0f);
             return y;
         }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < x.rows(); ++n) {
             const auto a = x.row(n).array();
             y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
@@ -200,7 +203,7 @@ struct Nonlinearity {
             return dx;
         }
         const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < x.rows(); ++n) {
             const auto a = x.row(n).array();
             const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
@@ -335,6 +338,10 @@ struct GPTLanguageModel {
         blocks.reserve(static_cast<std::size_t>(c.n_layer));  // no reallocation: Dropout points into the model
         for (int l = 0; l < c.n_layer; ++l) blocks.emplace_back(c, rng);
         if (!c.tie) lm_head.emplace(c.n_embd, c.vocab_size, false, rng);
+        for (Block& b : blocks)
+            for (nn::Linear* l : {&b.sa.c_attn, &b.sa.proj, &b.ffwd.fc, &b.ffwd.proj}) l->bias.decay = false;  // decay shrinks matrices only
+        for (Dropout* d : dropouts()) d->rngs = &dropout_rngs;
+        if (c.init == Init::pytorch) return;  // as built: embeddings N(0, 1), Linear U(-1/sqrt(in), 1/sqrt(in))
         // GPT-2's initialisation: N(0, 0.02) for weights, zero biases, and the
         // projections that feed the residual stream scaled by 1/sqrt(2 n_layer),
         // so the sum of 2 n_layer of them starts as small as one.
@@ -346,11 +353,9 @@ struct GPTLanguageModel {
             for (nn::Linear* l : {&b.sa.c_attn, &b.sa.proj, &b.ffwd.fc, &b.ffwd.proj}) {
                 normal(l->weight, l == &b.sa.proj || l == &b.ffwd.proj ? std_proj : 0.02f);
                 l->bias.value.setZero();
-                l->bias.decay = false;  // weight decay shrinks matrices only
             }
         }
         if (lm_head) normal(lm_head->weight, 0.02f);
-        for (Dropout* d : dropouts()) d->rngs = &dropout_rngs;
     }
     GPTLanguageModel(const GPTLanguageModel&) = delete;  // the dropouts point at dropout_rngs
 

@@ -51,6 +51,7 @@ struct TrainConfig {
 // The names of an enum setting's values, for the command line and messages.
 inline std::span<const char* const> names_of(Activation) { return kActivationNames; }
 inline std::span<const char* const> names_of(Schedule) { return kScheduleNames; }
+inline std::span<const char* const> names_of(Init) { return kInitNames; }
 
 // How a setting is checked on the command line (on top of validate()).
 enum class Bound { positive, nonnegative, none };
@@ -75,6 +76,8 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     visit("--activation", c.activation, "The feed-forward nonlinearity: gelu, or relu (05's)", Bound::none);
     visit("--ffwd-mult", c.ffwd_mult, "The feed-forward layer's hidden width, in units of C", Bound::positive);
     visit("--no-tie", c.tie, "An lm head of its own, not the token embedding table", Bound::none);
+    visit("--init", c.init, "Initial weights: gpt2 (N(0, 0.02), smaller for the residual projections) or pytorch "
+          "(PyTorch's defaults, as in the lecture)", Bound::none);
     // Training
     visit("--batch-size", t.batch_size, "B: sequences per batch (the global batch, over all ranks)", Bound::positive);
     visit("--grad-accum", t.grad_accum, "K: each rank runs its B / ranks sequences as K micro-batches, one after "

@@ -1,0 +1,71 @@
+// 08-data-parallel: looking inside a trained model (tooling beside the concept): the
+// attention weights of every head of every layer for one text, drawn as a
+// grid of maps, and measured: where does each head look?
+#pragma once
+#include <fmt/core.h>
+
+#include <string>
+#include <vector>
+
+#include "08-data-parallel/model.hpp"
+#include "common/plot.hpp"
+#include "common/text.hpp"
+
+// For one head's (T, T) weights over the tokens `idx`, the mean over the
+// queries i >= 1 of the weight each puts on
+struct HeadFocus {
+    double self = 0;      // itself (j = i)
+    double previous = 0;  // the character just before (j = i - 1)
+    double line = 0;      // the first character of its line (just after the last newline before i)
+    double same = 0;      // earlier copies of its own character (j < i, idx[j] = idx[i]), summed
+};
+
+inline HeadFocus head_focus(const nn::Matrix& wei, const std::vector<int>& idx, int newline) {
+    HeadFocus f;
+    const int T = static_cast<int>(idx.size());
+    int line_start = 0;
+    for (int i = 0; i < T; ++i) {
+        if (i > 0) {
+            f.self += wei(i, i);
+            f.previous += wei(i, i - 1);
+            f.line += wei(i, line_start);
+            for (int j = 0; j < i; ++j)
+                if (idx[static_cast<std::size_t>(j)] == idx[static_cast<std::size_t>(i)]) f.same += wei(i, j);
+        }
+        if (idx[static_cast<std::size_t>(i)] == newline) line_start = i + 1 < T ? i + 1 : i;
+    }
+    const double n = T > 1 ? T - 1 : 1;
+    return {f.self / n, f.previous / n, f.line / n, f.same / n};
+}
+
+// Runs the model (evaluation mode) on `idx` (at most block_size tokens),
+// draws the n_layer x n_head attention maps into `path` and prints, for every
+// head, where its weight goes (HeadFocus).
+inline void write_attention_map(GPTLanguageModel& model, const nn::Vocabulary& vocab, const std::vector<int>& idx,
+                                const std::string& path) {
+    const int T = static_cast<int>(idx.size());
+    model.train(false);
+    model.forward(idx, 1, T);
+    std::vector<std::string> labels, titles;
+    for (int t : idx) labels.push_back(vocab.show(t));
+    std::vector<nn::Matrix> panels;
+    int newline = -1;
+    for (int t = 0; t < vocab.size(); ++t)
+        if (vocab.decode(std::vector<int>{t}) == "\n") newline = t;
+    fmt::print("where each head looks, mean weight over the {} queries after the first:\n", T - 1);
+    fmt::print("  {:<14} {:>6} {:>9} {:>14} {:>15}\n", "layer, head", "itself", "previous", "line's start", "same character");
+    for (std::size_t l = 0; l < model.blocks.size(); ++l) {
+        const MultiHeadAttention& sa = model.blocks[l].sa;
+        for (int h = 0; h < sa.n_head; ++h) {
+            panels.push_back(sa.att.wei.middleRows(h * T, T));
+            titles.push_back(fmt::format("layer {} head {}", l + 1, h + 1));
+            const HeadFocus f = head_focus(panels.back(), idx, newline);
+            fmt::print("  {:<14} {:>6.2f} {:>9.2f} {:>14.2f} {:>15.2f}\n", fmt::format("{}, {}", l + 1, h + 1), f.self,
+                       f.previous, f.line, f.same);
+        }
+    }
+    nn::write_heatmap_grid(path, "attention weights: row = query, column = key", panels,
+                           model.blocks[0].sa.n_head, titles, labels, labels);
+    fmt::print("wrote the attention maps of {} layers x {} heads to {}\n\n", model.blocks.size(),
+               model.blocks[0].sa.n_head, path);
+}
