@@ -6,9 +6,11 @@
 // a FeedForward layer (linear, ReLU) follows it. --attention-map now draws
 // every head, side by side.
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,6 +45,88 @@ void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab
     nn::write_heatmap(path, fmt::format("attention weights of heads 1-{}: row = query, column = key", heads.size()),
                       wei, labels, columns);
     fmt::print("wrote the attention weights for {:?} to {}\n", text, path);
+}
+
+// The validation loss at each position t = 0..T-1 of the context, over the
+// batches estimate_loss uses: where the loss comes from.
+void print_loss_per_position(BigramLanguageModel& model, const nn::TextData& data, int eval_iters,
+                             int B, int T) {
+    std::vector<double> sum(T, 0.0);
+    nn::Rng rng(0);  // estimate_loss's seed: the same batches
+    for (int k = 0; k < eval_iters; ++k) {
+        const nn::Batch batch = nn::get_batch(data, nn::Split::val, B, T, rng);
+        const nn::Matrix& logits = model.forward(batch.x, B, T);  // (B*T, V)
+        for (int n = 0; n < B * T; ++n) {  // -log softmax(logits)[n, y_n], as the loss computes it
+            const auto row = logits.row(n);
+            const float max = row.maxCoeff();
+            const double lse = max + std::log(static_cast<double>((row.array() - max).exp().sum()));
+            sum[n % T] += lse - row(batch.y[n]);
+        }
+    }
+    double mean = 0;
+    for (double& loss : sum) {
+        loss /= static_cast<double>(eval_iters) * B;  // the mean over the sequences
+        mean += loss / T;
+    }
+    fmt::print("val loss at each position t = 0..{}: {:.4f} (mean {:.4f})\n", T - 1, fmt::join(sum, " "), mean);
+}
+
+// Prints a matrix, one row per line, indented.
+void print_matrix(const nn::Matrix& m) {
+    for (Eigen::Index i = 0; i < m.rows(); ++i) fmt::print("    {:7.4f}\n", fmt::join(m.row(i), " "));
+}
+
+// The lecture's "mathematical trick in self-attention": three ways for every
+// position t of one sequence x (T, C) to average x[0..t], the past and itself.
+// Prints each way's (T, T) weights and how far apart their results are.
+void show_trick(std::uint64_t seed) {
+    const int T = 8, C = 2;
+    nn::Rng rng(seed);
+    nn::Matrix x(T, C);
+    rng.fill_normal(nn::as_span(x));
+    fmt::print("The trick behind self-attention: three ways to average the past, for one sequence\n"
+               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", T, C, seed);
+    print_matrix(x);
+
+    // 1. A loop: xbow[t] = mean(x[0..t]).  x (T, C) -> xbow (T, C)
+    auto average_past = [](const nn::Matrix& in) {
+        nn::Matrix xbow = nn::Matrix::Zero(in.rows(), in.cols());
+        for (Eigen::Index t = 0; t < in.rows(); ++t) {
+            for (Eigen::Index i = 0; i <= t; ++i) xbow.row(t) += in.row(i);
+            xbow.row(t) /= static_cast<float>(t + 1);
+        }
+        return xbow;
+    };
+    const nn::Matrix xbow = average_past(x);
+    // The loop is linear in x, xbow = W x, so run on the identity it gives its weights W.
+    const nn::Matrix wei1 = average_past(nn::Matrix::Identity(T, T));
+    fmt::print("\n1. a loop, xbow[t] = mean(x[0..t]); its weights (the loop run on the (T, T) identity):\n");
+    print_matrix(wei1);
+
+    // 2. wei = tril(ones(T, T)), each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
+    nn::Matrix wei2 = nn::Matrix::Ones(T, T).triangularView<Eigen::Lower>();
+    const nn::Vector row_sums = wei2.rowwise().sum();
+    wei2.array().colwise() /= row_sums.array();
+    const nn::Matrix xbow2 = wei2 * x;
+    fmt::print("\n2. wei = tril(ones(T, T)) / its row sums; xbow2 = wei @ x:\n");
+    print_matrix(wei2);
+
+    // 3. wei = softmax(zeros with -inf above the diagonal); xbow3 = wei x.  (T, T) x (T, C)
+    nn::Matrix wei3 = nn::Matrix::Zero(T, T);
+    for (int i = 0; i < T; ++i)
+        for (int j = i + 1; j < T; ++j) wei3(i, j) = -std::numeric_limits<float>::infinity();
+    nn::softmax_rows(wei3);
+    const nn::Matrix xbow3 = wei3 * x;
+    fmt::print("\n3. wei = softmax(zeros(T, T) with -inf above the diagonal); xbow3 = wei @ x:\n");
+    print_matrix(wei3);
+
+    fmt::print("\nxbow, the average of the past at every position:\n");
+    print_matrix(xbow);
+    fmt::print("\nlargest absolute difference of the results: |xbow - xbow2| {:.2g}, |xbow - xbow3| {:.2g}\n",
+               (xbow - xbow2).cwiseAbs().maxCoeff(), (xbow - xbow3).cwiseAbs().maxCoeff());
+    fmt::print("largest absolute difference of the weights: |wei1 - wei2| {:.2g}, |wei1 - wei3| {:.2g}\n",
+               (wei1 - wei2).cwiseAbs().maxCoeff(), (wei1 - wei3).cwiseAbs().maxCoeff());
+    fmt::print("Attention is version 3 with the zeros replaced by scores q.k computed from the data.\n");
 }
 }  // namespace
 
@@ -90,8 +174,17 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
     app.add_option("--mask", mask, "Attention mask: causal (no peeking ahead), anticausal (no looking back), none")
         ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
-    app.add_option("--score", score, "Attention score: dot (q.k), or squared-dot ((q.k)^2, sign lost)")
-        ->check(CLI::IsMember({"dot", "squared-dot"}))->capture_default_str();
+    app.add_option("--score", score,
+                   "Attention score: dot (q.k), squared-dot ((q.k)^2, sign lost), squared-elements "
+                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
+        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
+        ->capture_default_str();
+    bool trick = false, per_position = false;
+    app.add_flag("--loss-per-position", per_position,
+                 "After training, print the validation loss at each position of the context");
+    app.add_flag("--show-trick", trick,
+                 "Print the lecture's three ways to average the past (a loop, a matrix product, a "
+                 "masked softmax) for one random sequence of T = 8, C = 2, and exit");
     app.add_option("--attention-map", attention_map, "After training, draw the attention weights for --map-text into this PNG");
     app.add_option("--map-text", map_text, "Text for --attention-map, at most --block-size characters")
         ->capture_default_str();
@@ -101,6 +194,10 @@ int main(int argc, char** argv) {
         // The matrices here are small (B*T = 256 rows of 32 channels): sharing each product
         // between threads costs more than it saves, so Eigen gets one thread.
         Eigen::setNbThreads(1);
+        if (trick) {
+            show_trick(seed);
+            return 0;
+        }
         const int B = batch_size, T = block_size;
         const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
@@ -118,7 +215,10 @@ int main(int argc, char** argv) {
         const Config config{.vocab_size = V, .block_size = T, .n_embd = n_embd, .n_head = n_head,
                             .position = position == "learned" ? Position::learned : Position::sinusoidal,
                             .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(mask),
-                            .score = score == "dot" ? Score::dot : Score::squared_dot};
+                            .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
+                                                                  {"squared-elements", Score::squared_elements},
+                                                                  {"negative-dot", Score::negative_dot},
+                                                                  {"distance", Score::distance}}.at(score)};
         BigramLanguageModel model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = learning_rate, .weight_decay = weight_decay});
         long n_params = 0;
@@ -174,6 +274,7 @@ int main(int argc, char** argv) {
         fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", max_iters,
                    seconds, seconds > 0 ? max_iters / seconds : 0.0);
 
+        if (per_position) print_loss_per_position(model, data, eval_iters, B, T);
         if (!attention_map.empty()) write_attention_map(model, data.vocab, map_text, attention_map);
         fmt::print("generate({} characters after {:?}):\n", max_new_tokens, data.vocab.decode(context));
         const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);

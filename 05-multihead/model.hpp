@@ -23,7 +23,9 @@
 // This lesson's experiments (flags of main.cpp); the first of each is the lecture's choice.
 enum class Position { learned, sinusoidal };  // trained position table, or a fixed one
 enum class Mask { causal, anticausal, none };  // which keys a query may not see
-enum class Score { dot, squared_dot };         // q.k, or (q.k)^2 which loses its sign
+// How well key j matches query i: q.k; (q.k)^2, which loses its sign; the dot of the squared
+// elements; -q.k; minus the squared distance |q - k|^2 (see score_forward).
+enum class Score { dot, squared_dot, squared_elements, negative_dot, distance };
 
 struct Config {
     int vocab_size = 65;  // V
@@ -45,9 +47,71 @@ inline bool masked(Mask mask, int i, int j) {
     return false;
 }
 
+// The score of every query against every key of one sequence, before the
+// mask: q, k (T, hs) -> s (T, T), with scale = 1 / sqrt(hs):
+//   dot               s_ij =  scale q_i . k_j            the lecture's
+//   squared_dot       s_ij = (scale q_i . k_j)^2         the sign is lost
+//   squared_elements  s_ij =  scale sum_c q_ic^2 k_jc^2  square the numbers, then the dot
+//   negative_dot      s_ij = -scale q_i . k_j
+//   distance          s_ij = -scale |q_i - k_j|^2        near is high, not a dot product
+inline void score_forward(Score score, Eigen::Ref<const nn::Matrix> q, Eigen::Ref<const nn::Matrix> k,
+                          float scale, Eigen::Ref<nn::Matrix> s) {
+    switch (score) {
+        case Score::dot: s.noalias() = scale * q * k.transpose(); break;
+        case Score::negative_dot: s.noalias() = -scale * q * k.transpose(); break;
+        case Score::squared_dot:
+            s.noalias() = scale * q * k.transpose();
+            s = s.array().square().matrix();
+            break;
+        case Score::squared_elements:
+            s.noalias() = scale * q.array().square().matrix() * k.array().square().matrix().transpose();
+            break;
+        case Score::distance:  // -|q_i - k_j|^2 = 2 q_i.k_j - |q_i|^2 - |k_j|^2
+            s.noalias() = 2.0f * scale * q * k.transpose();
+            s.colwise() -= scale * q.rowwise().squaredNorm();
+            s.rowwise() -= scale * k.rowwise().squaredNorm().transpose();
+            break;
+    }
+}
+
+// score_forward's backward: ds (T, T) = d(loss)/d(s) -> dq, dk (T, hs), given the q, k it read.
+inline void score_backward(Score score, Eigen::Ref<const nn::Matrix> q, Eigen::Ref<const nn::Matrix> k,
+                           float scale, Eigen::Ref<const nn::Matrix> ds, Eigen::Ref<nn::Matrix> dq,
+                           Eigen::Ref<nn::Matrix> dk) {
+    switch (score) {
+        case Score::dot:  // dq = scale ds k, dk = scale ds^T q
+            dq.noalias() = scale * ds * k;
+            dk.noalias() = scale * ds.transpose() * q;
+            break;
+        case Score::negative_dot:  // the same with -scale
+            dq.noalias() = -scale * ds * k;
+            dk.noalias() = -scale * ds.transpose() * q;
+            break;
+        case Score::squared_dot: {  // s = d^2 with d = scale q.k: dd = ds 2 d, then as dot
+            nn::Matrix dd = scale * q * k.transpose();
+            dd = (2.0f * dd.array() * ds.array()).matrix();
+            dq.noalias() = scale * dd * k;
+            dk.noalias() = scale * dd.transpose() * q;
+            break;
+        }
+        case Score::squared_elements:  // ds/dq_ic = scale sum_j ds_ij k_jc^2 2 q_ic, and for k alike
+            dq.noalias() = scale * ds * k.array().square().matrix();
+            dq = (2.0f * q.array() * dq.array()).matrix();
+            dk.noalias() = scale * ds.transpose() * q.array().square().matrix();
+            dk = (2.0f * k.array() * dk.array()).matrix();
+            break;
+        case Score::distance:  // dq_i = 2 scale (sum_j ds_ij k_j - (sum_j ds_ij) q_i), dk_j alike
+            dq.noalias() = 2.0f * scale * ds * k;
+            dq -= ((2.0f * scale * ds.rowwise().sum()).asDiagonal() * q).eval();
+            dk.noalias() = 2.0f * scale * ds.transpose() * q;
+            dk -= ((2.0f * scale * ds.colwise().sum().transpose()).asDiagonal() * k).eval();
+            break;
+    }
+}
+
 // One head of self-attention. For each sequence b (a (T, C) slice of x):
 //   k = x Wk^T, q = x Wq^T, v = x Wv^T                  (T, hs) each
-//   s = q k^T / sqrt(hs)                                 (T, T)  [squared-dot: s = (q k^T / sqrt(hs))^2]
+//   s = score(q, k), by default q k^T / sqrt(hs)         (T, T)  (score_forward)
 //   wei = softmax(s with masked entries set to -inf)     (T, T)  each row sums to 1
 //   out = wei v                                          (T, hs)
 struct Head {
@@ -56,10 +120,10 @@ struct Head {
     Mask mask;
     Score score;
     int B = 0, T = 0;
-    nn::Matrix s;     // (B*T, T): the scaled dot products q.k / sqrt(hs), B blocks of (T, T)
+    nn::Matrix s;     // (B*T, T): the scores before the mask, B blocks of (T, T)
     nn::Matrix wei;   // (B*T, T): the attention weights
     nn::Matrix out;   // (B*T, hs)
-    nn::Matrix dwei;  // (B*T, T): backward's scratch: d(loss)/d(wei), then d(loss)/d(score)
+    nn::Matrix dwei;  // (B*T, T): backward's scratch: d(loss)/d(wei), then d(loss)/d(s)
     nn::Matrix dq, dk, dv, dx;
 
     Head(int n_embd, int head_size_, Mask mask_, Score score_, nn::Rng& rng)
@@ -79,9 +143,8 @@ struct Head {
         for (int b = 0; b < B; ++b) {  // each sequence attends only within itself
             auto s_b = s.middleRows(b * T, T);      // (T, T)
             auto wei_b = wei.middleRows(b * T, T);  // (T, T)
-            s_b.noalias() = scale * q.middleRows(b * T, T) * k.middleRows(b * T, T).transpose();
-            if (score == Score::squared_dot) wei_b = s_b.array().square().matrix();
-            else wei_b = s_b;
+            score_forward(score, q.middleRows(b * T, T), k.middleRows(b * T, T), scale, s_b);
+            wei_b = s_b;
             for (int i = 0; i < T; ++i)
                 for (int j = 0; j < T; ++j)
                     if (masked(mask, i, j)) wei_b(i, j) = -std::numeric_limits<float>::infinity();
@@ -112,11 +175,9 @@ struct Head {
                 const float dot = d.row(i).dot(wei_b.row(i));
                 d.row(i) = wei_b.row(i).cwiseProduct((d.row(i).array() - dot).matrix());
             }
-            // squared-dot: score = s^2, so ds = dscore * 2 s
-            if (score == Score::squared_dot) d.array() *= 2.0f * s.middleRows(b * T, T).array();
-            // s = scale q k^T:  dq = scale ds k,  dk = scale ds^T q
-            dq.middleRows(b * T, T).noalias() = scale * d * k.middleRows(b * T, T);
-            dk.middleRows(b * T, T).noalias() = scale * d.transpose() * q.middleRows(b * T, T);
+            // s = score(q, k), by default scale q k^T:  dq = scale ds k,  dk = scale ds^T q
+            score_backward(score, q.middleRows(b * T, T), k.middleRows(b * T, T), scale, d,
+                           dq.middleRows(b * T, T), dk.middleRows(b * T, T));
         }
         // x fed all three projections, so its gradient is the sum of theirs.
         dx = key.backward(dk);

@@ -8,9 +8,14 @@
 namespace nn {
 
 void softmax_rows(Eigen::Ref<Matrix> m) {
+    // exp(-inf) is 0, but Eigen's vectorised exp (rows of 8, 16, ... floats) returns
+    // 2.9e-39 for it: the masked entries are remembered and set to 0 after the exp.
+    const Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> masked =
+        m.array() == -std::numeric_limits<float>::infinity();
     for (Eigen::Index r = 0; r < m.rows(); ++r) {
         auto row = m.row(r);
         row.array() = (row.array() - row.maxCoeff()).exp();
+        row.array() = masked.row(r).select(0.0f, row.array());
         row /= row.sum();
     }
 }

@@ -108,6 +108,20 @@ TEST_CASE("softmax_rows turns -infinity into zero weight", "[layers]") {
     CHECK(m(0, 1) == 0.0f);
     CHECK(m(1, 1) == Approx(0.75));
     CHECK(m(1, 2) == 0.0f);
+    // Rows of 8 and 16 floats go through Eigen's vectorised exp, whose exp(-inf) is 2.9e-39,
+    // not 0: the causal mask of a head with T = 8 or 16, row by row.
+    for (int T : {8, 16}) {
+        nn::Matrix wei = nn::Matrix::Zero(T, T);
+        for (int i = 0; i < T; ++i)
+            for (int j = i + 1; j < T; ++j) wei(i, j) = -INFINITY;
+        nn::softmax_rows(wei);
+        for (int i = 0; i < T; ++i)
+            for (int j = 0; j < T; ++j) {
+                INFO("T = " << T << ", row " << i << ", column " << j);
+                if (j <= i) CHECK(wei(i, j) == Approx(1.0 / (i + 1)));
+                else CHECK(wei(i, j) == 0.0f);
+            }
+    }
 }
 
 TEST_CASE("AdamW takes the step worked out by hand", "[optim]") {
