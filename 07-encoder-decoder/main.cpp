@@ -42,7 +42,7 @@ namespace fs = std::filesystem;
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
     std::string pairs_path, metrics_path, plot_path, positions_path, out_dir;
-    int threads = 2, beam = 0, show = 5;
+    int threads = 1, beam = 0, show = 5;  // one thread: see the README on threads
 };
 
 struct TranslateOptions {
