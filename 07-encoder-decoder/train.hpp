@@ -21,7 +21,7 @@
 
 struct TrainConfig {
     int batch_size = 64;      // B: sentence pairs per step
-    int max_iters = 500;      // training steps
+    int max_iters = 800;      // training steps
     int warmup_iters = 200;   // steps of linear warm-up of the learning rate
     int eval_interval = 100;  // estimate the losses every this many steps
     int eval_iters = 20;      // batches per split in each estimate
