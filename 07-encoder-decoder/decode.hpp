@@ -85,10 +85,12 @@ inline std::vector<std::vector<int>> beam_decode(Transformer& model, std::span<c
         std::vector<int> tgt_in;
         for (int b = 0; b < B; ++b)
             for (int k = 0; k < K; ++k) {
+                // An empty slot, or a sentence whose search is over, reads padding.
                 const auto& a = alive[static_cast<std::size_t>(b)];
+                const bool used = !done[static_cast<std::size_t>(b)] && k < static_cast<int>(a.size());
                 tgt_in.push_back(kBos);
                 for (int s = 0; s < t; ++s)
-                    tgt_in.push_back(k < static_cast<int>(a.size()) ? a[static_cast<std::size_t>(k)].tokens[static_cast<std::size_t>(s)] : kPad);
+                    tgt_in.push_back(used ? a[static_cast<std::size_t>(k)].tokens[static_cast<std::size_t>(s)] : kPad);
             }
         model.decode(tgt_in, t + 1);
         bool all_done = true;

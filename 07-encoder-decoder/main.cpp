@@ -264,11 +264,17 @@ std::string plot_label(const std::string& word) {
     return out;
 }
 
-// Draws the positional-encoding table, rows = positions, columns = dimensions.
+// Draws the positional-encoding table, rows = positions, columns = dimensions:
+// the model's learned table, or the sinusoids for at least 64 positions (the
+// model uses the first max_len rows), so that the slower waves show.
 void plot_positions(const Transformer& model, const std::string& path) {
-    const nn::Matrix& pe = model.positions.table.value;
+    Config c = model.config;
+    if (c.position == Position::sinusoidal) c.max_len = std::max(c.max_len, 64);
+    nn::Rng unused(0);
+    const nn::Matrix pe = c.position == Position::sinusoidal ? PositionalEncoding(c, unused).table.value
+                                                             : model.positions.table.value;
     nn::write_signed_heatmap(path, fmt::format("{} positional encoding: position (down) x dimension (across), "
-                                               "-1 blue .. +1 red", setting_text(model.config.position)),
+                                               "-1 blue .. +1 red", setting_text(c.position)),
                              pe, "dimension", "position");
     fmt::print("wrote the positional encoding ({} positions x {} dimensions) to {}\n", pe.rows(), pe.cols(), path);
 }
