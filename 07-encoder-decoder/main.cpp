@@ -110,7 +110,9 @@ void print_shapes(Transformer& model, const PairData& data, const TrainConfig& t
         fmt::print("    {:<44} {}  {}\n", what, nn::shape(m), note);
     };
     const bool post = c.norm == Norm::post;
-    auto add_norm = [&](const std::string& f) { return post ? fmt::format("x = LayerNorm(x + {}(x))", f) : fmt::format("x = x + {}(LayerNorm(x))", f); };
+    auto add_norm = [&](const std::string& f, const char* x = "x") {
+        return post ? fmt::format("{0} = LayerNorm({0} + {1}({0}))", x, f) : fmt::format("{0} = {0} + {1}(LayerNorm({0}))", x, f);
+    };
     fmt::print("shapes, with B = {} (batch), Ts = {} and Tt = {} (the batch's longest source, and target + 1), "
                "C = {} (d_model), nh = {}, hs = {}, Vs = {}, Vt = {}:\n",
                batch.B, batch.Ts, batch.Tt, c.d_model, c.n_head, e0.sa.head_size, c.src_vocab_size, c.tgt_vocab_size);
@@ -126,12 +128,12 @@ void print_shapes(Transformer& model, const PairData& data, const TrainConfig& t
     fmt::print("  decoder, {} x DecoderLayer:\n", c.n_layer);
     row("y = tgt_emb * sqrt(C) + PE", model.y, "(B*Tt, C)");
     row("wei = softmax(causal_mask(q k^T / sqrt(hs)))", d0.sa.att.wei, "(B*nh*Tt, Tt): B*nh blocks of (Tt, Tt)");
-    row(add_norm("self_attn"), d0.an1.sum, "(B*Tt, C)");
+    row(add_norm("self_attn", "y"), d0.an1.sum, "(B*Tt, C)");
     row("q = query(y)", d0.ca.query.y, "(B*Tt, C): from the decoder");
     row("k, v = key_value(memory)", d0.ca.key_value.y, "(B*Ts, 2C): from the encoder");
     row("wei = softmax(pad_mask(q k^T / sqrt(hs)))", d0.ca.att.wei, "(B*nh*Tt, Ts): each target word over the source");
-    row(add_norm("cross_attn"), d0.an2.sum, "(B*Tt, C)");
-    row(add_norm("ffwd"), d0.an3.sum, "(B*Tt, C)");
+    row(add_norm("cross_attn", "y"), d0.an2.sum, "(B*Tt, C)");
+    row(add_norm("ffwd", "y"), d0.an3.sum, "(B*Tt, C)");
     row("logits = y W_tgt_emb^T", model.logits, "(B*Tt, Vt): tied to the target embedding");
     fmt::print("  {:<46} ()  = {:.4f} over {} target words (a uniform guess gives about ln {} = {:.4f})\n",
                "loss = smoothed_cross_entropy(logits, tgt_out)", loss0, model.criterion.count, c.tgt_vocab_size,
