@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-
-#include <fmt/core.h>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -15,6 +13,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <fmt/core.h>
 
 #include "common/error.hpp"
 #include "common/fileio.hpp"
