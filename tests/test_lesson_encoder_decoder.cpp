@@ -108,7 +108,7 @@ TEST_CASE("07-encoder-decoder --pairs trains on a TSV file and refuses a malform
     CHECK_THAT(bad.output, Contains("bad.tsv: line 33 has no tab"));
 }
 
-TEST_CASE("07-encoder-decoder: --help lists the settings; bad flags exit with 2", "[07-encoder-decoder][run]") {
+TEST_CASE("07-encoder-decoder: --help lists the settings, and bad flags exit with 2", "[07-encoder-decoder][run]") {
     test::check_help(kLesson, {"--norm", "post", "--position", "sinusoidal", "--label-smoothing", "0.1", "--beta2",
                                "0.98", "--beam", "--pairs", "--plot-positions", "translate"});
     for (const std::string& bad : {std::string("--norm middle"), std::string("--d-model 30 --n-head 4"),
