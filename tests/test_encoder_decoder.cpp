@@ -24,6 +24,10 @@ constexpr test::GradOptions kLayer{.floor = 3e-2};
 constexpr test::GradOptions kDeep{.floor = 3e-2, .tolerance = 4e-2};
 constexpr test::GradOptions kModel{.floor = 3e-2, .tolerance = 4e-2, .samples = 12};
 
+// The matrices here are tiny: with threads, every parallel loop would only
+// wait for the others (seconds per test on a loaded machine). One thread.
+const bool kOneThread = (set_threads(1), true);
+
 Config tiny_config(Norm norm = Norm::post, Position position = Position::sinusoidal) {
     return Config{.src_vocab_size = 9, .tgt_vocab_size = 8, .max_len = 6, .d_model = 8, .n_head = 2, .n_layer = 2,
                   .d_ff = 12, .dropout = 0.0f, .norm = norm, .position = position, .activation = Activation::gelu};
@@ -288,8 +292,7 @@ TEST_CASE("07: label-smoothed cross-entropy: its value, its gradient, <pad> left
 TEST_CASE("07: the whole model's loss has the gradients backward computes, for every parameter", "[07-encoder-decoder]") {
     for (auto [norm, position] : {std::pair{Norm::post, Position::sinusoidal}, std::pair{Norm::pre, Position::learned}}) {
         DYNAMIC_SECTION(kNormNames[static_cast<std::size_t>(norm)] << "-norm, " << kPositionNames[static_cast<std::size_t>(position)]) {
-            set_threads(1);  // tiny matrices: threads would only wait for each other
-            nn::Rng rng(25);
+                    nn::Rng rng(25);
             Transformer model(tiny_config(norm, position), rng);
             randomize(model.parameters(), rng);
             const std::vector<Example> examples = random_examples(3, model.config, rng);
@@ -315,7 +318,6 @@ TEST_CASE("07: the sinusoidal table is the paper's formula", "[07-encoder-decode
 }
 
 TEST_CASE("07: decoding: padding does not change a translation, and one beam is greedy", "[07-encoder-decoder]") {
-    set_threads(1);  // tiny matrices: threads would only wait for each other
     nn::Rng rng(27);
     Config c = tiny_config();
     c.max_len = 8;
