@@ -127,9 +127,13 @@ void write_line_plot(const std::filesystem::path& path, const std::string& title
 void write_heatmap(const std::filesystem::path& path, const std::string& title,
                    const Matrix& values, const std::vector<std::string>& row_labels,
                    const std::vector<std::string>& col_labels) {
-    const int cell = 40, left = 60, top = 80;
+    // Cells and margins widen to fit labels longer than a character (words).
+    int widest_row = 0, widest_col = 0;
+    for (const std::string& l : row_labels) widest_row = std::max(widest_row, Canvas::text_width(l));
+    for (const std::string& l : col_labels) widest_col = std::max(widest_col, Canvas::text_width(l));
+    const int cell = 40, cell_w = std::max(cell, widest_col + 8), left = std::max(60, widest_row + 20), top = 80;
     const int rows = static_cast<int>(values.rows()), cols = static_cast<int>(values.cols());
-    const int width = std::max(left + cols * cell + 20, Canvas::text_width(title, 2) + 20);
+    const int width = std::max(left + cols * cell_w + 20, Canvas::text_width(title, 2) + 20);
     const int height = top + rows * cell + 20;
     Canvas canvas(width, height);
     canvas.text(10, 10, title, kBlack, 2);
@@ -140,15 +144,44 @@ void write_heatmap(const std::filesystem::path& path, const std::string& title,
         for (int j = 0; j < cols; ++j) {
             const float v = std::clamp(values(i, j), 0.0f, 1.0f);
             const auto shade = static_cast<unsigned char>(255 - std::lround(v * 255));
-            canvas.fill(left + j * cell, top + i * cell, left + (j + 1) * cell - 1,
+            canvas.fill(left + j * cell_w, top + i * cell, left + (j + 1) * cell_w - 1,
                         top + (i + 1) * cell - 1, Rgb{shade, shade, 255});
             const std::string number = fmt::format("{:.2f}", v);
-            canvas.text(left + j * cell + 4, top + i * cell + cell / 2 - 3, number,
+            canvas.text(left + j * cell_w + 4, top + i * cell + cell / 2 - 3, number,
                         v > 0.5f ? Rgb{255, 255, 255} : kBlack, 1);
         }
     }
     for (int j = 0; j < cols && j < static_cast<int>(col_labels.size()); ++j)
-        canvas.text(left + j * cell + cell / 2 - 4, top - 24, col_labels[j], kBlack);
+        canvas.text(left + j * cell_w + (cell_w - Canvas::text_width(col_labels[j])) / 2, top - 24, col_labels[j], kBlack);
+    canvas.save(path);
+}
+
+void write_signed_heatmap(const std::filesystem::path& path, const std::string& title, const Matrix& values,
+                          const std::string& x_label, const std::string& y_label) {
+    const int rows = static_cast<int>(values.rows()), cols = static_cast<int>(values.cols());
+    const int cell = std::clamp(640 / std::max(cols, 1), 2, 24), left = 60, top = 64;
+    const int width = std::max(left + cols * cell + 20, Canvas::text_width(title) + 20);
+    const int height = top + rows * cell + 50;
+    Canvas canvas(width, height);
+    canvas.text(10, 10, title, kBlack);
+    for (int i = 0; i < rows; ++i) {
+        if (i % 5 == 0) {
+            const std::string label = std::to_string(i);
+            canvas.text(left - 8 - Canvas::text_width(label), top + i * cell + cell / 2 - 6, label, kBlack);
+        }
+        for (int j = 0; j < cols; ++j) {
+            const float v = std::clamp(values(i, j), -1.0f, 1.0f);
+            const auto fade = static_cast<unsigned char>(255 - std::lround(std::abs(v) * 255));
+            const Rgb c = v >= 0 ? Rgb{255, fade, fade} : Rgb{fade, fade, 255};  // red above 0, blue below
+            canvas.fill(left + j * cell, top + i * cell, left + (j + 1) * cell, top + (i + 1) * cell, c);
+        }
+    }
+    for (int j = 0; j < cols; j += std::max(1, cols / 8)) {
+        const std::string label = std::to_string(j);
+        canvas.text(left + j * cell, top + rows * cell + 6, label, kBlack);
+    }
+    canvas.text(left + (cols * cell - Canvas::text_width(x_label)) / 2, top + rows * cell + 26, x_label, kBlack);
+    canvas.text(4, top - 22, y_label, kBlack);
     canvas.save(path);
 }
 

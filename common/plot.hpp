@@ -1,5 +1,6 @@
 // Small PNG plots, drawn into an RGB buffer and written with stb_image_write:
-// loss curves (--plot) and attention heatmaps (--attention-map).
+// loss curves (--plot), attention heatmaps (--attention-map) and signed tables
+// (07's --plot-positions).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -33,5 +34,11 @@ void write_heatmap_grid(const std::filesystem::path& path, const std::string& ti
                         const std::vector<std::string>& panel_titles,
                         const std::vector<std::string>& row_labels,
                         const std::vector<std::string>& col_labels);
+
+// Draws `values` (rows x cols, each in [-1, 1]) as small cells without
+// numbers: red for positive, blue for negative, white at 0; every fifth row
+// and a few columns numbered from 0.
+void write_signed_heatmap(const std::filesystem::path& path, const std::string& title, const Matrix& values,
+                          const std::string& x_label, const std::string& y_label);
 
 }  // namespace nn

@@ -1,0 +1,187 @@
+// 07-encoder-decoder: the checkpoint file format (tooling beside the concept).
+//
+// A checkpoint is what `translate` needs: the model's configuration and
+// weights, the training settings, both vocabularies, the step and the loss
+// history. It is one file in the checksummed container of common/fileio.hpp
+// (magic "NN2GPTED", version 1), written to a temporary file and renamed, so
+// a crash while saving keeps the old one. (06's also holds the optimizer and
+// the random-number states, to resume; this lesson trains in a minute and
+// does not resume.)
+//
+// Payload, in order (i32/i64/u64/f32/f64 little-endian; "floats" is a u64
+// count then that many f32; "string" is a u64 length then the bytes):
+//   vocab sizes     i32 source, i32 target
+//   settings        every setting of train.hpp's for_each_setting, in its order:
+//                   int and choice i32, float f32, seed u64
+//   vocabularies    string, string: the source's and the target's words in
+//                   token order, each followed by '\n', UTF-8
+//   progress        i64 step (training steps done); f32 best val loss
+//   history         u64 n, then n x (i32 step, f32 train loss, f32 val loss, f64 seconds)
+//   parameters      u64 count, then per parameter of Transformer::parameters():
+//                   i64 rows, i64 cols, floats values
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "07-encoder-decoder/data.hpp"
+#include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/train.hpp"
+#include "common/fileio.hpp"
+
+inline constexpr const char* kCheckpointMagic = "NN2GPTED";
+inline constexpr std::uint32_t kCheckpointVersion = 1;
+
+// What a checkpoint holds besides the weights.
+struct Checkpoint {
+    Config config;
+    TrainConfig train;
+    WordVocabulary src_vocab, tgt_vocab;
+    long step = 0;
+    float best_val = INFINITY;
+    std::vector<EvalRecord> history;
+};
+
+// A vocabulary's words in token order, one per line.
+inline std::string vocabulary_text(const WordVocabulary& vocab) {
+    std::string out;
+    for (const std::string& w : vocab.words()) out += w + '\n';
+    return out;
+}
+
+// How each type of setting is stored.
+template <typename T>
+using StoredAs = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
+                 std::conditional_t<std::is_enum_v<T> || std::is_same_v<T, int>, std::int32_t, T>>;
+
+// Writes the model and the training state to `path`, atomically.
+inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, Transformer& model) {
+    nn::BinaryWriter w;
+    w.put<std::int32_t>(info.config.src_vocab_size);
+    w.put<std::int32_t>(info.config.tgt_vocab_size);
+    for_each_setting(info.config, info.train, [&](const char*, const auto& value, const char*, Bound) {
+        using T = std::remove_cvref_t<decltype(value)>;
+        w.put<StoredAs<T>>(static_cast<StoredAs<T>>(value));
+    });
+    w.put_string(vocabulary_text(info.src_vocab));
+    w.put_string(vocabulary_text(info.tgt_vocab));
+    w.put<std::int64_t>(info.step);
+    w.put<float>(info.best_val);
+    w.put<std::uint64_t>(info.history.size());
+    for (const EvalRecord& e : info.history) {
+        w.put<std::int32_t>(e.step);
+        w.put<float>(e.train);
+        w.put<float>(e.val);
+        w.put<double>(e.seconds);
+    }
+    const std::vector<nn::Parameter*> params = model.parameters();
+    w.put<std::uint64_t>(params.size());
+    for (const nn::Parameter* p : params) {
+        w.put<std::int64_t>(p->value.rows());
+        w.put<std::int64_t>(p->value.cols());
+        w.put_span(nn::as_span(p->value));
+    }
+    w.save(path, kCheckpointMagic, kCheckpointVersion);
+}
+
+// A checkpoint being read: the constructor opens the file, checks the
+// container and reads and validates everything up to the weights; restore()
+// then reads the weights straight into a model built from info.config.
+// InputError if the file is missing, truncated, corrupt, of another version,
+// or holds anything the command line itself would refuse.
+class CheckpointReader {
+public:
+    Checkpoint info;
+
+    explicit CheckpointReader(const std::filesystem::path& path)
+        : r_(path, kCheckpointMagic, kCheckpointVersion), name_(path.string()) {
+        Config& c = info.config;
+        c.src_vocab_size = r_.get<std::int32_t>();
+        c.tgt_vocab_size = r_.get<std::int32_t>();
+        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound) {
+            using T = std::remove_cvref_t<decltype(value)>;
+            const auto stored = r_.get<StoredAs<T>>();
+            if constexpr (std::is_same_v<T, bool>) {
+                if (stored > 1) nn::fail("{}: corrupt setting {}", name_, flag);
+            } else if constexpr (std::is_enum_v<T>) {
+                if (stored < 0 || static_cast<std::size_t>(stored) >= names_of(T{}).size())
+                    nn::fail("{}: corrupt setting {}", name_, flag);
+            }
+            value = static_cast<T>(stored);
+        });
+        try {
+            c.validate();
+            info.train.validate();
+        } catch (const nn::InputError& e) {
+            nn::fail("{}: holds settings this program refuses: {}", name_, e.what());
+        }
+        info.src_vocab = read_vocabulary(c.src_vocab_size, "source");
+        info.tgt_vocab = read_vocabulary(c.tgt_vocab_size, "target");
+        info.step = static_cast<long>(r_.get<std::int64_t>());
+        if (info.step < 0 || info.step > info.train.max_iters)
+            nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
+        info.best_val = r_.get<float>();
+        const auto n_history = r_.get<std::uint64_t>();
+        if (n_history > r_.remaining() / 20) nn::fail("{}: corrupt loss history", name_);  // 20 bytes a record
+        for (std::uint64_t i = 0; i < n_history; ++i) {
+            EvalRecord e{};
+            e.step = r_.get<std::int32_t>();
+            e.train = r_.get<float>();
+            e.val = r_.get<float>();
+            e.seconds = r_.get<double>();
+            info.history.push_back(e);
+        }
+    }
+
+    // Reads the weights into `model` (built from info.config: it fixes how many
+    // parameters of which shapes the file must hold).
+    void restore(Transformer& model) {
+        const std::vector<nn::Parameter*> params = model.parameters();
+        const auto n_params = r_.get<std::uint64_t>();
+        if (n_params != params.size())
+            nn::fail("{}: holds {} parameters, where this model has {}", name_, n_params, params.size());
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            nn::Matrix& value = params[i]->value;
+            const auto rows = r_.get<std::int64_t>(), cols = r_.get<std::int64_t>();
+            if (rows != value.rows() || cols != value.cols())
+                nn::fail("{}: parameter {} is ({}, {}), the model's ({}, {})", name_, i, rows, cols, value.rows(),
+                         value.cols());
+            r_.get_span(nn::as_span(value));
+        }
+        r_.expect_end();
+    }
+
+private:
+    // One vocabulary: `size` words, each ending in '\n', the specials first, no word twice.
+    WordVocabulary read_vocabulary(int size, const char* side) {
+        const std::string text = r_.get_string();
+        nn::decode_utf8(text, name_ + "'s " + side + " vocabulary");
+        std::vector<std::string> words;
+        for (std::size_t start = 0; start < text.size();) {
+            const std::size_t end = text.find('\n', start);
+            if (end == std::string::npos) nn::fail("{}: corrupt {} vocabulary", name_, side);
+            words.push_back(text.substr(start, end - start));
+            start = end + 1;
+        }
+        WordVocabulary vocab(words);
+        if (static_cast<int>(words.size()) != size || vocab.words() != words)
+            nn::fail("{}: the {} vocabulary is corrupt (its words must be {}, unique, specials first, in order)",
+                     name_, side, size);
+        return vocab;
+    }
+
+    nn::BinaryReader r_;
+    std::string name_;
+};
+
+// The checkpoint file in DIR: DIR/best.ckpt or DIR/last.ckpt (or DIR itself, if it is a file).
+inline std::filesystem::path checkpoint_file(const std::filesystem::path& dir, const char* prefer) {
+    if (std::filesystem::is_regular_file(dir)) return dir;
+    if (!std::filesystem::is_directory(dir)) nn::fail("no checkpoint at {}: not a file or directory", dir.string());
+    for (const char* name : {prefer, "best.ckpt", "last.ckpt"})
+        if (std::filesystem::exists(dir / name)) return dir / name;
+    nn::fail("no checkpoint in {} (expected best.ckpt or last.ckpt)", dir.string());
+}

@@ -1,0 +1,371 @@
+// 07-encoder-decoder's pieces: the date generator against hand-written pairs,
+// the split, the words and the TSV reader; and every backward against central
+// finite differences: padding-masked and causal self-attention, cross-
+// attention, post-norm and pre-norm layers, label-smoothed cross-entropy and
+// the whole model's loss with respect to every parameter. Then decoding:
+// padding does not change a sentence's translation, and one beam is greedy.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <set>
+
+#include "07-encoder-decoder/dates.hpp"
+#include "07-encoder-decoder/decode.hpp"
+#include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/runtime.hpp"
+#include "lm_helpers.hpp"
+
+namespace {
+
+using Catch::Matchers::Contains;
+using test::random_matrix;
+using test::span_of;
+
+constexpr test::GradOptions kLayer{.floor = 3e-2};
+constexpr test::GradOptions kDeep{.floor = 3e-2, .tolerance = 4e-2};
+constexpr test::GradOptions kModel{.floor = 3e-2, .tolerance = 4e-2, .samples = 12};
+
+// The matrices here are tiny: with threads, every parallel loop would only
+// wait for the others (seconds per test on a loaded machine). One thread.
+const bool kOneThread = (set_threads(1), true);
+
+Config tiny_config(Norm norm = Norm::post, Position position = Position::sinusoidal) {
+    return Config{.src_vocab_size = 9, .tgt_vocab_size = 8, .max_len = 6, .d_model = 8, .n_head = 2, .n_layer = 2,
+                  .d_ff = 12, .dropout = 0.0f, .norm = norm, .position = position, .activation = Activation::gelu};
+}
+
+// Gives every parameter values of order one, so that no layer is nearly linear.
+void randomize(std::vector<nn::Parameter*> params, nn::Rng& rng) {
+    for (nn::Parameter* p : params) {
+        rng.fill_normal(span_of(p->value), 0.0f, 0.5f);
+        if (p->value.rows() == 1) p->value.array() += 0.5f;  // gains near 1, biases off zero
+    }
+}
+
+// Sentence pairs of different lengths (so the batch is padded), words >= 3.
+std::vector<Example> random_examples(int n, const Config& c, nn::Rng& rng) {
+    std::vector<Example> out;
+    for (int i = 0; i < n; ++i) {
+        Example e;
+        const int ls = 1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(c.max_len - 1)));
+        const int lt = 1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(c.max_len - 1)));
+        for (int k = 0; k < ls; ++k) e.src.push_back(3 + static_cast<int>(rng.below(static_cast<std::uint64_t>(c.src_vocab_size - 3))));
+        for (int k = 0; k < lt; ++k) e.tgt.push_back(3 + static_cast<int>(rng.below(static_cast<std::uint64_t>(c.tgt_vocab_size - 3))));
+        out.push_back(e);
+    }
+    return out;
+}
+
+Batch batch_of(const std::vector<Example>& examples) {
+    std::vector<const Example*> p;
+    for (const Example& e : examples) p.push_back(&e);
+    return make_batch(p);
+}
+
+}  // namespace
+
+TEST_CASE("07: the date generator writes the hand-written pairs", "[07-encoder-decoder]") {
+    struct Pair {
+        dates::Date date;
+        const char *english, *spanish;
+    };
+    const Pair pairs[] = {
+        {{1900, 1, 1}, "january first nineteen hundred", "uno de enero de mil novecientos"},
+        {{1905, 2, 2}, "february second nineteen oh five", "dos de febrero de mil novecientos cinco"},
+        {{1910, 3, 3}, "march third nineteen ten", "tres de marzo de mil novecientos diez"},
+        {{1916, 4, 11}, "april eleventh nineteen sixteen", "once de abril de mil novecientos dieciséis"},
+        {{1922, 5, 12}, "may twelfth nineteen twenty-two", "doce de mayo de mil novecientos veintidós"},
+        {{1931, 6, 20}, "june twentieth nineteen thirty-one", "veinte de junio de mil novecientos treinta y uno"},
+        {{1999, 3, 3}, "march third nineteen ninety-nine", "tres de marzo de mil novecientos noventa y nueve"},
+        {{2000, 2, 29}, "february twenty-ninth two thousand", "veintinueve de febrero de dos mil"},
+        {{2001, 7, 21}, "july twenty-first two thousand one", "veintiuno de julio de dos mil uno"},
+        {{2010, 8, 22}, "august twenty-second two thousand ten", "veintidós de agosto de dos mil diez"},
+        {{2023, 9, 23}, "september twenty-third two thousand twenty-three", "veintitrés de septiembre de dos mil veintitrés"},
+        {{2026, 11, 28}, "november twenty-eighth two thousand twenty-six", "veintiocho de noviembre de dos mil veintiséis"},
+        {{2040, 10, 30}, "october thirtieth two thousand forty", "treinta de octubre de dos mil cuarenta"},
+        {{2099, 12, 31}, "december thirty-first two thousand ninety-nine", "treinta y uno de diciembre de dos mil noventa y nueve"},
+    };
+    for (const Pair& p : pairs) {
+        CHECK(dates::english(p.date) == p.english);
+        CHECK(dates::spanish(p.date) == p.spanish);
+    }
+    const std::vector<dates::Date> all = dates::all_dates();
+    CHECK(all.size() == 73049);  // 200 years, 49 of them leap (1900 is not, 2000 is)
+    CHECK(all.front().year == 1900);
+    CHECK(all.back().day == 31);
+    CHECK(dates::days_in_month(1900, 2) == 28);
+    CHECK(dates::days_in_month(2000, 2) == 29);
+    // Every pair is different on both sides: a date has one sentence each way.
+    const auto pairs_all = dates::date_pairs();
+    std::set<std::string> en, es;
+    for (const auto& [e, s] : pairs_all) en.insert(e), es.insert(s);
+    CHECK(en.size() == all.size());
+    CHECK(es.size() == all.size());
+}
+
+TEST_CASE("07: the split holds out at least 5% and 10%, the same every time, no date twice", "[07-encoder-decoder]") {
+    const auto pairs = dates::date_pairs();
+    const PairData a = make_pair_data(pairs, 16, "the dates"), b = make_pair_data(pairs, 16, "the dates");
+    const std::size_t n = pairs.size();
+    CHECK(a.test.size() * 10 >= n);
+    CHECK(a.val.size() * 20 >= n);
+    CHECK(a.train.size() + a.val.size() + a.test.size() == n);
+    CHECK(a.test_text == b.test_text);
+    std::set<std::vector<int>> train_src;
+    for (const Example& e : a.train) train_src.insert(e.src);
+    for (const Example& e : a.test) CHECK(train_src.count(e.src) == 0);
+    for (const Example& e : a.val) CHECK(train_src.count(e.src) == 0);
+    // UTF-8 words, one token each.
+    CHECK(a.tgt_vocab.find("veintiséis") > 2);
+    CHECK(a.src_vocab.find("twenty-eighth") > 2);
+    CHECK(a.src_vocab.word(kPad) == "<pad>");
+    CHECK(a.tgt_vocab.word(kEos) == "<eos>");
+    // --max-len too short for the sentences
+    CHECK_THROWS_WITH(make_pair_data(pairs, 6, "the dates"), Contains("more than --max-len 6 allows (5)"));
+}
+
+TEST_CASE("07: words split on spaces and around punctuation; TSV lines are checked", "[07-encoder-decoder]") {
+    CHECK(split_words("  ¿Qué tal?  don't  twenty-eighth,x") ==
+          std::vector<std::string>{"¿", "Qué", "tal", "?", "don't", "twenty-eighth", ",", "x"});
+    CHECK(split_words("").empty());
+    test::ScratchDir dir;
+    auto refuses = [&](const std::string& text, const std::string& message) {
+        test::write_text(dir / "p.tsv", text);
+        CHECK_THROWS_WITH(read_pairs(dir / "p.tsv"), Contains(message));
+    };
+    refuses("a b\tc d\nno tab here\n", "line 2 has no tab");
+    refuses("a\tb\n\na\tb\tc\n", "line 3 has more than one tab");
+    refuses("a\tb\n \t c\n", "line 2 has an empty source sentence");
+    refuses("a\t ...\nx\t\n", "line 2 has an empty target sentence");
+    refuses("a\tb\nc\td\xff\n", "line 2 is not valid UTF-8");
+    refuses("\n\n", "holds no sentence pairs");
+    test::write_text(dir / "p.tsv", "Hello!\t¡Hola!\r\n\nthe cat\tel gato\n");
+    const auto pairs = read_pairs(dir / "p.tsv");
+    REQUIRE(pairs.size() == 2);
+    CHECK(pairs[0].second == "¡Hola!");
+    CHECK(split_words(pairs[0].second) == std::vector<std::string>{"¡", "Hola", "!"});
+}
+
+TEST_CASE("07: self-attention masks the padding (encoder) or the future (decoder); backward matches", "[07-encoder-decoder]") {
+    nn::Rng rng(21);
+    const Config c = tiny_config();
+    const int B = 3, T = 5;
+    const int key_len[B] = {5, 2, 3};
+    for (bool causal : {false, true}) {
+        DYNAMIC_SECTION((causal ? "causal" : "padding")) {
+            MultiHeadAttention sa(c, causal, rng);
+            randomize({&sa.c_attn.weight, &sa.c_attn.bias, &sa.proj.weight, &sa.proj.bias}, rng);
+            nn::Matrix x = random_matrix(B * T, c.d_model, rng), r = random_matrix(B * T, c.d_model, rng);
+            const int* len = causal ? nullptr : key_len;
+            const nn::Matrix y = sa.forward(x, B, T, len);
+            // Query i of sequence b sees keys [0, min(i + 1 if causal, key_len[b])) only.
+            for (int b = 0; b < B; ++b)
+                for (int h = 0; h < c.n_head; ++h)
+                    for (int i = 0; i < T; ++i) {
+                        const auto w = sa.att.wei.row((b * c.n_head + h) * T + i);
+                        const int seen = causal ? i + 1 : key_len[b];
+                        CHECK(w.head(seen).sum() == Approx(1.0f).margin(1e-5));
+                        CHECK(w.tail(T - seen).cwiseAbs().sum() == 0.0f);
+                    }
+            if (!causal) {  // what sits in the padding cannot reach a word's output
+                nn::Matrix x2 = x;
+                x2.row(1 * T + 3) *= 5.0f;  // sequence 1, position 3: padding
+                const nn::Matrix y2 = sa.forward(x2, B, T, len);
+                CHECK((y2.row(1 * T + 0) - y.row(1 * T + 0)).norm() < 1e-5f);
+                CHECK((y2.row(1 * T + 1) - y.row(1 * T + 1)).norm() < 1e-5f);
+                sa.forward(x, B, T, len);
+            }
+            for (nn::Parameter* p : {&sa.c_attn.weight, &sa.c_attn.bias, &sa.proj.weight, &sa.proj.bias}) p->grad.setZero();
+            const nn::Matrix dx = sa.backward(r);
+            auto loss = [&] { return test::project(sa.forward(x, B, T, len), r); };
+            test::check_grad("x", loss, x, dx, kLayer);
+            test::check_grad("c_attn.weight", loss, sa.c_attn.weight.value, sa.c_attn.weight.grad, kLayer);
+            test::check_grad("c_attn.bias", loss, sa.c_attn.bias.value, sa.c_attn.bias.grad, kLayer);
+            test::check_grad("proj.weight", loss, sa.proj.weight.value, sa.proj.weight.grad, kLayer);
+        }
+    }
+}
+
+TEST_CASE("07: cross-attention reads the source through the padding mask; backward matches, memory included", "[07-encoder-decoder]") {
+    nn::Rng rng(22);
+    const Config c = tiny_config();
+    const int B = 2, Tq = 4, Tk = 3;
+    const int key_len[B] = {3, 1};
+    CrossAttention ca(c, rng);
+    const std::vector<nn::Parameter*> params{&ca.query.weight, &ca.query.bias, &ca.key_value.weight,
+                                             &ca.key_value.bias, &ca.proj.weight, &ca.proj.bias};
+    randomize(params, rng);
+    nn::Matrix x = random_matrix(B * Tq, c.d_model, rng), memory = random_matrix(B * Tk, c.d_model, rng);
+    const nn::Matrix r = random_matrix(B * Tq, c.d_model, rng);
+    const nn::Matrix y = ca.forward(x, memory, B, Tq, Tk, key_len);
+    CHECK(ca.att.wei.rows() == B * c.n_head * Tq);  // (B*nh*Tq, Tk): every target word over the source
+    CHECK(ca.att.wei.cols() == Tk);
+    for (int h = 0; h < c.n_head; ++h)
+        for (int i = 0; i < Tq; ++i) {  // sequence 1 has one source word: all the weight goes there
+            CHECK(ca.att.wei((c.n_head + h) * Tq + i, 0) == Approx(1.0f));
+            CHECK(ca.att.wei.row(h * Tq + i).sum() == Approx(1.0f));  // not causal: sequence 0 sees all 3
+            CHECK(ca.att.wei(h * Tq + 0, 2) > 0.0f);
+        }
+    nn::Matrix dmemory = nn::Matrix::Zero(B * Tk, c.d_model);
+    for (nn::Parameter* p : params) p->grad.setZero();
+    const nn::Matrix dx = ca.backward(r, dmemory);
+    CHECK(dmemory.row(Tk + 1).norm() == 0.0f);  // padding gets no gradient
+    CHECK(dmemory.row(Tk + 2).norm() == 0.0f);
+    auto loss = [&] { return test::project(ca.forward(x, memory, B, Tq, Tk, key_len), r); };
+    test::check_grad("x (decoder)", loss, x, dx, kLayer);
+    test::check_grad("memory (encoder)", loss, memory, dmemory, kLayer);
+    const char* names[] = {"query.weight", "query.bias", "key_value.weight", "key_value.bias", "proj.weight", "proj.bias"};
+    for (std::size_t i = 0; i < params.size(); ++i)
+        test::check_grad(names[i], loss, params[i]->value, params[i]->grad, kLayer);
+}
+
+TEST_CASE("07: encoder and decoder layers, post-norm and pre-norm, match finite differences", "[07-encoder-decoder]") {
+    nn::Rng rng(23);
+    const int B = 2, Ts = 3, Tt = 4;
+    const int src_len[B] = {3, 2};
+    for (Norm norm : {Norm::post, Norm::pre}) {
+        DYNAMIC_SECTION(kNormNames[static_cast<std::size_t>(norm)]) {
+            const Config c = tiny_config(norm);
+            EncoderLayer enc(c, rng);
+            DecoderLayer dec(c, rng);
+            nn::Matrix x = random_matrix(B * Ts, c.d_model, rng), y = random_matrix(B * Tt, c.d_model, rng);
+            const nn::Matrix rx = random_matrix(B * Ts, c.d_model, rng), ry = random_matrix(B * Tt, c.d_model, rng);
+            std::vector<nn::Parameter*> pe{&enc.sa.c_attn.weight, &enc.ffwd.fc.weight, &enc.ffwd.proj.bias,
+                                           &enc.an1.ln.weight, &enc.an2.ln.bias};
+            std::vector<nn::Parameter*> pd{&dec.sa.c_attn.weight, &dec.ca.query.weight, &dec.ca.key_value.weight,
+                                           &dec.ffwd.fc.weight, &dec.an1.ln.weight, &dec.an2.ln.weight, &dec.an3.ln.bias};
+            randomize(pe, rng);
+            randomize(pd, rng);
+            const nn::Matrix out = enc.forward(x, B, Ts, src_len);
+            if (norm == Norm::post) {  // post-norm: the output is LayerNorm(x1 + ffwd(x1)), row by row
+                CHECK(out == enc.an2.ln.y);
+                CHECK(std::abs(enc.an2.ln.xhat.row(1).mean()) < 1e-5f);
+            } else {  // pre-norm: a plain sum, x1 + ffwd(LayerNorm(x1))
+                CHECK(out == enc.an2.sum);
+            }
+            const nn::Matrix dx = enc.backward(rx);
+            auto enc_loss = [&] { return test::project(enc.forward(x, B, Ts, src_len), rx); };
+            test::check_grad("encoder x", enc_loss, x, dx, kDeep);
+            for (nn::Parameter* p : pe) test::check_grad("encoder parameter", enc_loss, p->value, p->grad, kDeep);
+
+            nn::Matrix memory = random_matrix(B * Ts, c.d_model, rng);
+            dec.forward(y, memory, B, Tt, Ts, src_len);
+            nn::Matrix dmemory = nn::Matrix::Zero(B * Ts, c.d_model);
+            const nn::Matrix dy = dec.backward(ry, dmemory);
+            auto dec_loss = [&] { return test::project(dec.forward(y, memory, B, Tt, Ts, src_len), ry); };
+            test::check_grad("decoder y", dec_loss, y, dy, kDeep);
+            test::check_grad("decoder memory", dec_loss, memory, dmemory, kDeep);
+            for (nn::Parameter* p : pd) test::check_grad("decoder parameter", dec_loss, p->value, p->grad, kDeep);
+        }
+    }
+}
+
+TEST_CASE("07: label-smoothed cross-entropy: its value, its gradient, <pad> left out", "[07-encoder-decoder]") {
+    nn::Rng rng(24);
+    const int N = 6, V = 5;
+    nn::Matrix logits = random_matrix(N, V, rng, 2.0f);
+    const std::vector<int> targets{3, 4, kPad, 3, 2, kPad};
+    LabelSmoothedCrossEntropy ls;
+    ls.smoothing = 0.1f;
+    const double loss = ls.forward(logits, targets);
+    double expected = 0;
+    for (int n = 0; n < N; ++n) {
+        if (targets[n] == kPad) continue;
+        const auto z = logits.row(n).cast<double>();
+        const double lse = std::log(z.array().exp().sum());
+        for (int v = 0; v < V; ++v) expected -= ((v == targets[n] ? 0.9 : 0.0) + 0.1 / V) * (z(v) - lse);
+    }
+    CHECK(loss == Approx(expected / 4).epsilon(1e-6));
+    CHECK(ls.count == 4);
+    const nn::Matrix d = ls.backward();
+    CHECK(d.row(2).norm() == 0.0f);
+    CHECK(d.row(5).norm() == 0.0f);
+    CHECK(d.row(0).sum() == Approx(0.0f).margin(1e-6));  // p and q both sum to 1
+    test::check_grad("logits", [&] { return ls.forward(logits, targets); }, logits, d, kLayer);
+    // eps = 0 is the plain cross-entropy of common/.
+    ls.smoothing = 0.0f;
+    nn::CrossEntropy ce;
+    const std::vector<int> no_pad{3, 4, 1, 3, 2, 1};
+    CHECK(ls.forward(logits, no_pad) == Approx(ce.forward(logits, no_pad)).epsilon(1e-6));
+    CHECK((ls.backward() - ce.backward()).cwiseAbs().maxCoeff() < 1e-6f);
+}
+
+TEST_CASE("07: the whole model's loss has the gradients backward computes, for every parameter", "[07-encoder-decoder]") {
+    for (auto [norm, position] : {std::pair{Norm::post, Position::sinusoidal}, std::pair{Norm::pre, Position::learned}}) {
+        DYNAMIC_SECTION(kNormNames[static_cast<std::size_t>(norm)] << "-norm, " << kPositionNames[static_cast<std::size_t>(position)]) {
+                    nn::Rng rng(25);
+            Transformer model(tiny_config(norm, position), rng);
+            randomize(model.parameters(), rng);
+            const std::vector<Example> examples = random_examples(3, model.config, rng);
+            const Batch batch = batch_of(examples);
+            CHECK(std::count(batch.src.begin(), batch.src.end(), kPad) + std::count(batch.tgt_out.begin(), batch.tgt_out.end(), kPad) > 0);
+            auto loss = [&] { return model.loss(batch); };
+            test::check_model_gradients(model, loss, [] { return std::vector<bool>{}; }, kModel);
+        }
+    }
+}
+
+TEST_CASE("07: the sinusoidal table is the paper's formula", "[07-encoder-decoder]") {
+    nn::Rng rng(26);
+    Config c = tiny_config();
+    c.max_len = 12;
+    const PositionalEncoding pe(c, rng);
+    for (int pos : {0, 1, 7, 11})
+        for (int i = 0; 2 * i < c.d_model; ++i) {
+            const double angle = pos / std::pow(10000.0, 2.0 * i / c.d_model);
+            CHECK(pe.table.value(pos, 2 * i) == Approx(std::sin(angle)).margin(1e-6));
+            CHECK(pe.table.value(pos, 2 * i + 1) == Approx(std::cos(angle)).margin(1e-6));
+        }
+}
+
+TEST_CASE("07: decoding: padding does not change a translation, and one beam is greedy", "[07-encoder-decoder]") {
+    nn::Rng rng(27);
+    Config c = tiny_config();
+    c.max_len = 8;
+    Transformer model(c, rng);
+    randomize(model.parameters(), rng);
+    const std::vector<Example> examples = random_examples(6, c, rng);
+    std::vector<const Example*> all;
+    for (const Example& e : examples) all.push_back(&e);
+    const auto together = greedy_decode(model, all);
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        const Example* one[] = {&examples[i]};
+        CHECK(greedy_decode(model, one).front() == together[i]);  // alone: no padding at all
+        CHECK(static_cast<int>(together[i].size()) <= c.max_len - 1);
+    }
+    CHECK(beam_decode(model, all, 1) == together);
+    // A wider beam finds a translation at least as likely as greedy's.
+    auto log_prob = [&](const Example& e, const std::vector<int>& out) {
+        Example pair{e.src, out};
+        const Example* p[] = {&pair};
+        const Batch b = make_batch(p);
+        model.encode(b.src, b.src_len, 1, b.Ts);
+        const nn::Matrix& logits = model.decode(b.tgt_in, b.Tt);
+        double sum = 0;
+        for (int t = 0; t < b.Tt; ++t) {
+            const auto z = logits.row(t).cast<double>();
+            sum += z(b.tgt_out[static_cast<std::size_t>(t)]) - std::log(z.array().exp().sum());
+        }
+        return sum;
+    };
+    const auto beam = beam_decode(model, all, 4);
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        // Greedy's may stop at max_len without <eos>: compare only finished ones.
+        if (static_cast<int>(together[i].size()) < c.max_len - 1 && static_cast<int>(beam[i].size()) < c.max_len - 1)
+            CHECK(log_prob(examples[i], beam[i]) >= log_prob(examples[i], together[i]) - 1e-4);
+    }
+}
+
+TEST_CASE("07: the model refuses settings that cannot work and sentences longer than max_len", "[07-encoder-decoder]") {
+    Config c = tiny_config();
+    c.n_head = 3;
+    CHECK_THROWS_WITH(c.validate(), Contains("--d-model (8) must be a multiple of --n-head (3)"));
+    c = tiny_config();
+    c.d_model = 6, c.n_head = 6;
+    CHECK_NOTHROW(c.validate());
+    c.d_model = 7, c.n_head = 7;
+    CHECK_THROWS_WITH(c.validate(), Contains("must be even"));
+    nn::Rng rng(28);
+    Transformer model(tiny_config(), rng);
+    const std::vector<int> src(7, 3), len{7};
+    CHECK_THROWS_WITH(model.encode(src, len, 1, 7), Contains("Ts at most 6"));
+}

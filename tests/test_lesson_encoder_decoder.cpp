@@ -1,0 +1,121 @@
+// 07-encoder-decoder as a program: a short run on the dates that prints the
+// shapes and ends with the exact-match line, the same for the same seed;
+// --pairs with its line-numbered errors; checkpoints that `translate` reads,
+// with its cross-attention map and its refusals of bad input; the plots.
+#include <catch2/catch.hpp>
+#include <regex>
+
+#include "lm_helpers.hpp"
+
+namespace {
+using Catch::Matchers::Contains;
+using Catch::Matchers::EndsWith;
+
+const std::string kLesson = "07-encoder-decoder";
+// A model small enough to learn the dates a little in a second or two.
+const std::string kSmall = " --threads 1 --d-model 32 --d-ff 64 --n-layer 1 --batch-size 32 --eval-iters 2 --show 2";
+
+// One short training run on the dates with --out, shared by the tests below.
+struct TrainedRun {
+    test::ScratchDir dir;
+    test::RunResult result;
+    std::filesystem::path ckpt() const { return dir / "ckpt"; }
+    TrainedRun() {
+        result = test::run_lesson(kLesson, kSmall + " --max-iters 300 --eval-interval 150 --warmup-iters 100 --out " +
+                                               ckpt().string() + " --plot-positions " + (dir / "pe.png").string());
+    }
+};
+const TrainedRun& trained() {
+    static const TrainedRun run;
+    return run;
+}
+
+test::RunResult translate(const std::string& args) {
+    return test::run_lesson(kLesson, "translate --checkpoint " + trained().ckpt().string() + " " + args);
+}
+
+}  // namespace
+
+TEST_CASE("07-encoder-decoder trains on the dates: shapes, losses, the exact-match line", "[07-encoder-decoder][run]") {
+    const test::RunResult& r = trained().result;
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("dates from 1900 to 2099: 73049 sentence pairs"));
+    CHECK_THAT(r.output, Contains("train: 62091 pairs, val: 3653, test: 7305"));
+    CHECK_THAT(r.output, Contains("wei = softmax(pad_mask(q k^T / sqrt(hs)))") && Contains("(B*nh*Tt, Ts)"));
+    CHECK_THAT(r.output, Contains("step 0: train loss") && Contains("step 300: train loss"));
+    CHECK_THAT(r.output, Contains("checkpoints in"));
+    static const std::regex last(R"(exact match on the test set: (\d+) / 7305 \([0-9.]+%\)\n$)");
+    std::smatch m;
+    REQUIRE(std::regex_search(r.output, m, last));
+    CHECK(std::stoi(m[1]) > 6500);  // 300 steps of a small model: about 99.9%
+    CHECK(std::filesystem::file_size(trained().dir / "pe.png") > 1000);
+    // The losses fall.
+    CHECK(test::val_loss_at(r.output, 300) < test::val_loss_at(r.output, 0) - 2.0);
+}
+
+TEST_CASE("07-encoder-decoder translate: one line from a checkpoint, a map, and bad input refused", "[07-encoder-decoder][run]") {
+    REQUIRE(trained().result.status == 0);
+    test::ScratchDir dir;
+    const test::RunResult r = translate("--text 'november twenty-eighth two thousand twenty-six' --cross-attention-map " +
+                                        (dir / "map.png").string());
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Contains(" de "));  // a Spanish date, right or not after 300 steps
+    CHECK(std::filesystem::file_size(dir / "map.png") > 1000);
+    const test::RunResult beam = translate("--beam 3 --text 'march third nineteen ninety-nine'");
+    CHECK(beam.status == 0);
+    CHECK(std::count(beam.output.begin(), beam.output.end(), '\n') == 1);
+    auto refuses = [&](const std::string& args, const std::string& message) {
+        const test::RunResult bad = translate(args);
+        INFO(args << "\n" << bad.output);
+        CHECK(bad.status == 2);
+        CHECK_THAT(bad.output, Contains(message));
+        CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
+    };
+    refuses("--text 'march thirty-third nineteen ninety-nine'", "--text has 1 word outside the vocabulary: 'thirty-third'");
+    refuses("--text ''", "--text is empty");
+    refuses("--text '   '", "--text is empty");
+    refuses("--text 'march march march march march march march march march march march march march march march march'",
+            "--text has 16 words, more than the 15 this model takes (--max-len 16)");
+    const test::RunResult missing = test::run_lesson(kLesson, "translate --checkpoint /no/such/dir --text 'may first nineteen ten'");
+    CHECK(missing.status == 2);
+    CHECK_THAT(missing.output, Contains("no checkpoint at /no/such/dir"));
+}
+
+TEST_CASE("07-encoder-decoder --pairs trains on a TSV file and refuses a malformed line by number", "[07-encoder-decoder][run]") {
+    test::ScratchDir dir;
+    std::string tsv;
+    const char* en[] = {"the cat", "the dog", "a cat", "a dog", "the red cat", "the red dog", "a red cat", "a red dog"};
+    const char* es[] = {"el gato", "el perro", "un gato", "un perro", "el gato rojo", "el perro rojo", "un gato rojo", "un perro rojo"};
+    for (int k = 0; k < 4; ++k)
+        for (int i = 0; i < 8; ++i) tsv += std::string(en[i]) + (k % 2 ? " !" : " .") + "\t" + es[i] + (k % 2 ? " !" : " .") + "\n";
+    test::write_text(dir / "p.tsv", tsv);
+    const std::string args = kSmall + " --max-iters 20 --eval-interval 10 --pairs " + (dir / "p.tsv").string();
+    const test::RunResult r = test::run_lesson(kLesson, args);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("32 sentence pairs") && Contains("vocabularies: 10 source words, 10 target words"));
+    CHECK_THAT(r.output, Contains("train: 26 pairs, val: 2, test: 4"));
+    CHECK_THAT(r.output, Contains("exact match on the test set: "));
+    // The same seed gives the same run.
+    const test::RunResult again = test::run_lesson(kLesson, args);
+    auto without_seconds = [](const std::string& s) { return std::regex_replace(test::without_timings(s), std::regex(R"(translated in [0-9.]+ s|[0-9.]+ s \([0-9.]+ s of it|step \d+/\d+ \|[^\n]*\n)"), ""); };
+    CHECK(without_seconds(again.output) == without_seconds(r.output));
+    test::write_text(dir / "bad.tsv", tsv + "un gato\n");
+    const test::RunResult bad = test::run_lesson(kLesson, kSmall + " --pairs " + (dir / "bad.tsv").string());
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.output, Contains("bad.tsv: line 33 has no tab"));
+}
+
+TEST_CASE("07-encoder-decoder: --help lists the settings, and bad flags exit with 2", "[07-encoder-decoder][run]") {
+    test::check_help(kLesson, {"--norm", "post", "--position", "sinusoidal", "--label-smoothing", "0.1", "--beta2",
+                               "0.98", "--beam", "--pairs", "--plot-positions", "translate"});
+    for (const std::string& bad : {std::string("--norm middle"), std::string("--d-model 30 --n-head 4"),
+                                   std::string("--label-smoothing 1"), std::string("--pairs /no/such.tsv")}) {
+        const test::RunResult r = test::run_lesson(kLesson, bad);
+        INFO(bad << "\n" << r.output);
+        CHECK(r.status == 2);
+        CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+    }
+}
