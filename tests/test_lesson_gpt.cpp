@@ -285,3 +285,32 @@ TEST_CASE("06-gpt: a short run of each switch prints its shapes and learns", "[0
     CHECK_THAT(full.output, Contains("ln1(x)"));
     CHECK_THAT(bare.output, !Contains("ln1(x)"));
 }
+
+TEST_CASE("06-gpt sample --attention-map draws every head and measures where it looks", "[06-gpt][run]") {
+    test::ScratchDir dir;
+    const std::string ckpt = trained().ckpt().string();
+    const auto r = test::run_lesson("06-gpt", "sample --checkpoint " + ckpt + " --prompt 'ROMEO:\nBut soft' --max-new-tokens 5 "
+                                              "--attention-map " + (dir / "map.png").string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("where each head looks") && Contains("word's space") && Contains("2, 2"));
+    CHECK_THAT(r.output, Contains("wrote the attention maps of 2 layers x 2 heads"));
+    // A PNG: its signature, and an IHDR chunk of a picture wider than its 2 x 2 grid of 14 x 14 cells.
+    const std::string png = nn::read_file(dir / "map.png");
+    REQUIRE(png.size() > 24);
+    CHECK(png.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+    CHECK(png.substr(12, 4) == "IHDR");
+    const auto width = (static_cast<unsigned char>(png[18]) << 8) | static_cast<unsigned char>(png[19]);
+    CHECK(width > 2 * 14 * 12);
+    // The model's context is 16 characters: a longer prompt has no map; nor has a character outside the vocabulary.
+    const auto long_prompt = test::run_lesson("06-gpt", "sample --checkpoint " + ckpt + " --prompt 'ROMEO: But soft, what light' "
+                                                        "--attention-map " + (dir / "x.png").string());
+    CHECK(long_prompt.status == 2);
+    CHECK_THAT(long_prompt.output, Contains("the prompt has 27 characters, more than the model's context of 16"));
+    const auto bad = test::run_lesson("06-gpt", "sample --checkpoint " + ckpt + " --prompt 'a~b' --attention-map " +
+                                                (dir / "y.png").string());
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.output, Contains("outside the vocabulary"));
+    CHECK_FALSE(std::filesystem::exists(dir / "x.png"));
+    CHECK_FALSE(std::filesystem::exists(dir / "y.png"));
+}
