@@ -59,12 +59,10 @@ struct RunResult {
     std::string output;  // stdout and stderr together
 };
 
-// Runs bin/LESSON with `args` (a shell-quoted string) and captures its output.
-inline RunResult run_lesson(const std::string& lesson, const std::string& args) {
-    const std::string command =
-        std::string(NN2GPT_BIN_DIR) + "/" + lesson + " " + args + " 2>&1";
+// Runs a shell command and captures what it prints (stdout and stderr together).
+inline RunResult run_command(const std::string& command) {
     RunResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
     if (pipe == nullptr) return result;
     char buffer[4096];
     std::size_t n;
@@ -72,6 +70,11 @@ inline RunResult run_lesson(const std::string& lesson, const std::string& args) 
     const int raw = ::pclose(pipe);
     result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
     return result;
+}
+
+// Runs bin/LESSON with `args` (a shell-quoted string) and captures its output.
+inline RunResult run_lesson(const std::string& lesson, const std::string& args) {
+    return run_command(std::string(NN2GPT_BIN_DIR) + "/" + lesson + " " + args);
 }
 
 }  // namespace test

@@ -35,22 +35,9 @@ std::string mpirun() {
     return std::string("timeout 120 mpirun") + (::geteuid() == 0 ? " --allow-run-as-root" : "") + " --oversubscribe";
 }
 
-// Runs a shell command and captures its output.
-test::RunResult run_command(const std::string& command) {
-    test::RunResult result;
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buffer[4096];
-    std::size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-    const int raw = ::pclose(pipe);
-    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-    return result;
-}
-
 // The lesson on `ranks` processes; `env` is prefixed to the command (VAR=value ...).
 test::RunResult run_mpi(int ranks, const std::string& args, const std::string& env = "") {
-    return run_command(env + " " + mpirun() + " -np " + std::to_string(ranks) + " " + kBin + " " + args);
+    return test::run_command(env + " " + mpirun() + " -np " + std::to_string(ranks) + " " + kBin + " " + args);
 }
 
 struct LossLine {
@@ -188,7 +175,7 @@ TEST_CASE("08-data-parallel: data a rank cannot read is one line and a non-zero 
     std::string bad = small("");
     bad.replace(bad.find(test::shakespeare_dir()), test::shakespeare_dir().size(), missing);
     const std::string command = mpirun() + " -np 1 " + kBin + " " + small("") + " : -np 1 " + kBin + " " + bad;
-    const test::RunResult one = run_command(command);
+    const test::RunResult one = test::run_command(command);
     INFO(command << "\n" << one.output);
     CHECK(one.status == 2);
     CHECK(count(one.output, line) == 1);
