@@ -3,9 +3,10 @@
 //
 // For every (M, K, N) product a default step makes (forward y = x W^T,
 // backward dx = dy W and dW = dy^T x), it times Eigen two ways:
-//   eigen-mt   one product, Eigen's own OpenMP threading;
+//   eigen-mt   one product, Eigen's own OpenMP threading (what 06-gpt's
+//              Linear layers do);
 //   split      the output split in row blocks across the OpenMP threads, each
-//              block a single-threaded Eigen product (what 06-gpt does);
+//              block a single-threaded Eigen product (what 06-gpt could do);
 // and prints GFLOP/s per shape and the weighted total for a whole step.
 //
 // Built and run by bench/gpt-vs-torch:
