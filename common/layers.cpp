@@ -1,6 +1,7 @@
 #include "common/layers.hpp"
 
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include "common/error.hpp"
@@ -10,12 +11,15 @@ namespace nn {
 void softmax_rows(Eigen::Ref<Matrix> m) {
     // exp(-inf) is 0, but Eigen's vectorised exp (rows of 8, 16, ... floats) returns
     // 2.9e-39 for it: the masked entries are remembered and set to 0 after the exp.
-    const Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> masked =
-        m.array() == -std::numeric_limits<float>::infinity();
+    constexpr float minus_inf = -std::numeric_limits<float>::infinity();
+    std::vector<Eigen::Index> masked;
     for (Eigen::Index r = 0; r < m.rows(); ++r) {
         auto row = m.row(r);
+        masked.clear();
+        for (Eigen::Index j = 0; j < row.size(); ++j)
+            if (row(j) == minus_inf) masked.push_back(j);
         row.array() = (row.array() - row.maxCoeff()).exp();
-        row.array() = masked.row(r).select(0.0f, row.array());
+        for (const Eigen::Index j : masked) row(j) = 0.0f;
         row /= row.sum();
     }
 }
