@@ -13,6 +13,7 @@
 #include "01-mnist-mlp/network.hpp"
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "common/limits.hpp"
 #include "common/mnist.hpp"
 #include "common/validators.hpp"
 
@@ -38,12 +39,15 @@ void draw_digit(const nn::Matrix& image_row) {
 // Network sizes must take 784 pixels in and give 10 digits out. `source`
 // names where they came from: the --sizes flag or a loaded file.
 void check_sizes(const std::vector<int>& sizes, const std::string& source = "--sizes") {
-    if (sizes.size() < 2) nn::fail("{} needs at least two layers, got {}", source, sizes.size());
+    if (sizes.size() < 2 || sizes.size() > 64) nn::fail("{} needs 2 to 64 layers, got {}", source, sizes.size());
     if (sizes.front() != 784 || sizes.back() != 10)
         nn::fail("{} must start with 784 (pixels) and end with 10 (digits), got {}", source,
                  fmt::join(sizes, ","));
     for (int n : sizes)
         if (n < 1 || n > 100000) nn::fail("{}: a layer of {} neurons is not possible", source, n);
+    double weights = 0;
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) weights += double(sizes[l]) * double(sizes[l + 1]);
+    nn::check_fits(4.0 * weights, fmt::format("{} ({:.0f} weights): its weights", source, weights));
 }
 
 }  // namespace
@@ -54,13 +58,13 @@ int main(int argc, char** argv) {
                  "untrained network's accuracy.",
                  "01-mnist-mlp"};
     std::string data_dir, load_path;
-    std::vector<int> sizes{784, 30, 10};
+    std::string sizes_text = "784,30,10";
     std::uint64_t seed = 1;
     int show = 0;
     nn::add_data_option(app, data_dir);
-    app.add_option("--sizes", sizes, "Neurons per layer, input first")
-        ->delimiter(',')->capture_default_str();
-    app.add_option("--seed", seed, "Seed for the random weights")->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--sizes", sizes_text, "Neurons per layer, input first")
+        ->check(nn::CountList(1, 100000))->capture_default_str();
+    app.add_option("--seed", seed, "Seed for the random weights")->check(nn::Seed)->capture_default_str();
     app.add_option("--show", show, "Which test image to draw and feed forward")
         ->check(CLI::Range(0, 9999))->capture_default_str();
     app.add_option("--load", load_path,
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
+        const std::vector<int> sizes = nn::split_counts(sizes_text);
         check_sizes(sizes);
         nn::Rng rng(seed);
         const Network net = load_path.empty() ? Network(sizes, rng) : load_network(load_path);

@@ -14,6 +14,7 @@
 #include "02-backprop/network.hpp"
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "common/limits.hpp"
 #include "common/fileio.hpp"
 #include "common/metrics.hpp"
 #include "common/mnist.hpp"
@@ -25,12 +26,15 @@ namespace {
 // Network sizes must take 784 pixels in and give 10 digits out. `source`
 // names where they came from: the --sizes flag or a loaded file.
 void check_sizes(const std::vector<int>& sizes, const std::string& source = "--sizes") {
-    if (sizes.size() < 2) nn::fail("{} needs at least two layers, got {}", source, sizes.size());
+    if (sizes.size() < 2 || sizes.size() > 64) nn::fail("{} needs 2 to 64 layers, got {}", source, sizes.size());
     if (sizes.front() != 784 || sizes.back() != 10)
         nn::fail("{} must start with 784 (pixels) and end with 10 (digits), got {}", source,
                  fmt::join(sizes, ","));
     for (int n : sizes)
         if (n < 1 || n > 100000) nn::fail("{}: a layer of {} neurons is not possible", source, n);
+    double weights = 0;
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) weights += double(sizes[l]) * double(sizes[l + 1]);
+    nn::check_fits(8.0 * weights, fmt::format("{} ({:.0f} weights): its weights and their gradients", source, weights));
 }
 
 // Walks the first mini-batch through feedforward and backprop and prints the
@@ -64,14 +68,14 @@ int main(int argc, char** argv) {
                  "02-backprop"};
     std::string data_dir, save_path, metrics_path, evaluation = "test", cost_name = "quadratic",
                 init_name = "large";
-    std::vector<int> sizes{784, 30, 10};
+    std::string sizes_text = "784,30,10";
     std::uint64_t seed = 1;
     int epochs = 30, mini_batch_size = 10, train_size = 50000;
     float eta = 3.0f, lmbda = 0.0f;
     bool per_example = false;
     nn::add_data_option(app, data_dir);
-    app.add_option("--sizes", sizes, "Neurons per layer, input first")
-        ->delimiter(',')->capture_default_str();
+    app.add_option("--sizes", sizes_text, "Neurons per layer, input first")
+        ->check(nn::CountList(1, 100000))->capture_default_str();
     app.add_option("--epochs", epochs, "Passes over the training data")
         ->check(CLI::Range(1, 100000))->capture_default_str();
     app.add_option("--batch", mini_batch_size, "Mini-batch size")
@@ -95,13 +99,14 @@ int main(int argc, char** argv) {
     app.add_flag("--per-example", per_example,
                  "Backprop one example at a time, as the book's network.py does, instead of the "
                  "whole mini-batch as matrices (the same steps up to float rounding; slower)");
-    app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::Seed)->capture_default_str();
     app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
     app.add_option("--metrics", metrics_path,
                    "Write one JSON line per epoch here: epoch, test (or validation) accuracy, seconds");
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
+        const std::vector<int> sizes = nn::split_counts(sizes_text);
         check_sizes(sizes);
         if (eta * lmbda >= static_cast<float>(train_size))
             nn::fail("--eta {} with --lambda {}: the weight decay factor 1 - eta lambda / n = {} "

@@ -23,6 +23,7 @@
 
 #include "04-self-attention/model.hpp"
 #include "common/cli.hpp"
+#include "common/limits.hpp"
 #include "common/fileio.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
@@ -142,30 +143,30 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1337;
     nn::add_data_option(app, data_dir);
     app.add_option("--batch-size", batch_size, "B: sequences per batch")
-        ->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 4096))->capture_default_str();
     app.add_option("--block-size", block_size, "T: characters per sequence (context length)")
-        ->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 8192))->capture_default_str();
     app.add_option("--n-embd", n_embd, "C: channels of each embedding (and the head size)")
-        ->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 16384))->capture_default_str();
     app.add_option("--max-iters", max_iters, "Training steps")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 1000000))->capture_default_str();
     app.add_option("--eval-interval", eval_interval, "Estimate the losses every this many steps")
-        ->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 1000000))->capture_default_str();
     app.add_option("--eval-iters", eval_iters, "Batches per split in each loss estimate")
-        ->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 10000))->capture_default_str();
     app.add_option("--lr", learning_rate, "AdamW learning rate")
         ->check(nn::Positive)->capture_default_str();
     app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--seed", seed, "Seed for the weights, the batches and the sampling")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Seed)->capture_default_str();
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 1000000))->capture_default_str();
     app.add_option("--prompt", prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
     app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
         ->check(nn::Positive)->capture_default_str();
     app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 2097152))->capture_default_str();
     app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
     app.add_option("--position", position, "Position embeddings: learned, or the fixed sinusoidal table")
         ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
@@ -199,6 +200,8 @@ int main(int argc, char** argv) {
         const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
+        // At the least, the attention weights of every head and their gradient: (B, T, T) floats each.
+        nn::check_fits(8.0 * B * T * T, fmt::format("attention over B = {} sequences of T = {}", B, T));
         const std::vector<int> context = prompt.empty() ? std::vector<int>{0} : data.vocab.encode(prompt, "the prompt");
         if (!attention_map.empty() && data.vocab.encode(map_text, "--map-text").size() > static_cast<std::size_t>(T))
             nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);

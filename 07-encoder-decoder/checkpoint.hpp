@@ -57,9 +57,22 @@ template <typename T>
 using StoredAs = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
                  std::conditional_t<std::is_enum_v<T> || std::is_same_v<T, int>, std::int32_t, T>>;
 
+// How many values the parameters() of a model of config `c` hold: the
+// checkpoint must hold that many floats before a model is built to read them,
+// so a crafted file cannot make this program allocate what it does not have.
+inline double parameter_count(const Config& c) {
+    const double C = c.d_model, F = c.d_ff, ln = 2 * C;
+    const double attention = (C * 3 * C + 3 * C) + (C * C + C);
+    const double cross = (C * C + C) + (C * 2 * C + 2 * C) + (C * C + C);
+    const double ffwd = (C * F + F) + (F * C + C);
+    return (c.src_vocab_size + c.tgt_vocab_size) * C + (c.position == Position::learned ? double(c.max_len) * C : 0) +
+           c.n_layer * (attention + ffwd + 2 * ln) + c.n_layer * (attention + cross + ffwd + 3 * ln) +
+           (c.norm == Norm::pre ? 2 * ln : 0);
+}
+
 // Writes the model and the training state to `path`, atomically.
 inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, Transformer& model) {
-    nn::BinaryWriter w;
+    nn::BinaryWriter w(path, kCheckpointMagic, kCheckpointVersion);  // streams to path.tmp
     w.put<std::int32_t>(info.config.src_vocab_size);
     w.put<std::int32_t>(info.config.tgt_vocab_size);
     for_each_setting(info.config, info.train, [&](const char*, const auto& value, const char*, Bound) {
@@ -84,7 +97,7 @@ inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint&
         w.put<std::int64_t>(p->value.cols());
         w.put_span(nn::as_span(p->value));
     }
-    w.save(path, kCheckpointMagic, kCheckpointVersion);
+    w.commit();  // renames it over path
 }
 
 // A checkpoint being read: the constructor opens the file, checks the
@@ -101,9 +114,10 @@ public:
         Config& c = info.config;
         c.src_vocab_size = r_.get<std::int32_t>();
         c.tgt_vocab_size = r_.get<std::int32_t>();
-        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound) {
+        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound bound) {
             using T = std::remove_cvref_t<decltype(value)>;
             const auto stored = r_.get<StoredAs<T>>();
+            if (!bound.accepts(stored)) nn::fail("{}: holds {} {}, which the command line refuses", name_, flag, stored);
             if constexpr (std::is_same_v<T, bool>) {
                 if (stored > 1) nn::fail("{}: corrupt setting {}", name_, flag);
             } else if constexpr (std::is_enum_v<T>) {
@@ -134,6 +148,12 @@ public:
             e.seconds = r_.get<double>();
             info.history.push_back(e);
         }
+        // The weights come next: refuse a file too short for its settings' model
+        // before that model is built.
+        const double needed = 4.0 * parameter_count(c);
+        if (needed > static_cast<double>(r_.remaining()))
+            nn::fail("{}: holds {} bytes after its settings, where the weights of a model with those settings "
+                     "take {:.0f}", name_, r_.remaining(), needed);
     }
 
     // Reads the weights into `model` (built from info.config: it fixes how many

@@ -62,8 +62,10 @@ void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
             app.add_option(flag, value, help)->transform(CLI::CheckedTransformer(choices))->default_str(setting_text(value));
         } else {
             CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
-            if (bound == Bound::positive) o->check(nn::Positive);
-            if (bound == Bound::nonnegative) o->check(nn::NonNegative);
+            if (bound.kind == Bound::positive) o->check(nn::Positive);
+            if (bound.kind == Bound::nonnegative) o->check(nn::NonNegative);
+            if (bound.kind == Bound::count) o->check(nn::Count(bound.lo, bound.hi));
+            if (bound.kind == Bound::seed) o->check(nn::Seed);
         }
     });
 }
@@ -72,13 +74,13 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
                    "(source<TAB>target per line) instead of the dates");
     app.add_option("--beam", o.beam, "Also translate the test set with beam search of this many beams (0: greedy only)")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 64))->capture_default_str();
     app.add_option("--show", o.show, "Test sentences to print with their translations")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 100000))->capture_default_str();
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
     app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
     app.add_option("--plot-positions", o.positions_path, "Draw the positional-encoding table (position x dimension) into this PNG");
-    app.add_option("--threads", o.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
+    app.add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
 }
 
@@ -89,10 +91,10 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
     translate->add_option("--text", o.text, "The sentence to translate, e.g. \"november twenty-eighth two thousand twenty-six\"")
         ->required();
     translate->add_option("--beam", o.beam, "Beam search with this many beams (0 or 1: greedy)")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(1, 64))->capture_default_str();
     translate->add_option("--cross-attention-map", o.map_path,
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
-    translate->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
+    translate->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     return translate;
 }
 

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -48,8 +49,29 @@ inline std::span<const char* const> names_of(Activation) { return kActivationNam
 inline std::span<const char* const> names_of(Norm) { return kNormNames; }
 inline std::span<const char* const> names_of(Position) { return kPositionNames; }
 
-// How a setting is checked on the command line (on top of validate()).
-enum class Bound { positive, nonnegative, none };
+// What a setting's flag accepts, on top of validate() (which checks what
+// depends on other settings): a float above 0 or at least 0, a whole number in
+// [lo, hi], or a seed. Every integer has an upper bound, so no flag can ask for
+// a run without end; a checkpoint's settings are held to the same bounds.
+struct Bound {
+    enum Kind { positive, nonnegative, count, seed, none } kind;
+    long long lo = 0, hi = 0;
+    constexpr Bound(Kind k, long long lo_ = 0, long long hi_ = 0) : kind(k), lo(lo_), hi(hi_) {}
+    static constexpr Bound in(long long lo, long long hi) { return {count, lo, hi}; }
+
+    // Whether the flag would accept `value` (as read from a checkpoint).
+    template <typename T>
+    bool accepts(T value) const {
+        if constexpr (std::is_floating_point_v<T>) {
+            if (!std::isfinite(value)) return false;
+            return kind == positive ? value > 0 : kind == nonnegative ? value >= 0 : true;
+        } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            if (kind == count) return std::cmp_greater_equal(value, lo) && std::cmp_less_equal(value, hi);
+            return kind == seed || std::cmp_greater_equal(value, 0);
+        }
+        return true;
+    }
+};
 
 // Calls visit(flag, field, help, bound) for every setting of the model (Config)
 // and of training (TrainConfig), in the order a checkpoint stores them. Works
@@ -59,21 +81,21 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     static_assert(std::is_same_v<std::remove_const_t<ConfigT>, Config> &&
                   std::is_same_v<std::remove_const_t<TrainT>, TrainConfig>);
     // The model
-    visit("--max-len", c.max_len, "The most tokens of a sentence, either side, <bos> or <eos> included", Bound::positive);
-    visit("--d-model", c.d_model, "C: channels of the residual stream", Bound::positive);
-    visit("--n-head", c.n_head, "nh: attention heads, each of C / nh channels", Bound::positive);
-    visit("--n-layer", c.n_layer, "N: encoder layers, and as many decoder layers", Bound::positive);
-    visit("--d-ff", c.d_ff, "The feed-forward layer's hidden width", Bound::positive);
+    visit("--max-len", c.max_len, "The most tokens of a sentence, either side, <bos> or <eos> included", Bound::in(2, 1024));
+    visit("--d-model", c.d_model, "C: channels of the residual stream", Bound::in(1, 16384));
+    visit("--n-head", c.n_head, "nh: attention heads, each of C / nh channels", Bound::in(1, 1024));
+    visit("--n-layer", c.n_layer, "N: encoder layers, and as many decoder layers", Bound::in(1, 256));
+    visit("--d-ff", c.d_ff, "The feed-forward layer's hidden width", Bound::in(1, 65536));
     visit("--dropout", c.dropout, "Probability of zeroing an activation while training", Bound::nonnegative);
     visit("--norm", c.norm, "post: LayerNorm(x + f(x)), the paper's; pre: x + f(LayerNorm(x)), 06's", Bound::none);
     visit("--position", c.position, "sinusoidal: the paper's fixed waves; learned: 06's trained table", Bound::none);
     visit("--activation", c.activation, "The feed-forward nonlinearity: relu (the paper's) or gelu (06's)", Bound::none);
     // Training
-    visit("--batch-size", t.batch_size, "B: sentence pairs per step", Bound::positive);
-    visit("--max-iters", t.max_iters, "Training steps", Bound::nonnegative);
-    visit("--warmup-iters", t.warmup_iters, "Steps of linear learning-rate warm-up", Bound::positive);
-    visit("--eval-interval", t.eval_interval, "Estimate the losses every this many steps", Bound::positive);
-    visit("--eval-iters", t.eval_iters, "Batches per split in each loss estimate", Bound::positive);
+    visit("--batch-size", t.batch_size, "B: sentence pairs per step", Bound::in(1, 4096));
+    visit("--max-iters", t.max_iters, "Training steps", Bound::in(0, 1000000));
+    visit("--warmup-iters", t.warmup_iters, "Steps of linear learning-rate warm-up", Bound::in(1, 1000000));
+    visit("--eval-interval", t.eval_interval, "Estimate the losses every this many steps", Bound::in(1, 1000000));
+    visit("--eval-iters", t.eval_iters, "Batches per split in each loss estimate", Bound::in(1, 10000));
     visit("--lr-factor", t.lr_factor, "Scales the paper's schedule, d_model^-0.5 min(step^-0.5, step warmup^-1.5)",
           Bound::positive);
     visit("--label-smoothing", t.label_smoothing, "eps: the share of the target spread over every word",
@@ -81,7 +103,7 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     visit("--beta1", t.beta1, "Adam beta1", Bound::nonnegative);
     visit("--beta2", t.beta2, "Adam beta2", Bound::nonnegative);
     visit("--grad-clip", t.grad_clip, "Clip the global gradient norm to this (0: off)", Bound::nonnegative);
-    visit("--seed", t.seed, "Seed for the weights, the batches and dropout", Bound::nonnegative);
+    visit("--seed", t.seed, "Seed for the weights, the batches and dropout", Bound::seed);
 }
 
 // A setting's value as a person reads it: 0.001, relu.

@@ -64,10 +64,21 @@ template <typename T>
 using StoredAs = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
                  std::conditional_t<std::is_enum_v<T> || std::is_same_v<T, int>, std::int32_t, T>>;
 
+// How many values the parameters() of a model of config `c` hold: the
+// checkpoint must hold that many floats before a model is built to read them,
+// so a crafted file cannot make this program allocate what it does not have.
+inline double parameter_count(const Config& c) {
+    const double V = c.vocab_size, T = c.block_size, C = c.n_embd, H = double(c.ffwd_mult) * c.n_embd;
+    const double ln = c.layernorm ? 2 * C : 0;  // gain and bias
+    const double block = (C * 3 * C + 3 * C) + (c.projection ? C * C + C : 0) + (C * H + H) +
+                         (c.projection ? H * C + C : 0) + 2 * ln;
+    return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
+}
+
 // Writes the model, the optimizer and the training state to `path`, atomically.
 inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, GPTLanguageModel& model,
                             nn::AdamW& optimizer) {
-    nn::BinaryWriter w;
+    nn::BinaryWriter w(path, kCheckpointMagic, kCheckpointVersion);  // streams to path.tmp
     w.put<std::int32_t>(info.config.vocab_size);
     for_each_setting(info.config, info.train, [&](const char*, const auto& value, const char*, Bound) {
         using T = std::remove_cvref_t<decltype(value)>;
@@ -96,7 +107,7 @@ inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint&
         w.put_span(nn::as_span(optimizer.first_moments()[i]));
         w.put_span(nn::as_span(optimizer.second_moments()[i]));
     }
-    w.save(path, kCheckpointMagic, kCheckpointVersion);
+    w.commit();  // renames it over path
 }
 
 // A checkpoint being read: the constructor opens the file, checks the
@@ -112,9 +123,10 @@ public:
         : r_(path, kCheckpointMagic, kCheckpointVersion), name_(path.string()) {
         Config& c = info.config;
         c.vocab_size = r_.get<std::int32_t>();
-        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound) {
+        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound bound) {
             using T = std::remove_cvref_t<decltype(value)>;
             const auto stored = r_.get<StoredAs<T>>();
+            if (!bound.accepts(stored)) nn::fail("{}: holds {} {}, which the command line refuses", name_, flag, stored);
             if constexpr (std::is_same_v<T, bool>) {
                 if (stored > 1) nn::fail("{}: corrupt setting {}", name_, flag);
             } else if constexpr (std::is_enum_v<T>) {
@@ -150,6 +162,12 @@ public:
             e.seconds = r_.get<double>();
             info.history.push_back(e);
         }
+        // The weights come next: refuse a file too short for its settings' model
+        // before that model is built.
+        const double needed = 4.0 * parameter_count(c);
+        if (needed > static_cast<double>(r_.remaining()))
+            nn::fail("{}: holds {} bytes after its settings, where the weights of a model with those settings "
+                     "take {:.0f}", name_, r_.remaining(), needed);
     }
 
     // Reads the weights into `model` (built from info.config: it fixes how many

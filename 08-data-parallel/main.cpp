@@ -30,6 +30,7 @@
 #include "08-data-parallel/runtime.hpp"
 #include "08-data-parallel/train.hpp"
 #include "common/cli.hpp"
+#include "common/limits.hpp"
 #include "common/fileio.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
@@ -56,6 +57,18 @@ struct SampleOptions {
     bool no_cache = false;
 };
 
+// Refuses settings whose model cannot fit in this machine's memory, before
+// anything is allocated: at the least, the parameters with their gradients and
+// AdamW's two moments, and every block's (B, nh, T, T) attention weights with
+// their gradient.
+void check_fits(const Config& c, const TrainConfig& t) {
+    const double params = parameter_count(c);
+    const double attention = double(c.n_layer) * t.batch_size * c.n_head * double(c.block_size) * c.block_size;
+    nn::check_fits(4.0 * (4 * params + 2 * attention),
+                   fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params,
+                               t.batch_size, c.block_size));
+}
+
 // One flag per setting of train.hpp's table.
 void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
     for_each_setting(config, train, [&](const char* flag, auto& value, const char* help, Bound bound) {
@@ -71,8 +84,10 @@ void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
                 ->check(CLI::IsMember(names))->default_str(setting_text(value));
         } else {
             CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
-            if (bound == Bound::positive) o->check(nn::Positive);
-            if (bound == Bound::nonnegative) o->check(nn::NonNegative);
+            if (bound.kind == Bound::positive) o->check(nn::Positive);
+            if (bound.kind == Bound::nonnegative) o->check(nn::NonNegative);
+            if (bound.kind == Bound::count) o->check(nn::Count(bound.lo, bound.hi));
+            if (bound.kind == Bound::seed) o->check(nn::Seed);
         }
     });
 }
@@ -80,12 +95,12 @@ void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
 void add_run_options(CLI::App& app, RunOptions& o) {
     nn::add_data_option(app, o.data_dir);
     app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 1000000))->capture_default_str();
     app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
     app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
         ->check(nn::Positive)->capture_default_str();
     app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 2097152))->capture_default_str();
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
     app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
     app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
@@ -93,11 +108,11 @@ void add_run_options(CLI::App& app, RunOptions& o) {
                    "steps (flags given too win)")
         ->check(CLI::IsMember({"default", "lecture"}))->capture_default_str();
     app.add_option("--threads", o.threads, "OpenMP threads of each rank (one rank per core: 1)")
-        ->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 256))->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
     app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
     app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
-        ->check(nn::NonNegative);
+        ->check(nn::Count(0, 1000000));
 }
 
 CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
@@ -106,15 +121,15 @@ CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
         ->required();
     sample->add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare)");
     sample->add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate per sample")
-        ->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 1000000))->capture_default_str();
     sample->add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
         ->check(nn::Positive)->capture_default_str();
     sample->add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::NonNegative)->capture_default_str();
-    sample->add_option("--seed", o.seed, "Seed for the sampling")->check(nn::NonNegative)->capture_default_str();
+        ->check(nn::Count(0, 2097152))->capture_default_str();
+    sample->add_option("--seed", o.seed, "Seed for the sampling")->check(nn::Seed)->capture_default_str();
     sample->add_option("--num-samples", o.num_samples, "How many samples to write")
-        ->check(nn::Positive)->capture_default_str();
-    sample->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Positive)->capture_default_str();
+        ->check(nn::Count(1, 1000))->capture_default_str();
+    sample->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     sample->add_option("--attention-map", o.attention_map, "Draw every head's attention weights over the prompt "
                        "(at most the model's context) into this PNG, and measure where each head looks");
     sample->add_flag("--no-cache", o.no_cache, "Recompute the whole context for every character (slow; for comparison)");
@@ -433,6 +448,7 @@ int main(int argc, char** argv) {
         });
         const nn::TextData& data = *loaded;
         config.vocab_size = data.vocab.size();
+        check_fits(config, train);
         fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", config.vocab_size, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -53,8 +54,29 @@ inline std::span<const char* const> names_of(Activation) { return kActivationNam
 inline std::span<const char* const> names_of(Schedule) { return kScheduleNames; }
 inline std::span<const char* const> names_of(Init) { return kInitNames; }
 
-// How a setting is checked on the command line (on top of validate()).
-enum class Bound { positive, nonnegative, none };
+// What a setting's flag accepts, on top of validate() (which checks what
+// depends on other settings): a float above 0 or at least 0, a whole number in
+// [lo, hi], or a seed. Every integer has an upper bound, so no flag can ask for
+// a run without end; a checkpoint's settings are held to the same bounds.
+struct Bound {
+    enum Kind { positive, nonnegative, count, seed, none } kind;
+    long long lo = 0, hi = 0;
+    constexpr Bound(Kind k, long long lo_ = 0, long long hi_ = 0) : kind(k), lo(lo_), hi(hi_) {}
+    static constexpr Bound in(long long lo, long long hi) { return {count, lo, hi}; }
+
+    // Whether the flag would accept `value` (as read from a checkpoint).
+    template <typename T>
+    bool accepts(T value) const {
+        if constexpr (std::is_floating_point_v<T>) {
+            if (!std::isfinite(value)) return false;
+            return kind == positive ? value > 0 : kind == nonnegative ? value >= 0 : true;
+        } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            if (kind == count) return std::cmp_greater_equal(value, lo) && std::cmp_less_equal(value, hi);
+            return kind == seed || std::cmp_greater_equal(value, 0);
+        }
+        return true;
+    }
+};
 
 // Calls visit(flag, field, help, bound) for every setting of the model (Config)
 // and of training (TrainConfig), in the order a checkpoint stores them. Works
@@ -64,28 +86,28 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     static_assert(std::is_same_v<std::remove_const_t<ConfigT>, Config> &&
                   std::is_same_v<std::remove_const_t<TrainT>, TrainConfig>);
     // The model
-    visit("--block-size", c.block_size, "T: characters per sequence (context length)", Bound::positive);
-    visit("--n-embd", c.n_embd, "C: channels of the residual stream", Bound::positive);
-    visit("--n-head", c.n_head, "nh: attention heads per block, each of C / nh channels", Bound::positive);
-    visit("--n-layer", c.n_layer, "Transformer blocks", Bound::positive);
+    visit("--block-size", c.block_size, "T: characters per sequence (context length)", Bound::in(1, 8192));
+    visit("--n-embd", c.n_embd, "C: channels of the residual stream", Bound::in(1, 16384));
+    visit("--n-head", c.n_head, "nh: attention heads per block, each of C / nh channels", Bound::in(1, 1024));
+    visit("--n-layer", c.n_layer, "Transformer blocks", Bound::in(1, 256));
     visit("--dropout", c.dropout, "Probability of zeroing an activation while training", Bound::nonnegative);
     visit("--no-residual", c.residual, "Blocks without residual connections: x = f(x), not x + f(x)", Bound::none);
     visit("--no-layernorm", c.layernorm, "No LayerNorm (ln1, ln2, ln_f become the identity)", Bound::none);
     visit("--no-proj", c.projection, "No output projection after attention and in the feed-forward layer "
           "(needs --ffwd-mult 1)", Bound::none);
     visit("--activation", c.activation, "The feed-forward nonlinearity: gelu, or relu (05's)", Bound::none);
-    visit("--ffwd-mult", c.ffwd_mult, "The feed-forward layer's hidden width, in units of C", Bound::positive);
+    visit("--ffwd-mult", c.ffwd_mult, "The feed-forward layer's hidden width, in units of C", Bound::in(1, 64));
     visit("--no-tie", c.tie, "An lm head of its own, not the token embedding table", Bound::none);
     visit("--init", c.init, "Initial weights: gpt2 (N(0, 0.02), smaller for the residual projections) or pytorch "
           "(PyTorch's defaults, as in the lecture)", Bound::none);
     // Training
-    visit("--batch-size", t.batch_size, "B: sequences per batch (the global batch, over all ranks)", Bound::positive);
+    visit("--batch-size", t.batch_size, "B: sequences per batch (the global batch, over all ranks)", Bound::in(1, 4096));
     visit("--grad-accum", t.grad_accum, "K: each rank runs its B / ranks sequences as K micro-batches, one after "
-          "another, adding up their gradients (the same step in less memory)", Bound::positive);
-    visit("--max-iters", t.max_iters, "Training steps", Bound::nonnegative);
-    visit("--warmup-iters", t.warmup_iters, "Steps of linear learning-rate warm-up (cosine schedule)", Bound::positive);
-    visit("--eval-interval", t.eval_interval, "Estimate the losses every this many steps", Bound::positive);
-    visit("--eval-iters", t.eval_iters, "Batches per split in each loss estimate", Bound::positive);
+          "another, adding up their gradients (the same step in less memory)", Bound::in(1, 4096));
+    visit("--max-iters", t.max_iters, "Training steps", Bound::in(0, 1000000));
+    visit("--warmup-iters", t.warmup_iters, "Steps of linear learning-rate warm-up (cosine schedule)", Bound::in(1, 1000000));
+    visit("--eval-interval", t.eval_interval, "Estimate the losses every this many steps", Bound::in(1, 1000000));
+    visit("--eval-iters", t.eval_iters, "Batches per split in each loss estimate", Bound::in(1, 10000));
     visit("--lr", t.learning_rate, "Peak AdamW learning rate", Bound::positive);
     visit("--min-lr", t.min_lr, "Learning rate at the last step, after the cosine decay", Bound::nonnegative);
     visit("--lr-schedule", t.lr_schedule, "cosine: warm-up then cosine decay to --min-lr; constant: --lr throughout",
@@ -94,7 +116,7 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     visit("--beta1", t.beta1, "AdamW beta1", Bound::nonnegative);
     visit("--beta2", t.beta2, "AdamW beta2", Bound::nonnegative);
     visit("--grad-clip", t.grad_clip, "Clip the global gradient norm to this (0: off)", Bound::nonnegative);
-    visit("--seed", t.seed, "Seed for the weights, the batches, dropout and the sampling", Bound::nonnegative);
+    visit("--seed", t.seed, "Seed for the weights, the batches, dropout and the sampling", Bound::seed);
 }
 
 // A setting's value as a person reads it: 0.001, gelu, on/off.

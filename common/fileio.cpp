@@ -1,78 +1,213 @@
 #include "common/fileio.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
+#include <csignal>
+#include <mutex>
 
 namespace nn {
 
-std::string read_file(const fs::path& path) {
-    if (fs::is_directory(path)) fail("cannot read {}: it is a directory", path.string());
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("cannot open {}: {}", path.string(), std::strerror(errno));
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad()) fail("cannot read {}", path.string());
-    return std::move(buffer).str();
+// ---- Reading -------------------------------------------------------------
+
+InputFile::InputFile(const fs::path& path) {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot open {}: {}", path.string(), std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+        const int err = errno;
+        ::close(fd_);
+        fail("cannot read {}: {}", path.string(), std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd_);
+        fail("cannot read {}: {}", path.string(),
+             S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file (a FIFO, a device or a socket)");
+    }
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+    size_ = static_cast<std::uint64_t>(st.st_size);
 }
+
+InputFile::~InputFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+int InputFile::release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+}
+
+std::string read_file(const fs::path& path, std::uint64_t max_bytes) {
+    InputFile file(path);
+    if (file.size() > max_bytes)
+        fail("{}: {} bytes, more than the {} this program reads", path.string(), file.size(), max_bytes);
+    std::string bytes(file.size(), '\0');
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::read(file.fd(), bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail("cannot read {}: {}", path.string(), std::strerror(errno));
+        if (n == 0) break;  // the file shrank while it was read
+        done += static_cast<std::size_t>(n);
+    }
+    bytes.resize(done);
+    return bytes;
+}
+
+// ---- Writing -------------------------------------------------------------
 
 namespace {
 // Where a file is written before it is renamed over `path`.
 fs::path temporary_for(const fs::path& path) { return path.string() + ".tmp"; }
+
+// The temporary files open now, for the signal handler. It may only call
+// async-signal-safe functions, so the names sit in fixed arrays.
+constexpr int kSlots = 8;
+std::array<std::array<char, 4096>, kSlots> g_temporary;
+volatile std::sig_atomic_t g_in_use[kSlots];
+std::mutex g_slots_mutex;
+
+extern "C" void remove_temporaries(int sig) {
+    for (int i = 0; i < kSlots; ++i)
+        if (g_in_use[i]) ::unlink(g_temporary[static_cast<std::size_t>(i)].data());
+    // The handler was reset to the default (SA_RESETHAND): die of the same signal.
+    ::raise(sig);
+}
+
+void install_signal_handlers() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+            struct sigaction old {};
+            if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;  // not ours to take
+            struct sigaction action {};
+            action.sa_handler = remove_temporaries;
+            sigemptyset(&action.sa_mask);
+            action.sa_flags = static_cast<int>(SA_RESETHAND);
+            ::sigaction(sig, &action, nullptr);
+        }
+    });
+}
+
+int claim_slot(const fs::path& tmp) {
+    const std::string& name = tmp.native();
+    if (name.size() >= g_temporary[0].size()) return -1;  // too long to remember: no clean-up on a signal
+    install_signal_handlers();
+    std::lock_guard lock(g_slots_mutex);
+    for (int i = 0; i < kSlots; ++i) {
+        if (g_in_use[i]) continue;
+        auto& slot = g_temporary[static_cast<std::size_t>(i)];
+        std::copy(name.begin(), name.end(), slot.begin());
+        slot[name.size()] = '\0';
+        g_in_use[i] = 1;
+        return i;
+    }
+    return -1;
+}
+
+void release_slot(int slot) {
+    if (slot < 0) return;
+    std::lock_guard lock(g_slots_mutex);
+    g_in_use[slot] = 0;
+}
 }  // namespace
 
-void write_file_atomically(const fs::path& path, std::string_view bytes) {
-    const fs::path tmp = temporary_for(path);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
+AtomicFile::AtomicFile(const fs::path& path) : path_(path), tmp_(temporary_for(path)) {
+    if (fs::is_directory(path)) fail("cannot write {}: it is a directory", path.string());
+    slot_ = claim_slot(tmp_);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+        const int err = errno;
+        release_slot(slot_);
+        fail("cannot write {}: {}", tmp_.string(), std::strerror(err));
+    }
+}
+
+AtomicFile::~AtomicFile() {
+    if (fd_ < 0) return;  // committed
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+    release_slot(slot_);
+}
+
+void AtomicFile::write(std::string_view bytes) {
     std::size_t done = 0;
     while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            fail("cannot write {}: {}", tmp.string(), std::strerror(err));
-        }
+        const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail("cannot write {}: {}", tmp_.string(), std::strerror(errno));
         done += static_cast<std::size_t>(n);
     }
+}
+
+void AtomicFile::write_at(std::uint64_t offset, std::string_view bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail("cannot write {}: {}", tmp_.string(), std::strerror(errno));
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+void AtomicFile::commit() {
+    const int fd = fd_;
+    fd_ = -1;
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
         const int err = errno;
-        ::unlink(tmp.c_str());
-        fail("cannot rename {} to {}: {}", tmp.string(), path.string(), std::strerror(err));
+        ::unlink(tmp_.c_str());
+        release_slot(slot_);
+        fail("cannot write {}: {}", tmp_.string(), std::strerror(err));
     }
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp_.c_str());
+        release_slot(slot_);
+        fail("cannot rename {} to {}: {}", tmp_.string(), path_.string(), std::strerror(err));
+    }
+    release_slot(slot_);
+}
+
+void write_file_atomically(const fs::path& path, std::string_view bytes) {
+    AtomicFile file(path);
+    file.write(bytes);
+    file.commit();
 }
 
 void check_writable(const fs::path& path) {
     if (fs::is_directory(path)) fail("cannot write {}: it is a directory", path.string());
     const fs::path tmp = temporary_for(path);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
     ::close(fd);
     ::unlink(tmp.c_str());
 }
 
+// ---- The container ---------------------------------------------------------
+
 namespace {
 constexpr std::size_t kHeader = 8 + 4 + 8, kTrailer = 4;
+constexpr std::size_t kWriteBuffer = std::size_t{1} << 16;
 
-std::uint32_t crc32_of(std::string_view bytes) {
-    uLong crc = crc32(0L, Z_NULL, 0);
+std::uint32_t crc_update(std::uint32_t crc, const char* data, std::size_t n) {
+    uLong c = crc;
     std::size_t done = 0;
-    while (done < bytes.size()) {  // zlib takes 32-bit lengths
-        const auto chunk = static_cast<uInt>(std::min<std::size_t>(bytes.size() - done, 1u << 30));
-        crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), chunk);
+    while (done < n) {  // zlib takes 32-bit lengths
+        const auto chunk = static_cast<uInt>(std::min<std::size_t>(n - done, 1u << 30));
+        c = crc32(c, reinterpret_cast<const Bytef*>(data + done), chunk);
         done += chunk;
     }
-    return static_cast<std::uint32_t>(crc);
+    return static_cast<std::uint32_t>(c);
+}
+std::uint32_t crc32_of(std::string_view bytes) {
+    return crc_update(static_cast<std::uint32_t>(crc32(0L, Z_NULL, 0)), bytes.data(), bytes.size());
 }
 
 std::string padded_magic(std::string_view magic) {
@@ -82,16 +217,40 @@ std::string padded_magic(std::string_view magic) {
 }
 }  // namespace
 
-void BinaryWriter::save(const fs::path& path, std::string_view magic,
-                        std::uint32_t version) const {
-    std::string file = padded_magic(magic);
-    file.append(reinterpret_cast<const char*>(&version), 4);
-    const std::uint64_t length = bytes_.size();
-    file.append(reinterpret_cast<const char*>(&length), 8);
-    file += bytes_;
-    const std::uint32_t crc = crc32_of(file);
-    file.append(reinterpret_cast<const char*>(&crc), 4);
-    write_file_atomically(path, file);
+BinaryWriter::BinaryWriter(const fs::path& path, std::string_view magic, std::uint32_t version)
+    : file_(path), payload_crc_(crc32_of({})) {
+    header_ = padded_magic(magic);
+    header_.append(reinterpret_cast<const char*>(&version), 4);
+    header_.append(8, '\0');  // the payload's length, written by commit()
+    file_.write(header_);
+    buffer_.reserve(kWriteBuffer);
+}
+
+void BinaryWriter::append(const char* data, std::size_t n) {
+    length_ += n;
+    if (buffer_.size() + n > kWriteBuffer) flush();
+    if (n >= kWriteBuffer) {  // a tensor: straight from its memory to the file
+        payload_crc_ = crc_update(payload_crc_, data, n);
+        file_.write(std::string_view(data, n));
+        return;
+    }
+    buffer_.append(data, n);
+}
+
+void BinaryWriter::flush() {
+    payload_crc_ = crc_update(payload_crc_, buffer_.data(), buffer_.size());
+    file_.write(buffer_);
+    buffer_.clear();
+}
+
+void BinaryWriter::commit() {
+    flush();
+    std::memcpy(header_.data() + 12, &length_, 8);
+    file_.write_at(12, std::string_view(header_).substr(12));
+    const auto crc = static_cast<std::uint32_t>(
+        crc32_combine(crc32_of(header_), payload_crc_, static_cast<z_off_t>(length_)));
+    file_.write(std::string_view(reinterpret_cast<const char*>(&crc), 4));
+    file_.commit();
 }
 
 BinaryReader::BinaryReader(const fs::path& path, std::string_view magic, std::uint32_t version)
@@ -125,6 +284,11 @@ const char* BinaryReader::take(std::size_t n) {
     const char* p = bytes_.data() + pos_;
     pos_ += n;
     return p;
+}
+
+void BinaryReader::seek(std::size_t position) {
+    if (position < kHeader || position > end_) fail("{}: no value at offset {}", path_.string(), position);
+    pos_ = position;
 }
 
 std::string BinaryReader::get_string() {

@@ -1,5 +1,6 @@
-// Files written whole or not at all, and a small checksummed binary container
-// for saved networks and checkpoints.
+// Files read only when they are regular files, files written whole or not at
+// all, and a small checksummed binary container for saved networks and
+// checkpoints.
 //
 // Container layout (all integers little-endian):
 //   offset 0   8 bytes   magic, names what the file holds (e.g. "NN2GPMLP")
@@ -9,6 +10,8 @@
 //   offset 20+N u32      CRC-32 (zlib) of bytes [0, 20+N)
 // A reader checks all four before handing out a single value, so a truncated,
 // corrupt, foreign or newer file is refused with a message that says which.
+// The CRC guards against accidents, not against a crafted file: every reader
+// still checks each count against the bytes that remain before allocating.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -24,35 +27,80 @@ namespace nn {
 
 namespace fs = std::filesystem;
 
-// Reads a whole file; InputError if it is missing or unreadable.
-std::string read_file(const fs::path& path);
+// A file opened for reading: InputError unless it is a regular file. A FIFO,
+// a device or a directory is refused before a byte is read, so nothing blocks.
+class InputFile {
+public:
+    explicit InputFile(const fs::path& path);
+    ~InputFile();
+    InputFile(const InputFile&) = delete;
+    InputFile& operator=(const InputFile&) = delete;
+    int fd() const { return fd_; }
+    std::uint64_t size() const { return size_; }  // in bytes, when opened
+    int release();                                // the caller closes it now
+private:
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+};
 
-// Writes `bytes` to a temporary file beside `path`, flushes it to disk and
-// renames it over `path`: a crash leaves either the old file or the new one.
+// Reads a whole regular file; InputError if it is missing, unreadable, not a
+// regular file, or larger than `max_bytes`.
+std::string read_file(const fs::path& path, std::uint64_t max_bytes = std::uint64_t{1} << 32);
+
+// A file written to PATH.tmp and renamed over PATH by commit(): a crash
+// leaves either the old file or the new one. If the object is destroyed
+// before commit() (an exception), or the program gets SIGINT or SIGTERM while
+// it is open, the temporary file is removed.
+class AtomicFile {
+public:
+    explicit AtomicFile(const fs::path& path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+    void write(std::string_view bytes);
+    void write_at(std::uint64_t offset, std::string_view bytes);  // over bytes written before
+    void commit();  // flushes to disk and renames over the path
+private:
+    fs::path path_, tmp_;
+    int fd_ = -1;
+    int slot_ = -1;  // where the signal handler finds tmp_
+};
+
+// Writes `bytes` to `path` atomically (through an AtomicFile).
 void write_file_atomically(const fs::path& path, std::string_view bytes);
 // Fails now, before a long run, if `path` could not be written at its end
 // (no such directory, no permission). Leaves nothing behind.
 void check_writable(const fs::path& path);
 
+// Writes the container straight to the file as values are put: the payload
+// is never held whole in memory, and its CRC is computed on the way. Nothing
+// appears at `path` until commit().
 class BinaryWriter {
 public:
+    BinaryWriter(const fs::path& path, std::string_view magic, std::uint32_t version);
+
     template <typename T>
         requires std::is_trivially_copyable_v<T>
     void put(const T& value) {
-        bytes_.append(reinterpret_cast<const char*>(&value), sizeof(T));
+        append(reinterpret_cast<const char*>(&value), sizeof(T));
     }
     template <typename T>  // T may be const
     void put_span(std::span<T> values) {
         put<std::uint64_t>(values.size());
-        bytes_.append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
+        append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
     }
     void put_string(std::string_view s) { put_span(std::span<const char>(s.data(), s.size())); }
 
-    // Wraps the payload in the container and writes it atomically to `path`.
-    void save(const fs::path& path, std::string_view magic, std::uint32_t version) const;
+    // Writes the length and the CRC, then renames the file into place.
+    void commit();
 
 private:
-    std::string bytes_;
+    void append(const char* data, std::size_t n);
+    void flush();
+    AtomicFile file_;
+    std::string buffer_, header_;
+    std::uint64_t length_ = 0;
+    std::uint32_t payload_crc_;
 };
 
 class BinaryReader {
@@ -87,6 +135,9 @@ public:
     void expect_end() const;
     // Bytes not read yet: to check a size read from the file before allocating it.
     std::size_t remaining() const { return end_ - pos_; }
+    // Where the next value is, and going back there: to look ahead at counts.
+    std::size_t position() const { return pos_; }
+    void seek(std::size_t position);
     const fs::path& path() const { return path_; }
 
 private:

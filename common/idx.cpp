@@ -5,17 +5,21 @@
 #include <memory>
 
 #include "common/error.hpp"
+#include "common/fileio.hpp"
 
 namespace nn {
 
 namespace {
 
-// A gzip (or plain) file opened through zlib, closed on every path out.
+// A gzip (or plain) file opened through zlib, closed on every path out. Only
+// a regular file is opened (nn::InputFile): a FIFO or a device is refused.
 struct GzFile {
-    explicit GzFile(const std::filesystem::path& path)
-        : name(path.string()), handle(gzopen(name.c_str(), "rb")) {
-        if (!std::filesystem::exists(path)) fail("{}: no such file", name);
+    explicit GzFile(const std::filesystem::path& path) : name(path.string()) {
+        InputFile file(path);
+        size = file.size();
+        handle = gzdopen(file.fd(), "rb");
         if (handle == nullptr) fail("{}: cannot open", name);
+        file.release();  // zlib closes it now
     }
     ~GzFile() {
         if (handle) gzclose(handle);
@@ -40,7 +44,8 @@ struct GzFile {
     }
 
     std::string name;
-    gzFile handle;
+    std::uint64_t size = 0;  // on disk, compressed or not
+    gzFile handle = nullptr;
 };
 
 }  // namespace
@@ -69,8 +74,20 @@ IdxArray read_idx(const std::filesystem::path& path) {
         count *= size;
         if (count > (std::uint64_t{1} << 32)) fail("{}: implausibly large dimensions", file.name);
     }
-    array.data.resize(count);
-    const std::size_t got = file.read(array.data.data(), count);
+    // Nothing is allocated for what the header claims until the file shows it
+    // holds it. A plain file's size says so up front; a gzip file's data is
+    // read in pieces, so memory grows only with the bytes that really come.
+    const std::uint64_t header = 4 + 4 * static_cast<std::uint64_t>(ndims);
+    if (gzdirect(file.handle) && count > file.size - header)
+        fail("{}: truncated, {} data bytes where the header says {}", file.name, file.size - header, count);
+    std::uint64_t got = 0;
+    while (got < count) {
+        const std::uint64_t want = std::min<std::uint64_t>(count - got, std::uint64_t{1} << 22);
+        array.data.resize(got + want);
+        const std::size_t n = file.read(array.data.data() + got, want);
+        got += n;
+        if (n < want) break;
+    }
     if (got != count)
         fail("{}: truncated, {} data bytes where the header says {}", file.name, got, count);
     unsigned char extra;

@@ -10,14 +10,14 @@ namespace nn {
 
 void save_network_file(const std::string& path, const std::vector<int>& sizes,
                        const std::vector<RowVector>& biases, const std::vector<Matrix>& weights) {
-    BinaryWriter out;
+    BinaryWriter out(path, kNetworkMagic, kNetworkVersion);
     out.put<std::uint32_t>(static_cast<std::uint32_t>(sizes.size()));
     for (int n : sizes) out.put<std::uint32_t>(static_cast<std::uint32_t>(n));
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
         out.put_span(as_span(biases[l]));
         out.put_span(as_span(weights[l]));
     }
-    out.save(path, kNetworkMagic, kNetworkVersion);
+    out.commit();
 }
 
 NetworkFile load_network_file(const std::string& path) {

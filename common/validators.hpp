@@ -1,12 +1,20 @@
 // Checks for numeric flags, with messages a person can read:
 //   app.add_option("--lr", lr, "...")->check(nn::Positive);
 //   --lr: must be greater than 0, not -0.1
+//   app.add_option("--eval-iters", n, "...")->check(nn::Count(1, 10000));
+//   --eval-iters: must be a whole number in [1, 10000], not 2147483647
+// Every integer flag has an upper bound, shown in --help, so no flag can ask
+// for a run that never ends or a size that overflows.
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace nn {
 
@@ -24,9 +32,69 @@ inline CLI::Validator number_check(bool allow_zero, const char* description) {
         },
         description);
 }
+
+// Parses all of `text` as a whole number; false if it is not one or overflows.
+template <typename Int>
+bool parse_whole(const std::string& text, Int& value) {
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    return ec == std::errc() && ptr == end;
+}
 }  // namespace detail
 
 inline const CLI::Validator Positive = detail::number_check(false, "POSITIVE");
 inline const CLI::Validator NonNegative = detail::number_check(true, "NONNEGATIVE");
+
+// A whole number in [lo, hi].
+inline CLI::Validator Count(long long lo, long long hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            long long value = 0;
+            if (!detail::parse_whole(text, value) || value < lo || value > hi)
+                return "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not " +
+                       (text.empty() ? std::string("an empty value") : text);
+            return "";
+        },
+        "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+// A comma-separated list of whole numbers in [lo, hi], such as 784,30,10:
+// nothing empty between the commas. split_counts() then turns it into numbers.
+inline CLI::Validator CountList(long long lo, long long hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            std::size_t start = 0;
+            while (true) {
+                const std::size_t comma = text.find(',', start);
+                std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                if (const std::string error = Count(lo, hi)(item); !error.empty())
+                    return "'" + text + "': each number " + error;
+                if (comma == std::string::npos) return "";
+                start = comma + 1;
+            }
+        },
+        "comma-separated, each in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+inline std::vector<int> split_counts(const std::string& text) {
+    std::vector<int> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', start), text.size());
+        int value = 0;
+        detail::parse_whole(text.substr(start, comma - start), value);
+        out.push_back(value);
+        start = comma + 1;
+    }
+    return out;
+}
+
+// A seed: a whole number in [0, 2^64 - 1].
+inline const CLI::Validator Seed = CLI::Validator(
+    [](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        if (!detail::parse_whole(text, value)) return "must be a whole number in [0, 2^64 - 1], not " + (text.empty() ? std::string("an empty value") : text);
+        return "";
+    },
+    "in [0, 2^64 - 1]");
 
 }  // namespace nn

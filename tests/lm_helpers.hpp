@@ -1,5 +1,7 @@
 // Helpers for the gradient tests of the language-model layers and lessons.
 #pragma once
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
@@ -174,17 +176,21 @@ inline void check_refuses_bad_input(const std::string& lesson) {
     const std::string shakespeare = " --data " + shakespeare_dir() + " " + kTinyRun;
     expect(shakespeare + " --prompt 'ROMEO: 100% #1'",
            "the prompt has 4 characters outside the vocabulary: '1', '0', '%', '#'");
-    expect(shakespeare + " --batch-size 0", "--batch-size: must be greater than 0, not 0");
+    expect(shakespeare + " --batch-size 0", "--batch-size: must be a whole number in [1, 4096], not 0");
+    expect(shakespeare + " --eval-iters 2147483647", "--eval-iters: must be a whole number in [1, 10000], not 2147483647");
+    expect(shakespeare + " --seed 18446744073709551616", "--seed: must be a whole number in [0, 2^64 - 1]");
     expect(shakespeare + " --lr -0.1", "--lr: must be greater than 0, not -0.1");
     expect(shakespeare + " --lr fast", "--lr: 'fast' is not a finite number");
     expect(shakespeare + " --lr 1e39", "--lr: '1e39' is too large");
-    // Refused before a model with a 200,000-character context is built.
-    expect(" --data " + shakespeare_dir() + " --block-size 200000",
-           "the validation split has 111540 characters, too few for a context of 200000");
+    expect(" --data " + shakespeare_dir() + " --block-size 200000", "--block-size: must be a whole number in [1, 8192]");
     expect(shakespeare + " --metrics " + (dir / "no-such-dir" / "m.jsonl").string(),
            "no-such-dir/m.jsonl.tmp: No such file or directory");
     expect(shakespeare + " --temperature 0", "--temperature: must be greater than 0, not 0");
-    expect(shakespeare + " --max-iters -1", "--max-iters: must be 0 or more, not -1");
+    expect(shakespeare + " --max-iters -1", "--max-iters: must be a whole number in [0, 1000000], not -1");
+    // A FIFO in place of the text would block forever: refused at once.
+    fs::remove(dir / "tinyshakespeare.txt");
+    REQUIRE(::mkfifo((dir / "tinyshakespeare.txt").c_str(), 0600) == 0);
+    expect(data, "tinyshakespeare.txt: not a regular file");
     expect(shakespeare + " --no-such-flag", "no-such-flag");
 }
 

@@ -190,9 +190,9 @@ TEST_CASE("the saved-network format round-trips and refuses damaged files", "[02
         REQUIRE_THROWS_WITH(load_network(path), Catch::Contains("wrong magic"));
     }
     SECTION("sizes that do not match the values, refused before allocating them") {
-        nn::BinaryWriter out;  // a valid container whose sizes promise 157 million floats
+        nn::BinaryWriter out(path, nn::kNetworkMagic, nn::kNetworkVersion);  // a valid container whose sizes promise 157 million floats
         for (std::uint32_t n : {3u, 784u, 200000u, 10u}) out.put<std::uint32_t>(n);
-        out.save(path, nn::kNetworkMagic, nn::kNetworkVersion);
+        out.commit();
         REQUIRE_THROWS_WITH(load_network(path),
                             Catch::Contains("holds 0 bytes of values where a network of sizes 784,200000,10 needs 636000072"));
     }

@@ -1,5 +1,7 @@
 // The checksummed container behind saved networks and checkpoints, and the
 // atomic file writer.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <vector>
@@ -11,12 +13,12 @@ namespace {
 using Catch::Matchers::Contains;
 
 void save_sample(const std::filesystem::path& path) {
-    nn::BinaryWriter w;
+    nn::BinaryWriter w(path, "NN2GTEST", 3);
     w.put<std::uint32_t>(42);
     const std::vector<float> values{1.5f, -2.0f, 3.25f};
     w.put_span(std::span<const float>(values));
     w.put_string("hello");
-    w.save(path, "NN2GTEST", 3);
+    w.commit();
 }
 }  // namespace
 
@@ -31,6 +33,54 @@ TEST_CASE("the binary container round-trips", "[fileio]") {
     CHECK(r.get_string() == "hello");
     r.expect_end();
     CHECK_FALSE(std::filesystem::exists(dir / "f.bin.tmp"));
+}
+
+TEST_CASE("the binary container streams large values to the file, CRC and all", "[fileio]") {
+    test::ScratchDir dir;
+    // Larger than the writer's buffer, so they go straight from memory to the file.
+    std::vector<float> big(300000);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * 0.5f;
+    {
+        nn::BinaryWriter w(dir / "big.bin", "NN2GTEST", 3);
+        w.put<std::uint8_t>(7);
+        w.put_span(std::span<const float>(big));
+        w.put_string("tail");
+        CHECK_FALSE(std::filesystem::exists(dir / "big.bin"));  // nothing at the path before commit
+        CHECK(std::filesystem::exists(dir / "big.bin.tmp"));
+        w.commit();
+    }
+    nn::BinaryReader r(dir / "big.bin", "NN2GTEST", 3);  // checks length and CRC
+    CHECK(r.get<std::uint8_t>() == 7);
+    std::vector<float> back(big.size());
+    r.get_span(std::span<float>(back));
+    CHECK(back == big);
+    CHECK(r.get_string() == "tail");
+    r.expect_end();
+}
+
+TEST_CASE("a writer that never commits leaves no file behind", "[fileio]") {
+    test::ScratchDir dir;
+    nn::write_file_atomically(dir / "keep.bin", "old");
+    {
+        nn::BinaryWriter w(dir / "keep.bin", "NN2GTEST", 3);
+        w.put<std::uint32_t>(1);
+    }  // destroyed without commit(), as when an exception passes
+    CHECK(nn::read_file(dir / "keep.bin") == "old");
+    CHECK_FALSE(std::filesystem::exists(dir / "keep.bin.tmp"));
+}
+
+TEST_CASE("only regular files are read: a FIFO, a device or a directory is refused at once", "[fileio]") {
+    test::ScratchDir dir;
+    const auto fifo = dir / "pipe";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Without the check, this would block forever waiting for a writer.
+    REQUIRE_THROWS_WITH(nn::read_file(fifo), Contains("not a regular file"));
+    REQUIRE_THROWS_WITH(nn::BinaryReader(fifo, "NN2GTEST", 3), Contains("not a regular file"));
+    REQUIRE_THROWS_WITH(nn::read_file("/dev/zero"), Contains("not a regular file"));
+    REQUIRE_THROWS_WITH(nn::read_file(dir.path), Contains("it is a directory"));
+    nn::write_file_atomically(dir / "five", "12345");
+    REQUIRE_THROWS_WITH(nn::read_file(dir / "five", 4), Contains("5 bytes, more than the 4"));
+    CHECK(nn::read_file(dir / "five", 5) == "12345");
 }
 
 TEST_CASE("the binary container refuses bad files", "[fileio]") {

@@ -54,7 +54,7 @@ TEST_CASE("read_idx refuses bad files with a message naming the file and fault",
     const auto path = dir / "bad-idx1-ubyte";
 
     SECTION("missing file") {
-        REQUIRE_THROWS_WITH(nn::read_idx(dir / "nope"), Contains("nope") && Contains("no such file"));
+        REQUIRE_THROWS_WITH(nn::read_idx(dir / "nope"), Contains("nope") && Contains("No such file"));
     }
     SECTION("wrong magic number") {
         std::string bytes = idx_bytes({4}, 4);

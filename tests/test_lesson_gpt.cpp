@@ -2,6 +2,7 @@
 // round-trip and refuse bad files, resuming that gives the same losses as an
 // uninterrupted run, and sampling from a checkpoint.
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <fstream>
 #include <regex>
 
@@ -74,6 +75,24 @@ struct CheckpointCopy {
     }
 };
 
+// Where a setting sits in a checkpoint: after the container's 20-byte header and
+// the vocabulary size, in the table's order. An unknown flag gives the offset
+// just past the settings, where the vocabulary starts.
+std::size_t setting_offset(const std::string& wanted) {
+    std::size_t offset = 20 + 4, found = 0;
+    Config c;
+    TrainConfig t;
+    for_each_setting(c, t, [&](const char* flag, const auto& value, const char*, Bound) {
+        if (flag == wanted) found = offset;
+        offset += sizeof(StoredAs<std::remove_cvref_t<decltype(value)>>);
+    });
+    return found != 0 ? found : offset;
+}
+template <typename T>
+void poke(std::string& bytes, std::size_t offset, T value) {
+    std::memcpy(bytes.data() + offset, &value, sizeof value);
+}
+
 }  // namespace
 
 TEST_CASE("06-gpt trains: the loss falls, and checkpoints hold the model", "[06-gpt][run]") {
@@ -124,6 +143,65 @@ TEST_CASE("06-gpt sample writes text from a checkpoint, the same with and withou
     const auto bad = test::run_lesson("06-gpt", "sample --checkpoint " + trained().ckpt().string() + " --prompt 'a~b'");
     CHECK(bad.status == 2);
     CHECK_THAT(bad.output, Contains("outside the vocabulary") && Contains("'~'"));
+}
+
+TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before allocating what they claim",
+          "[06-gpt][run]") {
+    CheckpointCopy copy;
+    auto sample = [&](std::string bytes) {
+        copy.rewrite(test::with_valid_crc(std::move(bytes)));
+        const auto r = test::run_command(test::memory_capped(std::string(NN2GPT_BIN_DIR) +
+                                                             "/06-gpt sample --max-new-tokens 5 --checkpoint " +
+                                                             copy.file.string()));
+        INFO(r.output);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, !Contains("out of memory"));
+        return r.output;
+    };
+    const std::size_t vocabulary = setting_offset("");
+    std::uint64_t vocab_bytes;
+    std::memcpy(&vocab_bytes, copy.bytes.data() + vocabulary, 8);
+    const std::size_t step = vocabulary + 8 + vocab_bytes;
+    SECTION("the unchanged copy samples, so the cases below fail for their own fault") {
+        copy.rewrite(test::with_valid_crc(copy.bytes));
+        const auto r = test::run_lesson("06-gpt", "sample --max-new-tokens 5 --checkpoint " + copy.file.string());
+        CHECK(r.status == 0);
+    }
+    SECTION("settings whose model would take terabytes") {
+        poke<std::int32_t>(copy.bytes, setting_offset("--n-layer"), 256);
+        poke<std::int32_t>(copy.bytes, setting_offset("--n-embd"), 16384);
+        poke<std::int32_t>(copy.bytes, setting_offset("--n-head"), 1);
+        CHECK_THAT(sample(copy.bytes), Contains("where the weights of a model with those settings take"));
+    }
+    SECTION("a setting beyond the command line's bound") {
+        poke<std::int32_t>(copy.bytes, setting_offset("--eval-iters"), 2147483647);
+        CHECK_THAT(sample(copy.bytes), Contains("holds --eval-iters 2147483647, which the command line refuses"));
+    }
+    SECTION("a negative step, and a step past --max-iters") {
+        poke<std::int64_t>(copy.bytes, step, -5);
+        CHECK_THAT(sample(copy.bytes), Contains("step -5 is outside [0, --max-iters 60]"));
+        poke<std::int64_t>(copy.bytes, step, std::int64_t{1} << 62);
+        CHECK_THAT(sample(copy.bytes), Contains("is outside [0, --max-iters 60]"));
+    }
+    SECTION("a vocabulary holding one character twice") {
+        copy.bytes[vocabulary + 8 + 1] = copy.bytes[vocabulary + 8];
+        CHECK_THAT(sample(copy.bytes), Contains("the vocabulary holds a character twice"));
+    }
+    SECTION("a tensor whose header claims 2^32 values") {
+        // Past the step and best loss: two generator states, the loss history
+        // (20-byte records), the parameter count, then the first tensor's rows,
+        // cols and value count (see checkpoint.hpp).
+        std::size_t at = step + 8 + 4;
+        for (int s = 0; s < 2; ++s) {
+            std::uint64_t n;
+            std::memcpy(&n, copy.bytes.data() + at, 8);
+            at += 8 + n;
+        }
+        std::uint64_t records;
+        std::memcpy(&records, copy.bytes.data() + at, 8);
+        poke<std::uint64_t>(copy.bytes, at + 8 + records * 20 + 8 + 16, std::uint64_t{1} << 32);
+        CHECK_THAT(sample(copy.bytes), Contains("holds 4294967296 values where"));
+    }
 }
 
 TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatched checkpoints", "[06-gpt][run]") {
@@ -221,7 +299,7 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[06-gpt][run
     const std::vector<std::pair<std::string, std::string>> paths{
         {"--out " + (dir / "a-file").string(), "cannot create directories"},
         {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png.tmp: No such file or directory"},
-        {"--block-size 200000", "too few for a context of 200000"}};
+        {"--block-size 200000", "--block-size: must be a whole number in [1, 8192], not 200000"}};
     for (const auto& [args, message] : paths) {
         const auto p = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() + " --threads 1 " + args);
         INFO(args << "\n" << p.output);

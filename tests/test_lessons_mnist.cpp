@@ -1,5 +1,7 @@
 // Runs the built MNIST lessons briefly and checks their exit status and the
 // lines a learner relies on.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -69,7 +71,11 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[01-mnist-ml
         {"01-mnist-mlp", "--data " + dir.path.string(), "no such file"},
         {"01-mnist-mlp", "--load " + (dir / "junk.bin").string(), "wrong magic"},
         {"01-mnist-mlp", "--sizes 784,30,9", "must start with 784"},
-        {"01-mnist-mlp", "--seed -1", "--seed: must be 0 or more, not -1"},
+        {"01-mnist-mlp", "--seed -1", "--seed: must be a whole number in [0, 2^64 - 1], not -1"},
+        {"01-mnist-mlp", "--seed 18446744073709551616", "--seed: must be a whole number in [0, 2^64 - 1]"},
+        {"01-mnist-mlp", "--sizes 784,,10", "--sizes: '784,,10': each number must be a whole number in [1, 100000], not an empty value"},
+        {"01-mnist-mlp", "--sizes 784,100000,100000,100000,10", "would need 80.3 GB"},
+        {"02-backprop", "--sizes 784,100000,100000,100000,10", "its weights and their gradients would need 160.6 GB"},
         {"02-backprop", "--batch 0", "--batch"},
         {"02-backprop", "--cost hinge", "--cost"},
         {"02-backprop", "--eta -1", "--eta: must be greater than 0, not -1"},
@@ -94,6 +100,44 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[01-mnist-ml
         CHECK_THAT(r.output, Contains(c.message));
         CHECK_THAT(r.output, Contains("error:"));
         CHECK_THAT(r.output, !Contains("Trained in"));  // refused before training, not after
+    }
+}
+
+TEST_CASE("a crafted IDX header is checked against the file's size before anything is allocated",
+          "[01-mnist-mlp][run]") {
+    const std::string mnist = test::mnist_dir() + "/mnist";
+    test::ScratchDir dir;
+    std::filesystem::create_directory(dir / "mnist");
+    for (const char* name : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+        const std::filesystem::path plain = mnist + "/" + name, gz = plain.string() + ".gz";
+        const bool is_plain = std::filesystem::exists(plain);
+        std::filesystem::create_symlink(is_plain ? plain : gz, dir / "mnist" / (is_plain ? plain : gz).filename());
+    }
+    // A 60 KB label file whose header claims 4,294,967,295 labels.
+    std::string labels = {0, 0, 8, 1, '\xff', '\xff', '\xff', '\xff'};
+    labels += std::string(60000, '\0');
+    auto run = [&] {
+        const auto r = test::run_command(
+            test::memory_capped(std::string(NN2GPT_BIN_DIR) + "/01-mnist-mlp --data " + dir.path.string()));
+        INFO(r.output);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, !Contains("out of memory"));
+        return r.output;
+    };
+    SECTION("plain") {
+        std::ofstream(dir / "mnist" / "train-labels-idx1-ubyte", std::ios::binary) << labels;
+        CHECK_THAT(run(), Contains("truncated, 60000 data bytes where the header says 4294967295"));
+    }
+    SECTION("gzip: read in pieces, so memory grows only with the data that is there") {
+        gzFile gz = gzopen((dir / "mnist" / "train-labels-idx1-ubyte.gz").c_str(), "wb");
+        REQUIRE(gz != nullptr);
+        gzwrite(gz, labels.data(), static_cast<unsigned>(labels.size()));
+        gzclose(gz);
+        CHECK_THAT(run(), Contains("truncated, 60000 data bytes where the header says 4294967295"));
+    }
+    SECTION("a FIFO in place of the file is refused at once, not waited on") {
+        REQUIRE(::mkfifo((dir / "mnist" / "train-labels-idx1-ubyte").c_str(), 0600) == 0);
+        CHECK_THAT(run(), Contains("not a regular file"));
     }
 }
 
