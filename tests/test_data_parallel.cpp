@@ -237,3 +237,15 @@ TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the mic
     model.loss(half);
     CHECK(model.dropouts()[0]->mask != part[0]);
 }
+
+TEST_CASE("08: parameter_count, which checkpoints check before building a model, counts what parameters() holds",
+          "[08-data-parallel]") {
+    for (const Config& c : {Config{}, Config{.n_embd = 8, .n_head = 2, .n_layer = 3, .layernorm = false, .tie = false},
+                            Config{.n_embd = 8, .n_head = 2, .projection = false, .ffwd_mult = 1}}) {
+        nn::Rng rng(1);
+        GPTLanguageModel model(c, rng);
+        double held = 0;
+        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
+        CHECK(parameter_count(c) == held);
+    }
+}

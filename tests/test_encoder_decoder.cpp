@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "07-encoder-decoder/checkpoint.hpp"
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
@@ -368,4 +369,17 @@ TEST_CASE("07: the model refuses settings that cannot work and sentences longer 
     Transformer model(tiny_config(), rng);
     const std::vector<int> src(7, 3), len{7};
     CHECK_THROWS_WITH(model.encode(src, len, 1, 7), Contains("Ts at most 6"));
+}
+
+TEST_CASE("07: parameter_count, which checkpoints check before building a model, counts what parameters() holds",
+          "[07-encoder-decoder]") {
+    for (const Config& c : {Config{}, Config{.src_vocab_size = 9, .tgt_vocab_size = 13, .max_len = 6, .d_model = 12,
+                                             .n_head = 3, .n_layer = 3, .d_ff = 20, .norm = Norm::pre,
+                                             .position = Position::learned}}) {
+        nn::Rng rng(1);
+        Transformer model(c, rng);
+        double held = 0;
+        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
+        CHECK(parameter_count(c) == held);
+    }
 }

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "06-gpt/checkpoint.hpp"
 #include "06-gpt/generate.hpp"
 #include "06-gpt/model.hpp"
 #include "lm_helpers.hpp"
@@ -303,4 +304,18 @@ TEST_CASE("06: --init gpt2 draws GPT-2's small weights, --init pytorch keeps PyT
     // nn.Linear: U(-1/sqrt(in), 1/sqrt(in)), whose standard deviation is 1/sqrt(3 in)
     CHECK(stddev(pytorch.blocks[0].ffwd.fc.weight.value) == Approx(1.0 / std::sqrt(3.0 * 64)).epsilon(0.1));
     CHECK_FALSE(pytorch.blocks[0].ffwd.fc.bias.value.isZero());
+}
+
+TEST_CASE("06: parameter_count, which checkpoints check before building a model, counts what parameters() holds",
+          "[06-gpt]") {
+    for (const Config& c : {Config{}, Config{.vocab_size = 11, .block_size = 5, .n_embd = 12, .n_head = 3, .n_layer = 2},
+                            Config{.n_embd = 8, .n_head = 2, .n_layer = 3, .layernorm = false, .tie = false},
+                            Config{.n_embd = 8, .n_head = 2, .projection = false, .ffwd_mult = 1},
+                            Config{.n_embd = 8, .n_head = 2, .n_layer = 1, .ffwd_mult = 3}}) {
+        nn::Rng rng(1);
+        GPTLanguageModel model(c, rng);
+        double held = 0;
+        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
+        CHECK(parameter_count(c) == held);
+    }
 }
