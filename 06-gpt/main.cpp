@@ -53,6 +53,11 @@ struct SampleOptions {
     bool no_cache = false;
 };
 
+struct EvalOptions {
+    std::string checkpoint, text, data_dir;
+    int batch_size = 16, threads = 2;
+};
+
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
 // AdamW's two moments, and every block's (B, nh, T, T) attention weights with
@@ -129,6 +134,19 @@ CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
                        "(at most the model's context) into this PNG, and measure where each head looks");
     sample->add_flag("--no-cache", o.no_cache, "Recompute the whole context for every character (slow; for comparison)");
     return sample;
+}
+
+CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
+    CLI::App* eval = app.add_subcommand("eval", "The mean cross-entropy of a saved model over a text, read in "
+                                                "consecutive windows of its context: to compare it with another implementation");
+    eval->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
+        ->required();
+    eval->add_option("--text", o.text, "A UTF-8 text file (default: the validation split, the last 10% of --data's "
+                                       "tinyshakespeare.txt)");
+    nn::add_data_option(*eval, o.data_dir);
+    eval->add_option("--batch-size", o.batch_size, "Windows per forward pass")->check(nn::Count(1, 4096))->capture_default_str();
+    eval->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
+    return eval;
 }
 
 // The lecture's gpt.py sizes and settings, where no flag says otherwise. The
@@ -329,12 +347,61 @@ int sample_command(const SampleOptions& o) {
     return 0;
 }
 
+// 06-gpt eval: the mean cross-entropy of a saved model over a text. The text
+// is cut into consecutive windows of block_size characters (the last one may
+// be shorter); each window predicts its next characters from those before it
+// in the window, so every character but the first is predicted exactly once.
+int eval_command(const EvalOptions& o) {
+    set_threads(o.threads);
+    const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
+    CheckpointReader reader(file);
+    const Checkpoint& k = reader.info;
+    const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
+    std::vector<int> tokens;
+    std::string what;
+    if (o.text.empty()) {
+        const nn::TextData data = nn::load_text(fs::path(o.data_dir) / "tinyshakespeare.txt");
+        what = "the validation split of " + (fs::path(o.data_dir) / "tinyshakespeare.txt").string();
+        tokens = vocab.encode(data.vocab.decode(data.val), what);
+    } else {
+        what = o.text;
+        tokens = vocab.encode(nn::read_file(o.text, std::uint64_t{1} << 28), o.text);
+    }
+    if (tokens.size() < 2) nn::fail("{} has {} characters: at least 2 are needed to predict one", what, tokens.size());
+    nn::Rng init(0);
+    GPTLanguageModel model(k.config, init);
+    reader.restore(model, nullptr);
+    model.train(false);
+
+    const int T = k.config.block_size;
+    const std::size_t predictions = tokens.size() - 1, full = predictions / static_cast<std::size_t>(T);
+    double total = 0;  // the sum of the cross-entropies of every prediction
+    auto run = [&](std::size_t first_window, int B, int t) {
+        nn::Batch batch{B, t, std::vector<int>(static_cast<std::size_t>(B) * t), std::vector<int>(static_cast<std::size_t>(B) * t)};
+        for (int b = 0; b < B; ++b) {
+            const std::size_t at = (first_window + static_cast<std::size_t>(b)) * static_cast<std::size_t>(T);
+            std::copy_n(tokens.begin() + static_cast<std::ptrdiff_t>(at), t, batch.x.begin() + b * t);
+            std::copy_n(tokens.begin() + static_cast<std::ptrdiff_t>(at) + 1, t, batch.y.begin() + b * t);
+        }
+        total += model.loss(batch) * B * t;  // loss() is the mean over the B*t predictions
+    };
+    const nn::Stopwatch clock;
+    for (std::size_t w = 0; w < full; w += static_cast<std::size_t>(o.batch_size))
+        run(w, static_cast<int>(std::min<std::size_t>(o.batch_size, full - w)), T);
+    if (const std::size_t rest = predictions - full * static_cast<std::size_t>(T); rest > 0) run(full, 1, static_cast<int>(rest));
+    const double mean = total / static_cast<double>(predictions);
+    fmt::print("{}: {} characters of {}, {} predictions in {} windows of at most {}\n", file.string(), tokens.size(), what,
+               predictions, full + (predictions % static_cast<std::size_t>(T) != 0), T);
+    fmt::print("mean cross-entropy {:.6f} (perplexity {:.4f}) in {:.2f} s\n", mean, std::exp(mean), clock.seconds());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"06-gpt: a GPT (a stack of Transformer blocks) on Tiny Shakespeare, trained with "
                  "hand-written backprop and AdamW, with checkpoints; `06-gpt sample` writes text "
-                 "from a checkpoint.",
+                 "from a checkpoint, `06-gpt eval` measures its loss on a text.",
                  "06-gpt"};
     Config config;
     TrainConfig train;
@@ -343,11 +410,14 @@ int main(int argc, char** argv) {
     add_settings(app, config, train);
     add_run_options(app, run);
     const CLI::App* sample = add_sample_command(app, sample_options);
+    EvalOptions eval_options;
+    const CLI::App* eval = add_eval_command(app, eval_options);
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
         keep_freed_memory();
         if (*sample) return sample_command(sample_options);
+        if (*eval) return eval_command(eval_options);
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
         apply_preset(app, run.preset, config, train);
         config.validate();

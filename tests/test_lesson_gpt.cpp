@@ -392,3 +392,44 @@ TEST_CASE("06-gpt sample --attention-map draws every head and measures where it 
     CHECK_FALSE(std::filesystem::exists(dir / "x.png"));
     CHECK_FALSE(std::filesystem::exists(dir / "y.png"));
 }
+
+TEST_CASE("06-gpt eval gives the mean cross-entropy over consecutive windows, whatever the batch", "[06-gpt][run]") {
+    const auto ckpt = trained().ckpt();
+    // The loss of one window computed here, with the model read from the same file.
+    CheckpointReader reader(ckpt / "best.ckpt");
+    const nn::Vocabulary vocab(nn::decode_utf8(reader.info.vocabulary));
+    nn::Rng rng(0);
+    GPTLanguageModel model(reader.info.config, rng);
+    reader.restore(model, nullptr);
+    model.train(false);
+    const int T = reader.info.config.block_size;
+    const std::string text = "First Citizen:\nBefore we proceed any further";  // more than T + 1 characters
+    const std::vector<int> tokens = vocab.encode(text);
+    REQUIRE(tokens.size() > static_cast<std::size_t>(T) + 1);
+    auto window_sum = [&](std::size_t at, int t) {
+        nn::Batch b{1, t, {tokens.begin() + at, tokens.begin() + at + t}, {tokens.begin() + at + 1, tokens.begin() + at + t + 1}};
+        return model.loss(b) * t;
+    };
+    const std::size_t predictions = tokens.size() - 1, rest = predictions % T;
+    double sum = 0;
+    for (std::size_t at = 0; at + T <= predictions; at += T) sum += window_sum(at, T);
+    if (rest > 0) sum += window_sum(predictions - rest, static_cast<int>(rest));
+    test::ScratchDir dir;
+    std::ofstream(dir / "t.txt") << text;
+    auto eval_loss = [&](const std::string& args) {
+        const auto r = test::run_lesson("06-gpt", "eval --checkpoint " + ckpt.string() + " " + args);
+        INFO(r.output);
+        REQUIRE(r.status == 0);
+        const auto at = r.output.find("mean cross-entropy ");
+        REQUIRE(at != std::string::npos);
+        return std::stod(r.output.substr(at + 19));
+    };
+    CHECK(eval_loss("--text " + (dir / "t.txt").string()) == Approx(sum / predictions).epsilon(1e-5));
+    const std::string data = " --data " + test::shakespeare_dir();
+    CHECK(eval_loss(data + " --batch-size 1") == Approx(eval_loss(data + " --batch-size 64")).epsilon(1e-5));
+
+    std::ofstream(dir / "cafe.txt") << "caf\xc3\xa9";
+    const auto r = test::run_lesson("06-gpt", "eval --checkpoint " + ckpt.string() + " --text " + (dir / "cafe.txt").string());
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("1 character outside the vocabulary: '\xc3\xa9'"));
+}
