@@ -41,7 +41,7 @@ namespace fs = std::filesystem;
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
     std::string data_dir, metrics_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
-    int max_new_tokens = 500, top_k = 0, threads = 2, stop_at = -1;
+    int max_new_tokens = 500, top_k = 0, threads = 0, stop_at = -1;  // threads 0: one per idle core
     float temperature = 1.0f;
 };
 
@@ -55,7 +55,7 @@ struct SampleOptions {
 
 struct EvalOptions {
     std::string checkpoint, text, data_dir;
-    int batch_size = 16, threads = 2;
+    int batch_size = 16, threads = 0;
 };
 
 // Refuses settings whose model cannot fit in this machine's memory, before
@@ -108,7 +108,8 @@ void add_run_options(CLI::App& app, RunOptions& o) {
                    "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
                    "steps (flags given too win)")
         ->check(CLI::IsMember({"default", "lecture"}))->capture_default_str();
-    app.add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
+    app.add_option("--threads", o.threads, "OpenMP threads (0: one per core left idle by other programs, "
+                   "measured at the start)")->check(nn::Count(0, 256))->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
     app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
     app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
@@ -145,7 +146,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
                                        "tinyshakespeare.txt)");
     nn::add_data_option(*eval, o.data_dir);
     eval->add_option("--batch-size", o.batch_size, "Windows per forward pass")->check(nn::Count(1, 4096))->capture_default_str();
-    eval->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
+    eval->add_option("--threads", o.threads, "OpenMP threads (0: one per idle core)")->check(nn::Count(0, 256))
+        ->capture_default_str();
     return eval;
 }
 
@@ -352,7 +354,7 @@ int sample_command(const SampleOptions& o) {
 // be shorter); each window predicts its next characters from those before it
 // in the window, so every character but the first is predicted exactly once.
 int eval_command(const EvalOptions& o) {
-    set_threads(o.threads);
+    set_threads(o.threads == 0 ? idle_cores() : o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -423,6 +425,7 @@ int main(int argc, char** argv) {
         config.validate();
         train.validate();
         if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
+        if (run.threads == 0) run.threads = idle_cores();
         set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits.
