@@ -54,7 +54,7 @@ struct SampleOptions {
 };
 
 struct EvalOptions {
-    std::string checkpoint, text, data_dir;
+    std::string checkpoint, text, data_dir, grad_out;
     int batch_size = 16, threads = 0;
 };
 
@@ -148,6 +148,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
     eval->add_option("--batch-size", o.batch_size, "Windows per forward pass")->check(nn::Count(1, 4096))->capture_default_str();
     eval->add_option("--threads", o.threads, "OpenMP threads (0: one per idle core)")->check(nn::Count(0, 256))
         ->capture_default_str();
+    eval->add_option("--grad", o.grad_out, "Instead, write the loss and the gradient of every parameter on one batch, "
+                     "the first --batch-size windows of the text, to this file (for bench/gpt-parity)");
     return eval;
 }
 
@@ -387,6 +389,27 @@ int eval_command(const EvalOptions& o) {
         }
         total += model.loss(batch) * B * t;  // loss() is the mean over the B*t predictions
     };
+    if (!o.grad_out.empty()) {  // one batch forward and backward, written in the format of fileio.hpp
+        if (full < static_cast<std::size_t>(o.batch_size))
+            nn::fail("--grad needs {} full windows of {} characters; {} has {}", o.batch_size, T, what, full);
+        nn::check_writable(o.grad_out);
+        run(0, o.batch_size, T);
+        for (nn::Parameter* p : model.parameters()) p->grad.setZero();
+        model.backward();
+        nn::BinaryWriter w(o.grad_out, "NN2GPTGR", 1);
+        w.put<double>(total / (static_cast<double>(o.batch_size) * T));
+        const std::vector<nn::Parameter*> params = model.parameters();
+        w.put<std::uint64_t>(params.size());
+        for (const nn::Parameter* p : params) {
+            w.put<std::int64_t>(p->grad.rows());
+            w.put<std::int64_t>(p->grad.cols());
+            w.put_span(nn::as_span(p->grad));
+        }
+        w.commit();
+        fmt::print("loss {:.6f} on {} windows of {}; the gradients of {} parameters written to {}\n",
+                   total / (static_cast<double>(o.batch_size) * T), o.batch_size, T, params.size(), o.grad_out);
+        return 0;
+    }
     const nn::Stopwatch clock;
     for (std::size_t w = 0; w < full; w += static_cast<std::size_t>(o.batch_size))
         run(w, static_cast<int>(std::min<std::size_t>(o.batch_size, full - w)), T);
