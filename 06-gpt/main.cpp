@@ -195,8 +195,9 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     const Config& c = model.config;
     const int B = train.batch_size, T = c.block_size, V = c.vocab_size;
     nn::Rng show(train.seed + 1);
+    Block& b0 = model.blocks[0];
+    b0.sa.att.keep_weights = true;  // to show wei; training does not keep it (attention.hpp)
     const double loss0 = model.loss(nn::get_batch(data, nn::Split::train, B, T, show));
-    const Block& b0 = model.blocks[0];
     long n_params = 0;
     for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
     auto row = [](const std::string& what, const nn::Matrix& m, const std::string& note) {
@@ -221,6 +222,8 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n", "loss = cross_entropy(logits, yb)",
                loss0, V, std::log(static_cast<double>(V)));
     fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
+    b0.sa.att.keep_weights = false;
+    b0.sa.att.wei.resize(0, 0);
 }
 
 // What the training loop measured.
