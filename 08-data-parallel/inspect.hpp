@@ -50,6 +50,7 @@ inline void write_attention_map(GPTLanguageModel& model, const nn::Vocabulary& v
                                 const std::string& path) {
     const int T = static_cast<int>(idx.size());
     model.train(false);
+    for (Block& b : model.blocks) b.sa.att.keep_weights = true;
     model.forward(idx, 1, T);
     std::vector<std::string> labels, titles;
     for (int t : idx) labels.push_back(vocab.show(t));

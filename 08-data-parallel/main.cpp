@@ -223,8 +223,9 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     const Config& c = model.config;
     const int B = split.micro, T = c.block_size, V = c.vocab_size;
     nn::Rng show(train.seed + 1);
+    Block& b0 = model.blocks[0];
+    b0.sa.att.keep_weights = true;  // to show wei; training does not keep it (attention.hpp)
     const double loss0 = model.loss(nn::get_batch(data, nn::Split::train, B, T, show));
-    const Block& b0 = model.blocks[0];
     long n_params = 0;
     for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
     auto row = [](const std::string& what, const nn::Matrix& m, const std::string& note) {
@@ -252,6 +253,8 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
                loss0, V, std::log(static_cast<double>(V)));
     fmt::print("  {} trained parameters ({:.1f} MB of gradients to all-reduce a step), {} thread{} per rank\n\n",
                n_params, n_params * 4.0 / 1e6, threads, threads == 1 ? "" : "s");
+    b0.sa.att.keep_weights = false;
+    b0.sa.att.wei.resize(0, 0);
 }
 
 // What the training loop measured.

@@ -98,6 +98,18 @@ struct Dropout {
             for (float& m : mask.row(r)) m = rng.uniform() < p ? 0.0f : keep;
         }
     }
+    // The same draws as draw_mask, in the same order, kept as bits: for the
+    // attention weights, whose float mask would be as large as the weights.
+    void draw_bits(Eigen::Index rows, Eigen::Index cols, DropMask& bits) {
+        bits.resize(rows, cols);
+        bits.keep = 1.0f / (1.0f - p);
+        const Eigen::Index per_sequence = rows / static_cast<Eigen::Index>(rngs->size());
+        for (Eigen::Index r = 0; r < rows; ++r) {
+            nn::Rng& rng = (*rngs)[static_cast<std::size_t>(r / per_sequence)];
+            for (Eigen::Index j = 0; j < cols; ++j)
+                if (!(rng.uniform() < p)) bits.set(r, j);
+        }
+    }
     // x (N, D) -> y (N, D) = x * mask
     const nn::Matrix& forward(const nn::Matrix& x) {
         if (!active()) return x;
@@ -227,7 +239,8 @@ struct MultiHeadAttention {
     nn::Linear c_attn;  // C -> 3C: [q of every head | k of every head | v of every head]
     nn::Linear proj;    // C -> C
     Dropout attn_dropout, resid_dropout;
-    AttentionState att;  // the weights of every head and what backward needs: attention.hpp
+    DropMask attn_bits;  // attn_dropout's mask, as bits
+    AttentionState att;  // what backward needs of every head: attention.hpp
     nn::Matrix out;      // (B*T, C): the heads' outputs, concatenated
     nn::Matrix dqkv;     // (B*T, 3C)
 
@@ -237,12 +250,12 @@ struct MultiHeadAttention {
         attn_dropout.p = resid_dropout.p = c.dropout;
     }
 
-    const nn::Matrix* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
+    const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_bits : nullptr; }
 
     // x (B*T, C) -> y (B*T, C)
     const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
         const nn::Matrix& qkv = c_attn.forward(x);  // (B*T, 3C)
-        if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * T, T);
+        if (attn_dropout.active()) attn_dropout.draw_bits(B * n_head * T, T, attn_bits);
         causal_attention_forward(qkv, B, T, n_head, attn_mask(), att, out);  // (B*T, C)
         return resid_dropout.forward(projection ? proj.forward(out) : out);
     }

@@ -218,7 +218,13 @@ TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the mic
         model.seed_dropout(42, first, batch.B);
         model.loss(batch);
         std::vector<nn::Matrix> out;
-        for (const Dropout* d : model.dropouts()) out.push_back(d->mask);
+        for (const Block& b : model.blocks) {
+            const DropMask& bits = b.sa.attn_bits;  // the attention's, kept as bits
+            nn::Matrix attention(b.sa.att.row_max.size(), bits.cols);
+            for (Eigen::Index i = 0; i < attention.rows(); ++i)
+                for (Eigen::Index j = 0; j < attention.cols(); ++j) attention(i, j) = bits.kept(i, j) ? bits.keep : 0.0f;
+            out.insert(out.end(), {attention, b.sa.resid_dropout.mask, b.ffwd.dropout.mask});
+        }
         return out;
     };
     const std::vector<nn::Matrix> all = masks(whole, 0);
@@ -235,7 +241,7 @@ TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the mic
     // Another step, other masks.
     model.seed_dropout(43, 2, 2);
     model.loss(half);
-    CHECK(model.dropouts()[0]->mask != part[0]);
+    CHECK(model.blocks[0].sa.resid_dropout.mask != part[1]);
 }
 
 TEST_CASE("08: parameter_count, which checkpoints check before building a model, counts what parameters() holds",
