@@ -402,12 +402,7 @@ int eval_command(const EvalOptions& o) {
         nn::BinaryWriter w(o.grad_out, "NN2GPTGR", 1);
         w.put<double>(total / (static_cast<double>(o.batch_size) * T));
         const std::vector<nn::Parameter*> params = model.parameters();
-        w.put<std::uint64_t>(params.size());
-        for (const nn::Parameter* p : params) {
-            w.put<std::int64_t>(p->grad.rows());
-            w.put<std::int64_t>(p->grad.cols());
-            w.put_span(nn::as_span(p->grad));
-        }
+        put_parameters(w, params, &nn::Parameter::grad);
         w.commit();
         fmt::print("loss {:.6f} on {} windows of {}; the gradients of {} parameters written to {}\n",
                    total / (static_cast<double>(o.batch_size) * T), o.batch_size, T, params.size(), o.grad_out);

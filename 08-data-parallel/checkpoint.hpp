@@ -75,6 +75,20 @@ inline double parameter_count(const Config& c) {
     return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
 }
 
+// The "parameters" part of the format: u64 count, then per parameter i64
+// rows, i64 cols, floats values. With `field` = &nn::Parameter::grad, the
+// gradients in the same layout.
+inline void put_parameters(nn::BinaryWriter& w, const std::vector<nn::Parameter*>& params,
+                           nn::Matrix nn::Parameter::*field = &nn::Parameter::value) {
+    w.put<std::uint64_t>(params.size());
+    for (const nn::Parameter* p : params) {
+        const nn::Matrix& m = p->*field;
+        w.put<std::int64_t>(m.rows());
+        w.put<std::int64_t>(m.cols());
+        w.put_span(nn::as_span(m));
+    }
+}
+
 // Writes the model, the optimizer and the training state to `path`, atomically.
 inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, GPTLanguageModel& model,
                             nn::AdamW& optimizer) {
@@ -96,12 +110,7 @@ inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint&
         w.put<double>(e.seconds);
     }
     const std::vector<nn::Parameter*> params = model.parameters();
-    w.put<std::uint64_t>(params.size());
-    for (const nn::Parameter* p : params) {
-        w.put<std::int64_t>(p->value.rows());
-        w.put<std::int64_t>(p->value.cols());
-        w.put_span(nn::as_span(p->value));
-    }
+    put_parameters(w, params);
     w.put<std::int64_t>(optimizer.steps_taken());
     for (std::size_t i = 0; i < params.size(); ++i) {
         w.put_span(nn::as_span(optimizer.first_moments()[i]));
