@@ -41,3 +41,17 @@ TEST_CASE("03: --help lists every flag with its default", "[03-bigram][run]") {
 TEST_CASE("03: bad input is one line and exit status 2", "[03-bigram][run]") {
     test::check_refuses_bad_input("03-bigram");
 }
+
+TEST_CASE("03: a text of 50,000 distinct characters is refused before its (V, V) table is allocated",
+          "[03-bigram][run]") {
+    test::ScratchDir dir;
+    std::u32string text;
+    for (char32_t c = 0x10000; c < 0x10000 + 50000; ++c) text += c;  // 4-byte UTF-8, no surrogates
+    test::write_text(dir / "tinyshakespeare.txt", nn::encode_utf8(text));
+    const auto r = test::run_command(
+        test::memory_capped(std::string(NN2GPT_BIN_DIR) + "/03-bigram --data " + dir.path.string()));
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains("the bigram table for V = 50000 characters would need 40.0 GB"));
+    CHECK_THAT(r.output, !Catch::Contains("out of memory"));
+}
