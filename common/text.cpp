@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 
 namespace nn {
 
@@ -113,8 +114,10 @@ std::string Vocabulary::printable() const {
 }
 
 TextData load_text(const std::filesystem::path& path) {
-    const std::string bytes = read_file(path);
+    // At most 1 GiB of text: as code points and tokens it takes 9 times that.
+    const std::string bytes = read_file(path, std::uint64_t{1} << 30);
     if (bytes.empty()) fail("{} is empty", path.string());
+    check_fits(9.0 * static_cast<double>(bytes.size()), fmt::format("the {} bytes of {}", bytes.size(), path.string()));
     const std::u32string text = decode_utf8(bytes, path.string());
     Vocabulary vocab(text);
     std::vector<int> tokens = vocab.encode(text);

@@ -187,6 +187,9 @@ inline void check_refuses_bad_input(const std::string& lesson) {
            "no-such-dir/m.jsonl.tmp: No such file or directory");
     expect(shakespeare + " --temperature 0", "--temperature: must be greater than 0, not 0");
     expect(shakespeare + " --max-iters -1", "--max-iters: must be a whole number in [0, 1000000], not -1");
+    // A text of more than 1 GiB (a sparse file: nothing is written) is refused before it is read.
+    fs::resize_file(dir / "tinyshakespeare.txt", (std::uintmax_t{1} << 30) + 1);
+    expect(data, "tinyshakespeare.txt: 1073741825 bytes, more than the 1073741824 this program reads");
     // A FIFO in place of the text would block forever: refused at once.
     fs::remove(dir / "tinyshakespeare.txt");
     REQUIRE(::mkfifo((dir / "tinyshakespeare.txt").c_str(), 0600) == 0);
