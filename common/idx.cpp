@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 
 namespace nn {
 
@@ -71,7 +72,7 @@ IdxArray read_idx(const std::filesystem::path& path) {
                                    (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
         if (size == 0) fail("{}: dimension {} is zero", file.name, d);
         array.dims.push_back(size);
-        count *= size;
+        count = checked_mul(count, size, file.name + "'s dimensions");
         if (count > (std::uint64_t{1} << 32)) fail("{}: implausibly large dimensions", file.name);
     }
     // Nothing is allocated for what the header claims until the file shows it

@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 
 namespace nn {
 
@@ -32,9 +33,10 @@ NetworkFile load_network_file(const std::string& path) {
     }
     // Each layer holds a count (u64) and its biases, a count and its weights.
     std::size_t expected = 0;
-    for (std::size_t l = 0; l + 1 < net.sizes.size(); ++l)
-        expected += 2 * sizeof(std::uint64_t) +
-                    sizeof(float) * std::size_t(net.sizes[l + 1]) * (1 + std::size_t(net.sizes[l]));
+    for (std::size_t l = 0; l + 1 < net.sizes.size(); ++l) {
+        const std::uint64_t values = checked_mul(std::uint64_t(net.sizes[l + 1]), 1 + std::uint64_t(net.sizes[l]), path);
+        expected += 2 * sizeof(std::uint64_t) + checked_mul(sizeof(float), values, path);
+    }
     if (expected != in.remaining())
         fail("{}: holds {} bytes of values where a network of sizes {} needs {}", path,
              in.remaining(), fmt::join(net.sizes, ","), expected);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 #include "helpers.hpp"
 
 namespace {
@@ -123,4 +124,10 @@ TEST_CASE("write_file_atomically replaces a file whole", "[fileio]") {
     CHECK(nn::read_file(dir / "x.txt") == "second");
     REQUIRE_THROWS_WITH(nn::write_file_atomically(dir / "no-such-dir" / "x.txt", "x"),
                         Contains("cannot write"));
+}
+
+TEST_CASE("checked_mul refuses a product that overflows 64 bits", "[fileio]") {
+    CHECK(nn::checked_mul(std::uint64_t{1} << 31, std::uint64_t{1} << 32, "x") == std::uint64_t{1} << 63);
+    REQUIRE_THROWS_WITH(nn::checked_mul(std::uint64_t{1} << 32, std::uint64_t{1} << 32, "the header's sizes"),
+                        Contains("the header's sizes is too large: 4294967296 x 4294967296 overflows 64 bits"));
 }
