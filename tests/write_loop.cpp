@@ -1,4 +1,4 @@
-// A program that does nothing but write: a 16 MB container to PATH, then a
+// A program that does nothing but write: a 4 MB container to PATH, then a
 // text file to PATH.txt, again and again until it is killed. test_signals
 // kills it at random moments to show that a signal during a write leaves the
 // old file or the new one, and no temporary file.
@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string path = argv[1];
-    std::vector<float> values(std::size_t{1} << 22);
+    std::vector<float> values(std::size_t{1} << 20);
     for (unsigned round = 0;; ++round) {
         for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i + round);
         nn::BinaryWriter w(path, "NN2GLOOP", 1);
