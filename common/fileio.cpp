@@ -64,9 +64,6 @@ std::string read_file(const fs::path& path, std::uint64_t max_bytes) {
 // ---- Writing -------------------------------------------------------------
 
 namespace {
-// Where a file is written before it is renamed over `path`.
-fs::path temporary_for(const fs::path& path) { return path.string() + ".tmp"; }
-
 // The temporary files open now, for the signal handler. It may only call
 // async-signal-safe functions, so the names sit in fixed arrays.
 constexpr int kSlots = 8;
@@ -119,7 +116,7 @@ void release_slot(int slot) {
 }
 }  // namespace
 
-AtomicFile::AtomicFile(const fs::path& path) : path_(path), tmp_(temporary_for(path)) {
+AtomicFile::AtomicFile(const fs::path& path) : path_(path), tmp_(path.string() + ".tmp") {
     if (fs::is_directory(path)) fail("cannot write {}: it is a directory", path.string());
     slot_ = claim_slot(tmp_);
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -138,13 +135,8 @@ AtomicFile::~AtomicFile() {
 }
 
 void AtomicFile::write(std::string_view bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail("cannot write {}: {}", tmp_.string(), std::strerror(errno));
-        done += static_cast<std::size_t>(n);
-    }
+    write_at(end_, bytes);
+    end_ += bytes.size();
 }
 
 void AtomicFile::write_at(std::uint64_t offset, std::string_view bytes) {
@@ -182,12 +174,7 @@ void write_file_atomically(const fs::path& path, std::string_view bytes) {
 }
 
 void check_writable(const fs::path& path) {
-    if (fs::is_directory(path)) fail("cannot write {}: it is a directory", path.string());
-    const fs::path tmp = temporary_for(path);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) fail("cannot write {}: {}", tmp.string(), std::strerror(errno));
-    ::close(fd);
-    ::unlink(tmp.c_str());
+    AtomicFile probe(path);  // never committed: its destructor removes the temporary file
 }
 
 // ---- The container ---------------------------------------------------------
@@ -284,11 +271,6 @@ const char* BinaryReader::take(std::size_t n) {
     const char* p = bytes_.data() + pos_;
     pos_ += n;
     return p;
-}
-
-void BinaryReader::seek(std::size_t position) {
-    if (position < kHeader || position > end_) fail("{}: no value at offset {}", path_.string(), position);
-    pos_ = position;
 }
 
 std::string BinaryReader::get_string() {

@@ -57,13 +57,14 @@ public:
     ~AtomicFile();
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
-    void write(std::string_view bytes);
+    void write(std::string_view bytes);                            // after what was written
     void write_at(std::uint64_t offset, std::string_view bytes);  // over bytes written before
     void commit();  // flushes to disk and renames over the path
 private:
     fs::path path_, tmp_;
     int fd_ = -1;
-    int slot_ = -1;  // where the signal handler finds tmp_
+    int slot_ = -1;           // where the signal handler finds tmp_
+    std::uint64_t end_ = 0;   // bytes written so far
 };
 
 // Writes `bytes` to `path` atomically (through an AtomicFile).
@@ -135,9 +136,6 @@ public:
     void expect_end() const;
     // Bytes not read yet: to check a size read from the file before allocating it.
     std::size_t remaining() const { return end_ - pos_; }
-    // Where the next value is, and going back there: to look ahead at counts.
-    std::size_t position() const { return pos_; }
-    void seek(std::size_t position);
     const fs::path& path() const { return path_; }
 
 private:

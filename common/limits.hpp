@@ -10,8 +10,8 @@ namespace nn {
 std::uint64_t physical_memory();
 
 // InputError unless `bytes` (what `what` needs at the least) fits in the
-// machine's memory: "the bigram table (V = 40000) would need 25.6 GB, more
-// than this machine's 24.0 GB".
+// machine's memory: "the bigram table for V = 50000 characters would need
+// 40.0 GB (40000000000 bytes), more than this machine's 25.3 GB of memory".
 void check_fits(double bytes, std::string_view what);
 
 // a * b, or InputError saying `what` is too large if the product overflows.

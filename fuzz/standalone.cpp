@@ -5,22 +5,19 @@
 //                             would (regression inputs: a crash fails the test)
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "common/error.hpp"
+#include "common/fileio.hpp"
 #include "fuzz/fuzz.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return std::move(s).str();
+// Runs one file's bytes through the target.
+void run(const fs::path& file) {
+    const std::string bytes = nn::read_file(file);
+    LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
 }
 }  // namespace
 
@@ -30,8 +27,7 @@ int main(int argc, char** argv) {
         write_seeds(argv[2]);
         int seeds = 0, bad = 0;
         for (const auto& entry : fs::directory_iterator(argv[2])) {
-            const std::string bytes = slurp(entry.path());
-            LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+            run(entry.path());
             ++seeds;
             if (fuzz::g_refused) {
                 std::fprintf(stderr, "seed %s was refused by its reader\n", entry.path().c_str());
@@ -43,14 +39,10 @@ int main(int argc, char** argv) {
     }
     int inputs = 0;
     for (int i = 1; i < argc; ++i) {
-        const fs::path arg = argv[i];
-        for (const fs::path& file : fs::is_directory(arg) ? [&] {
-                 std::vector<fs::path> v;
-                 for (const auto& e : fs::directory_iterator(arg)) v.push_back(e.path());
-                 return v;
-             }() : std::vector<fs::path>{arg}) {
-            const std::string bytes = slurp(file);
-            LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+        std::vector<fs::path> files{argv[i]};
+        if (fs::is_directory(files[0])) files.assign(fs::directory_iterator(argv[i]), fs::directory_iterator());
+        for (const fs::path& file : files) {
+            run(file);
             ++inputs;
         }
     }

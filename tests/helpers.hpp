@@ -1,9 +1,6 @@
 // Helpers shared by the test files: scratch directories, running a built
 // lesson and capturing what it prints, and where the data lives.
 #pragma once
-#include <zlib.h>
-
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -85,15 +82,6 @@ inline std::string memory_capped(const std::string& command, int mb = 1024) {
         return "ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=" + std::to_string(mb) +
                " " + command;
     return "ulimit -v " + std::to_string(mb * 1024) + "; " + command;
-}
-
-// Rewrites the CRC-32 at the end of a container (common/fileio.hpp) so that a
-// crafted payload passes the checksum and reaches the reader's own checks.
-inline std::string with_valid_crc(std::string bytes) {
-    const auto crc = static_cast<std::uint32_t>(
-        ::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size() - 4)));
-    std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
-    return bytes;
 }
 
 // Runs bin/LESSON with `args` (a shell-quoted string) and captures its output.

@@ -1,6 +1,7 @@
 // Runs the built MNIST lessons briefly and checks their exit status and the
 // lines a learner relies on.
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
