@@ -8,7 +8,6 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -40,6 +39,19 @@ bool parse_whole(const std::string& text, Int& value) {
     const auto [ptr, ec] = std::from_chars(text.data(), end, value);
     return ec == std::errc() && ptr == end;
 }
+
+// The items of "784,30,10", empty ones included.
+inline std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> items;
+    std::size_t start = 0;
+    for (std::size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+        items.push_back(text.substr(start, comma - start));
+    items.push_back(text.substr(start));
+    return items;
+}
+
+// A value as an error message shows it.
+inline std::string shown(const std::string& text) { return text.empty() ? "an empty value" : text; }
 }  // namespace detail
 
 inline const CLI::Validator Positive = detail::number_check(false, "POSITIVE");
@@ -47,44 +59,31 @@ inline const CLI::Validator NonNegative = detail::number_check(true, "NONNEGATIV
 
 // A whole number in [lo, hi].
 inline CLI::Validator Count(long long lo, long long hi) {
+    const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
     return CLI::Validator(
-        [lo, hi](std::string& text) -> std::string {
+        [lo, hi, range](std::string& text) -> std::string {
             long long value = 0;
             if (!detail::parse_whole(text, value) || value < lo || value > hi)
-                return "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not " +
-                       (text.empty() ? std::string("an empty value") : text);
+                return "must be a whole number in " + range + ", not " + detail::shown(text);
             return "";
         },
-        "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        "in " + range);
 }
 
 // A comma-separated list of whole numbers in [lo, hi], such as 784,30,10:
 // nothing empty between the commas. split_counts() then turns it into numbers.
 inline CLI::Validator CountList(long long lo, long long hi) {
     return CLI::Validator(
-        [lo, hi](std::string& text) -> std::string {
-            std::size_t start = 0;
-            while (true) {
-                const std::size_t comma = text.find(',', start);
-                std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-                if (const std::string error = Count(lo, hi)(item); !error.empty())
-                    return "'" + text + "': each number " + error;
-                if (comma == std::string::npos) return "";
-                start = comma + 1;
-            }
+        [count = Count(lo, hi)](std::string& text) -> std::string {
+            for (std::string item : detail::split_commas(text))
+                if (const std::string error = count(item); !error.empty()) return "'" + text + "': each number " + error;
+            return "";
         },
         "comma-separated, each in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 inline std::vector<int> split_counts(const std::string& text) {
     std::vector<int> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const std::size_t comma = std::min(text.find(',', start), text.size());
-        int value = 0;
-        detail::parse_whole(text.substr(start, comma - start), value);
-        out.push_back(value);
-        start = comma + 1;
-    }
+    for (const std::string& item : detail::split_commas(text)) detail::parse_whole(item, out.emplace_back());
     return out;
 }
 
@@ -92,7 +91,7 @@ inline std::vector<int> split_counts(const std::string& text) {
 inline const CLI::Validator Seed = CLI::Validator(
     [](std::string& text) -> std::string {
         std::uint64_t value = 0;
-        if (!detail::parse_whole(text, value)) return "must be a whole number in [0, 2^64 - 1], not " + (text.empty() ? std::string("an empty value") : text);
+        if (!detail::parse_whole(text, value)) return "must be a whole number in [0, 2^64 - 1], not " + detail::shown(text);
         return "";
     },
     "in [0, 2^64 - 1]");
