@@ -23,8 +23,8 @@
 
 #include "04-self-attention/model.hpp"
 #include "common/cli.hpp"
-#include "common/limits.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"

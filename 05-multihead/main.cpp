@@ -17,8 +17,8 @@
 
 #include "05-multihead/model.hpp"
 #include "common/cli.hpp"
-#include "common/limits.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"

@@ -26,8 +26,8 @@
 #include "06-gpt/runtime.hpp"
 #include "06-gpt/train.hpp"
 #include "common/cli.hpp"
-#include "common/limits.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -60,14 +60,15 @@ struct EvalOptions {
 
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
-// AdamW's two moments, and every block's (B, nh, T, T) attention weights with
-// their gradient.
-void check_fits(const Config& c, const TrainConfig& t) {
+// AdamW's two moments, and what every block keeps for its backward pass of
+// each of the B*T positions: q, k, v (3C), and the feed-forward layer's
+// hidden values before and after the activation (2 ffwd_mult C).
+void check_fits(const Config& c, int B) {
     const double params = parameter_count(c);
-    const double attention = double(c.n_layer) * t.batch_size * c.n_head * double(c.block_size) * c.block_size;
-    nn::check_fits(4.0 * (4 * params + 2 * attention),
-                   fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params,
-                               t.batch_size, c.block_size));
+    const double activations = double(c.n_layer) * B * c.block_size * c.n_embd * (3 + 2 * c.ffwd_mult);
+    nn::check_fits(4.0 * (4 * params + activations),
+                   fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params, B,
+                               c.block_size));
 }
 
 // One flag per setting of train.hpp's table.
@@ -399,13 +400,14 @@ int eval_command(const EvalOptions& o) {
         run(0, o.batch_size, T);
         for (nn::Parameter* p : model.parameters()) p->grad.setZero();
         model.backward();
+        const double loss = total / (static_cast<double>(o.batch_size) * T);
         nn::BinaryWriter w(o.grad_out, "NN2GPTGR", 1);
-        w.put<double>(total / (static_cast<double>(o.batch_size) * T));
+        w.put<double>(loss);
         const std::vector<nn::Parameter*> params = model.parameters();
         put_parameters(w, params, &nn::Parameter::grad);
         w.commit();
-        fmt::print("loss {:.6f} on {} windows of {}; the gradients of {} parameters written to {}\n",
-                   total / (static_cast<double>(o.batch_size) * T), o.batch_size, T, params.size(), o.grad_out);
+        fmt::print("loss {:.6f} on {} windows of {}; the gradients of {} parameters written to {}\n", loss,
+                   o.batch_size, T, params.size(), o.grad_out);
         return 0;
     }
     const nn::Stopwatch clock;
@@ -453,7 +455,7 @@ int main(int argc, char** argv) {
         const nn::TextData data = nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, config.block_size);
         config.vocab_size = data.vocab.size();
-        check_fits(config, train);
+        check_fits(config, train.batch_size);
         const std::vector<int> context = run.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(run.prompt, "the prompt");
         fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", config.vocab_size, data.vocab.printable());

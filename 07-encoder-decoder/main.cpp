@@ -91,7 +91,7 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
     translate->add_option("--text", o.text, "The sentence to translate, e.g. \"november twenty-eighth two thousand twenty-six\"")
         ->required();
     translate->add_option("--beam", o.beam, "Beam search with this many beams (0 or 1: greedy)")
-        ->check(nn::Count(1, 64))->capture_default_str();
+        ->check(nn::Count(0, 64))->capture_default_str();
     translate->add_option("--cross-attention-map", o.map_path,
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
     translate->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();

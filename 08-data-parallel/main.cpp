@@ -30,8 +30,8 @@
 #include "08-data-parallel/runtime.hpp"
 #include "08-data-parallel/train.hpp"
 #include "common/cli.hpp"
-#include "common/limits.hpp"
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -59,14 +59,15 @@ struct SampleOptions {
 
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
-// AdamW's two moments, and every block's (B, nh, T, T) attention weights with
-// their gradient.
-void check_fits(const Config& c, const TrainConfig& t) {
+// AdamW's two moments, and what every block keeps for its backward pass of
+// each of the B*T positions: q, k, v (3C), and the feed-forward layer's
+// hidden values before and after the activation (2 ffwd_mult C).
+void check_fits(const Config& c, int B) {
     const double params = parameter_count(c);
-    const double attention = double(c.n_layer) * t.batch_size * c.n_head * double(c.block_size) * c.block_size;
-    nn::check_fits(4.0 * (4 * params + 2 * attention),
-                   fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params,
-                               t.batch_size, c.block_size));
+    const double activations = double(c.n_layer) * B * c.block_size * c.n_embd * (3 + 2 * c.ffwd_mult);
+    nn::check_fits(4.0 * (4 * params + activations),
+                   fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params, B,
+                               c.block_size));
 }
 
 // One flag per setting of train.hpp's table.
@@ -451,7 +452,7 @@ int main(int argc, char** argv) {
         });
         const nn::TextData& data = *loaded;
         config.vocab_size = data.vocab.size();
-        check_fits(config, train);
+        check_fits(config, train.batch_size / (dist.world * train.grad_accum));  // one micro-batch at a time
         fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", config.vocab_size, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());

@@ -50,7 +50,7 @@ void product_by_rows(const A& a, const B& b, Matrix& out) {
     {
         const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
         const Eigen::Index r0 = out.rows() * t / n, r1 = out.rows() * (t + 1) / n;
-        if (Accumulate) out.middleRows(r0, r1 - r0).noalias() += a.middleRows(r0, r1 - r0) * b;
+        if constexpr (Accumulate) out.middleRows(r0, r1 - r0).noalias() += a.middleRows(r0, r1 - r0) * b;
         else out.middleRows(r0, r1 - r0).noalias() = a.middleRows(r0, r1 - r0) * b;
     }
 }

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "06-gpt/checkpoint.hpp"
+#include "fuzz/fuzz.hpp"  // with_valid_container: a crafted payload past the checksum
 #include "lm_helpers.hpp"
 
 namespace {
@@ -149,7 +150,7 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
           "[06-gpt][run]") {
     CheckpointCopy copy;
     auto sample = [&](std::string bytes) {
-        copy.rewrite(test::with_valid_crc(std::move(bytes)));
+        copy.rewrite(fuzz::with_valid_container(std::move(bytes)));
         const auto r = test::run_command(test::memory_capped(std::string(NN2GPT_BIN_DIR) +
                                                              "/06-gpt sample --max-new-tokens 5 --checkpoint " +
                                                              copy.file.string()));
@@ -163,7 +164,7 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
     std::memcpy(&vocab_bytes, copy.bytes.data() + vocabulary, 8);
     const std::size_t step = vocabulary + 8 + vocab_bytes;
     SECTION("the unchanged copy samples, so the cases below fail for their own fault") {
-        copy.rewrite(test::with_valid_crc(copy.bytes));
+        copy.rewrite(fuzz::with_valid_container(copy.bytes));
         const auto r = test::run_lesson("06-gpt", "sample --max-new-tokens 5 --checkpoint " + copy.file.string());
         CHECK(r.status == 0);
     }
@@ -299,7 +300,9 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[06-gpt][run
     const std::vector<std::pair<std::string, std::string>> paths{
         {"--out " + (dir / "a-file").string(), "cannot create directories"},
         {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png.tmp: No such file or directory"},
-        {"--block-size 200000", "--block-size: must be a whole number in [1, 8192], not 200000"}};
+        {"--block-size 200000", "--block-size: must be a whole number in [1, 8192], not 200000"},
+        {"--n-layer 256 --n-embd 16384 --n-head 1",
+         "a model of 824690393088 parameters trained on batches of 12 x 64 characters would need"}};
     for (const auto& [args, message] : paths) {
         const auto p = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() + " --threads 1 " + args);
         INFO(args << "\n" << p.output);
