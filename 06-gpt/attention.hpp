@@ -42,8 +42,9 @@ struct DropMask {
         const auto k = static_cast<std::size_t>(row * cols + col);
         return (bits[k >> 6] >> (k & 63)) & 1;
     }
-    // w (T, T) *= rows [row0, row0 + T) of the mask
+    // w (R, cols) *= rows [row0, row0 + R) of the mask
     void apply(Eigen::Ref<nn::Matrix> w, Eigen::Index row0) const {
+#pragma omp parallel for schedule(static) if (w.size() >= nn::kParallelGrain)
         for (Eigen::Index i = 0; i < w.rows(); ++i)
             for (Eigen::Index j = 0; j < w.cols(); ++j) w(i, j) = kept(row0 + i, j) ? w(i, j) * keep : 0.0f;
     }

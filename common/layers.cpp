@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 #include <limits>
+#include <stdexcept>
 
 #include "common/error.hpp"
 
@@ -57,21 +58,20 @@ void product_by_rows(const A& a, const B& b, Matrix& out) {
 }  // namespace
 
 // (N, in) -> (N, out)
-const Matrix& Linear::forward(const Matrix& input) {
-    x = input;
-    y.resize(x.rows(), weight.value.rows());
-    product_by_rows<false>(x, weight.value.transpose(), y);  // y = x W^T
-    if (has_bias) y.rowwise() += bias.value.row(0);
-    return y;
+void Linear::forward(const Matrix& input, Matrix& out) {
+    x = &input;
+    out.resize(input.rows(), weight.value.rows());
+    product_by_rows<false>(input, weight.value.transpose(), out);  // y = x W^T
+    if (has_bias) out.rowwise() += bias.value.row(0);
 }
 
 // (N, out) -> (N, in)
-const Matrix& Linear::backward(const Matrix& dy) {
-    product_by_rows<true>(dy.transpose(), x, weight.grad);  // dW += dy^T x   (out, in)
-    if (has_bias) bias.grad += dy.colwise().sum();          // db = sum_n dy  (1, out)
-    dx.resize(dy.rows(), weight.value.cols());
-    product_by_rows<false>(dy, weight.value, dx);            // dx = dy W      (N, in)
-    return dx;
+void Linear::backward(const Matrix& dy, Matrix& dx_out) {
+    if (x == nullptr || x->rows() != dy.rows()) throw std::logic_error("Linear::backward without a matching forward");
+    product_by_rows<true>(dy.transpose(), *x, weight.grad);  // dW += dy^T x   (out, in)
+    if (has_bias) bias.grad += dy.colwise().sum();           // db = sum_n dy  (1, out)
+    dx_out.resize(dy.rows(), weight.value.cols());
+    product_by_rows<false>(dy, weight.value, dx_out);         // dx = dy W      (N, in)
 }
 
 Embedding::Embedding(int num_embeddings, int embedding_dim, Rng& rng) {

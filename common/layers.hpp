@@ -29,15 +29,23 @@ struct Parameter {
 void softmax_rows(Eigen::Ref<Matrix> m);
 
 // y = x W^T + b, with W stored (out, in) as in PyTorch.
+//
+// backward needs the input x (dW = dy^T x). The layer keeps a pointer to it,
+// not a copy: the matrix given to forward must still hold the same values when
+// backward runs (in these lessons it is always an earlier layer's output).
 struct Linear {
-    Parameter weight;    // (out, in), initialised U(-1/sqrt(in), 1/sqrt(in)) as in PyTorch
-    Parameter bias;      // (1, out), or empty when built without bias
+    Parameter weight;           // (out, in), initialised U(-1/sqrt(in), 1/sqrt(in)) as in PyTorch
+    Parameter bias;             // (1, out), or empty when built without bias
     bool has_bias;
-    Matrix x, y, dx;     // the last input (kept for backward), output and input gradient
+    const Matrix* x = nullptr;  // the last input, read again by backward
+    Matrix y, dx;               // the last output and input gradient
 
     Linear(int in, int out, bool bias, Rng& rng);
-    const Matrix& forward(const Matrix& input);  // (N, in) -> (N, out)
-    const Matrix& backward(const Matrix& dy);    // (N, out) -> (N, in)
+    const Matrix& forward(const Matrix& input) { forward(input, y); return y; }  // (N, in) -> (N, out)
+    const Matrix& backward(const Matrix& dy) { backward(dy, dx); return dx; }    // (N, out) -> (N, in)
+    // The same, writing the result into a matrix of the caller's (one that several layers share).
+    void forward(const Matrix& input, Matrix& out);
+    void backward(const Matrix& dy, Matrix& dx_out);
 };
 
 // A lookup table: token i reads row i.

@@ -50,9 +50,11 @@ TEST_CASE("06: LayerNorm normalises each row and its backward matches finite dif
     nn::Matrix x = random_matrix(5, 7, rng, 2.0f), r = random_matrix(5, 7, rng);
     x.array() += 3.0f;  // a mean far from zero, which the layer removes
     ln.forward(x);
-    for (int n = 0; n < 5; ++n) {
-        CHECK(std::abs(ln.xhat.row(n).mean()) < 1e-5);
-        CHECK(std::abs((ln.xhat.row(n).array().square().mean()) - 1.0f) < 1e-3);
+    for (int n = 0; n < 5; ++n) {  // xhat = (y - bias) / gain
+        const auto xhat = (ln.y.row(n) - ln.bias.value).array() / ln.weight.value.array();
+        CHECK(std::abs(xhat.mean()) < 1e-5);
+        CHECK(std::abs(xhat.square().mean() - 1.0f) < 1e-3);
+        CHECK(ln.mean(n) == Approx(x.row(n).mean()).epsilon(1e-6));
     }
     const nn::Matrix dx = ln.backward(r);
     auto loss = [&] { return test::project(ln.forward(x), r); };
@@ -98,25 +100,39 @@ TEST_CASE("06: Dropout zeroes about p of the values, scales the rest, and passes
     drop.p = 0.25f;
     drop.rng = &masks;
     nn::Matrix x = random_matrix(100, 40, rng), r = random_matrix(100, 40, rng);
-    const nn::Matrix y = drop.forward(x);
+    auto dropped = [&] {  // forward works in place
+        nn::Matrix y = x;
+        drop.forward(y);
+        return y;
+    };
+    const std::string state = masks.state();
+    const nn::Matrix y = dropped();
     const double zeros = (y.array() == 0.0f).cast<double>().mean();
     CHECK(zeros == Approx(0.25).margin(0.02));
-    const auto kept = (drop.mask.array() != 0.0f);
-    CHECK((kept.select(y.array() - x.array() / 0.75f, 0.0f)).abs().maxCoeff() < 1e-5);
+    int kept = 0;
+    for (int i = 0; i < 100; ++i)
+        for (int j = 0; j < 40; ++j) {
+            CHECK(y(i, j) == (drop.mask.kept(i, j) ? x(i, j) * (1.0f / 0.75f) : 0.0f));
+            kept += drop.mask.kept(i, j);
+        }
+    CHECK(kept == (y.array() != 0.0f).count());
+    // The mask is drawn column by column, one uniform draw per value.
+    masks.set_state(state);
+    for (int j = 0; j < 40; ++j)
+        for (int i = 0; i < 100; ++i) REQUIRE(drop.mask.kept(i, j) == !(masks.uniform() < 0.25f));
     // With the mask fixed (the generator rewound before every forward), the
     // backward is the derivative of the forward.
-    const std::string state = masks.state();
     masks.set_state(state);
-    drop.forward(x);
+    dropped();
     const nn::Matrix dx = drop.backward(r);
     auto loss = [&] {
         masks.set_state(state);
-        return test::project(drop.forward(x), r);
+        return test::project(dropped(), r);
     };
     test::check_grad("x", loss, x, dx, kLayer);
     // Evaluation: off, the identity.
     drop.training = false;
-    CHECK(drop.forward(x) == x);
+    CHECK(dropped() == x);
 }
 
 TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout included", "[06-gpt]") {
