@@ -86,13 +86,16 @@ struct Dropout {
     nn::Matrix dx;
 
     bool active() const { return training && p > 0.0f; }
-    // Draws a new (rows, cols) mask from rng, column by column.
+    // Draws a new (rows, cols) mask from rng, column by column: one uniform
+    // draw per value, kept when it is not below p.
     void draw_mask(Eigen::Index rows, Eigen::Index cols) {
         mask.resize(rows, cols);
         mask.keep = 1.0f / (1.0f - p);
-        for (Eigen::Index j = 0; j < cols; ++j)
-            for (Eigen::Index i = 0; i < rows; ++i)
-                if (!(rng->uniform() < p)) mask.set(i, j);
+        const auto n = static_cast<std::size_t>(rows * cols);
+        for (std::size_t k = 0; k < n; ++k) {  // bit k = entry (k % rows, k / rows); no branch: the draws are random
+            const std::uint64_t kept = !(rng->uniform() < p);
+            mask.bits[k >> 6] |= kept << (k & 63);
+        }
     }
     // x (N, D) *= mask, in place, with a new mask (x is a layer's output that
     // nothing else reads).

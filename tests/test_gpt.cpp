@@ -3,6 +3,7 @@
 // the whole model's loss with every switch of Config; and generation with and
 // without the key/value cache.
 #include <catch2/catch.hpp>
+#include <array>
 #include <cmath>
 
 #include "06-gpt/checkpoint.hpp"
@@ -133,6 +134,28 @@ TEST_CASE("06: Dropout zeroes about p of the values, scales the rest, and passes
     // Evaluation: off, the identity.
     drop.training = false;
     CHECK(dropped() == x);
+}
+
+TEST_CASE("06: DropMask::apply, by 64 x 64 tiles of transposed bits, masks as entry-by-entry lookups would", "[06-gpt]") {
+    nn::Rng rng(19), masks(20);
+    Dropout drop;
+    drop.p = 0.3f;
+    drop.rng = &masks;
+    // Shapes that are not multiples of 64, a block of rows starting inside a word, and the causal form.
+    for (auto [rows, cols, row0, block] : {std::array<int, 4>{130, 70, 0, 130}, {200, 64, 67, 70}, {1000, 5, 333, 129}}) {
+        drop.draw_mask(rows, cols);
+        for (bool causal : {false, true}) {
+            const nn::Matrix w = random_matrix(block, cols, rng);
+            nn::Matrix masked = w;
+            drop.mask.apply(masked, row0, causal);
+            for (int i = 0; i < block; ++i)
+                for (int j = 0; j < cols; ++j) {
+                    const float expected = causal && j > i ? w(i, j)
+                                           : drop.mask.kept(row0 + i, j) ? w(i, j) * drop.mask.keep : 0.0f;
+                    REQUIRE(masked(i, j) == expected);
+                }
+        }
+    }
 }
 
 TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout included", "[06-gpt]") {
