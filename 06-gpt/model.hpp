@@ -161,8 +161,8 @@ struct LayerNorm {
         dx.resize(N, dy.cols());  // holds xhat first, the forward's, computed again
 #pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) dx.row(n) = (x->row(n).array() - mean(n)) * rstd(n);
-        weight.grad += dy.cwiseProduct(dx).colwise().sum();  // d gain = sum_n dy * xhat
-        bias.grad += dy.colwise().sum();                     // d bias = sum_n dy
+        nn::add_column_sums(dy.cwiseProduct(dx), weight.grad);  // d gain = sum_n dy * xhat
+        nn::add_column_sums(dy, bias.grad);                     // d bias = sum_n dy
 #pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
             const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
@@ -428,7 +428,8 @@ struct GPTLanguageModel {
     // hf (N, C) -> logits (N, V): hf W_te^T when tied, else lm_head(hf)
     const nn::Matrix& head_forward(const nn::Matrix& hf) {
         if (lm_head) return lm_head->forward(hf);
-        logits.noalias() = hf * token_embedding_table.weight.value.transpose();
+        logits.resize(hf.rows(), config.vocab_size);
+        nn::product_by_rows<false>(hf, token_embedding_table.weight.value.transpose(), logits);
         return logits;
     }
 
@@ -446,8 +447,9 @@ struct GPTLanguageModel {
         } else {
             // logits = hf W_te^T:  dW_te += dlogits^T hf,  dhf = dlogits W_te
             nn::Parameter& wte = token_embedding_table.weight;
-            wte.grad.noalias() += dlogits.transpose() * hf;
-            dx.noalias() = dlogits * wte.value;
+            nn::product_by_rows<true>(dlogits.transpose(), hf, wte.grad);
+            dx.resize(dlogits.rows(), config.n_embd);
+            nn::product_by_rows<false>(dlogits, wte.value, dx);
         }
         const nn::Matrix* d = &ln_f.backward(dx);
         for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {

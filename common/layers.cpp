@@ -1,7 +1,5 @@
 #include "common/layers.hpp"
 
-#include <omp.h>
-
 #include <cmath>
 #include <vector>
 #include <limits>
@@ -37,25 +35,6 @@ Linear::Linear(int in, int out, bool bias, Rng& rng) : has_bias(bias) {
     }
 }
 
-namespace {
-// out (+)= a b, with the rows of out split between the OpenMP threads, each
-// computing its rows with Eigen on one thread (inside a parallel region Eigen
-// does not share a product again). On these lessons' small, wide products
-// that is faster than Eigen sharing each product, whose threads meet at every
-// panel. Each element is the same sum in the same order either way, so the
-// result does not depend on the thread count.
-template <bool Accumulate, typename A, typename B>
-void product_by_rows(const A& a, const B& b, Matrix& out) {
-    const long work = static_cast<long>(a.rows()) * a.cols() * b.cols();
-#pragma omp parallel if (work >= 64 * kParallelGrain)
-    {
-        const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
-        const Eigen::Index r0 = out.rows() * t / n, r1 = out.rows() * (t + 1) / n;
-        if constexpr (Accumulate) out.middleRows(r0, r1 - r0).noalias() += a.middleRows(r0, r1 - r0) * b;
-        else out.middleRows(r0, r1 - r0).noalias() = a.middleRows(r0, r1 - r0) * b;
-    }
-}
-}  // namespace
 
 // (N, in) -> (N, out)
 void Linear::forward(const Matrix& input, Matrix& out) {
@@ -69,7 +48,7 @@ void Linear::forward(const Matrix& input, Matrix& out) {
 void Linear::backward(const Matrix& dy, Matrix& dx_out) {
     if (x == nullptr || x->rows() != dy.rows()) throw std::logic_error("Linear::backward without a matching forward");
     product_by_rows<true>(dy.transpose(), *x, weight.grad);  // dW += dy^T x   (out, in)
-    if (has_bias) bias.grad += dy.colwise().sum();           // db = sum_n dy  (1, out)
+    if (has_bias) add_column_sums(dy, bias.grad);            // db = sum_n dy  (1, out)
     dx_out.resize(dy.rows(), weight.value.cols());
     product_by_rows<false>(dy, weight.value, dx_out);         // dx = dy W      (N, in)
 }

@@ -6,6 +6,9 @@
 // Shapes use the lecture's names: N = B*T rows (one per token position),
 // C channels, V vocabulary size.
 #pragma once
+#include <omp.h>
+
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -27,6 +30,39 @@ struct Parameter {
 
 // Softmax of each row, in place; -infinity entries become 0.
 void softmax_rows(Eigen::Ref<Matrix> m);
+
+// out (+)= a b, with the rows of out split between the OpenMP threads, each
+// computing its rows with Eigen on one thread (inside a parallel region Eigen
+// does not share a product again). On these lessons' small, wide products
+// that is faster than Eigen sharing each product, whose threads meet at every
+// panel. Each element is the same sum in the same order whatever the thread
+// count (Eigen's own sharing changes its blocking with the thread count, and
+// with it the last bits of the sums).
+template <bool Accumulate, typename A, typename B>
+void product_by_rows(const A& a, const B& b, Matrix& out) {
+    const long work = static_cast<long>(a.rows()) * a.cols() * b.cols();
+#pragma omp parallel if (work >= 64 * kParallelGrain)
+    {
+        const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
+        const Eigen::Index r0 = out.rows() * t / n, r1 = out.rows() * (t + 1) / n;
+        if constexpr (Accumulate) out.middleRows(r0, r1 - r0).noalias() += a.middleRows(r0, r1 - r0) * b;
+        else out.middleRows(r0, r1 - r0).noalias() = a.middleRows(r0, r1 - r0) * b;
+    }
+}
+
+// out (1, D) += the sum of each column of m (N, D): a bias's gradient. The
+// columns are shared out between the threads in blocks of 16; each block is
+// Eigen's column sum, so every value is the same sum in the same order
+// whatever the thread count.
+template <typename Expr>
+void add_column_sums(const Expr& m, Matrix& out) {
+    const Eigen::Index D = m.cols(), blocks = (D + 15) / 16;
+#pragma omp parallel for schedule(static) if (m.rows() * D >= kParallelGrain)
+    for (Eigen::Index b = 0; b < blocks; ++b) {
+        const Eigen::Index c0 = 16 * b, width = std::min<Eigen::Index>(16, D - c0);
+        out.middleCols(c0, width) += m.middleCols(c0, width).colwise().sum();
+    }
+}
 
 // y = x W^T + b, with W stored (out, in) as in PyTorch.
 //

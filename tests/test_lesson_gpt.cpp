@@ -253,6 +253,23 @@ TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatc
     }
 }
 
+TEST_CASE("06-gpt's default model trains to the same weights, bit for bit, with 1 thread and with 2", "[06-gpt][run]") {
+    // The default sizes, where the products, LayerNorm, attention and the
+    // column sums are shared between threads (the small model above is not).
+    test::ScratchDir dir;
+    auto train = [&](int threads) {
+        const std::string out = (dir / std::to_string(threads)).string();
+        const auto r = test::run_lesson("06-gpt", "--data " + test::shakespeare_dir() + " --threads " +
+                                                      std::to_string(threads) +
+                                                      " --max-iters 3 --eval-interval 3 --eval-iters 1 --max-new-tokens 0"
+                                                      " --dropout 0.1 --out " + out);
+        INFO(r.output);
+        REQUIRE(r.status == 0);
+        return weights(std::filesystem::path(out) / "last.ckpt");
+    };
+    CHECK(train(1) == train(2));
+}
+
 TEST_CASE("06-gpt --resume gives the same losses as a run that was never interrupted", "[06-gpt][run]") {
     test::ScratchDir dir;
     // Two threads: the results must not depend on how the work was split.
