@@ -18,34 +18,76 @@
 // as bits. For the lecture's model (B 64, nh 6, T 256) that is 3 MB a block
 // instead of four (B*nh*T, T) float matrices, 400 MB a block.
 #pragma once
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "common/tensor.hpp"
 
-// The attention dropout's mask, one bit per entry of the (B*nh*T, T) weights:
-// 1 keeps the weight (scaled by keep = 1 / (1 - p)), 0 drops it.
+// A dropout mask, one bit per entry of a (rows, cols) matrix (for attention,
+// the (B*nh*T, T) weights): 1 keeps the value (scaled by keep = 1 / (1 - p)),
+// 0 drops it. The bits go column by column, the order in which Dropout draws
+// them, so drawing fills whole words one after the other.
 struct DropMask {
-    std::vector<std::uint64_t> bits;
-    Eigen::Index cols = 0;
+    std::vector<std::uint64_t> bits;  // entry (i, j) is bit j * rows + i
+    Eigen::Index rows = 0, cols = 0;
     float keep = 1.0f;
-    void resize(Eigen::Index rows, Eigen::Index cols_) {
-        cols = cols_;
+    void resize(Eigen::Index rows_, Eigen::Index cols_) {
+        rows = rows_, cols = cols_;
         bits.assign(static_cast<std::size_t>((rows * cols + 63) / 64), 0);
     }
-    void set(Eigen::Index row, Eigen::Index col) {
-        const auto k = static_cast<std::size_t>(row * cols + col);
-        bits[k >> 6] |= std::uint64_t{1} << (k & 63);
-    }
-    bool kept(Eigen::Index row, Eigen::Index col) const {
-        const auto k = static_cast<std::size_t>(row * cols + col);
+    bool kept(Eigen::Index i, Eigen::Index j) const {
+        const auto k = static_cast<std::size_t>(j * rows + i);
         return (bits[k >> 6] >> (k & 63)) & 1;
     }
-    // w (T, T) *= rows [row0, row0 + T) of the mask
-    void apply(Eigen::Ref<nn::Matrix> w, Eigen::Index row0) const {
-        for (Eigen::Index i = 0; i < w.rows(); ++i)
-            for (Eigen::Index j = 0; j < w.cols(); ++j) w(i, j) = kept(row0 + i, j) ? w(i, j) * keep : 0.0f;
+    // The bits of entries (i .. i + 63, j): up to 64 rows of column j.
+    std::uint64_t column_bits(Eigen::Index i, Eigen::Index j) const {
+        const auto k = static_cast<std::size_t>(j * rows + i);
+        const std::size_t word = k >> 6, shift = k & 63;
+        std::uint64_t v = bits[word] >> shift;
+        if (shift != 0 && word + 1 < bits.size()) v |= bits[word + 1] << (64 - shift);
+        return v;
+    }
+    // w (R, cols) *= rows [row0, row0 + R) of the mask, in tiles of 64 x 64:
+    // the tile's 64 column words are turned into 64 row words (a transpose
+    // of bits), so that each row is then read and written in order.
+    // With `causal`, only entries (i, j <= i), the rest being zero weights.
+    void apply(Eigen::Ref<nn::Matrix> w, Eigen::Index row0, bool causal = false) const {
+        const Eigen::Index tiles = (w.rows() + 63) / 64;
+#pragma omp parallel for schedule(static) if (w.size() >= nn::kParallelGrain)
+        for (Eigen::Index t = 0; t < tiles; ++t) {
+            const Eigen::Index i0 = 64 * t, m = std::min<Eigen::Index>(64, w.rows() - i0);
+            const Eigen::Index n = causal ? std::min(i0 + m, w.cols()) : w.cols();
+            for (Eigen::Index j0 = 0; j0 < n; j0 += 64) {
+                const Eigen::Index width = std::min<Eigen::Index>(64, n - j0);
+                std::uint64_t tile[64] = {};  // tile[c]: rows i0 .. i0 + 63 of column j0 + c
+                for (Eigen::Index c = 0; c < width; ++c) tile[c] = column_bits(row0 + i0, j0 + c);
+                transpose_bits(tile);  // tile[r]: columns j0 .. j0 + 63 of row i0 + r
+                for (Eigen::Index r = 0; r < m; ++r) {
+                    float* row = &w(i0 + r, j0);
+                    const Eigen::Index end = causal ? std::min(width, i0 + r + 1 - j0) : width;
+                    for (Eigen::Index c = 0; c < end; ++c) {  // without a branch: the bits are random
+                        const auto kept = static_cast<std::uint32_t>((tile[r] >> c) & 1);
+                        row[c] = std::bit_cast<float>(std::bit_cast<std::uint32_t>(row[c] * keep) & (0u - kept));
+                    }
+                }
+            }
+        }
+    }
+
+    // a (64 x 64 bits, a[c] bit r = entry (r, c)) -> its transpose, a[r] bit c
+    // = entry (r, c): swaps the off-diagonal 32 x 32 blocks, then the 16 x 16
+    // blocks inside each, and so on down to single bits.
+    static void transpose_bits(std::uint64_t a[64]) {
+        std::uint64_t mask = 0x00000000ffffffffULL;  // the low half of each word at this size
+        for (int size = 32; size != 0; size >>= 1, mask ^= mask << size)
+            for (int k = 0; k < 64; k = ((k | size) + 1) & ~size) {  // k without bit `size`
+                const std::uint64_t swap = ((a[k] >> size) ^ a[k | size]) & mask;
+                a[k] ^= swap << size;
+                a[k | size] ^= swap;
+            }
     }
 };
 
@@ -105,7 +147,7 @@ inline void causal_attention_forward(const nn::Matrix& qkv, int B, int T, int n_
             w.noalias() = scale * q * k.transpose();
             causal_softmax(w, s.row_max.data() + bh * T, s.row_sum.data() + bh * T);
             if (s.keep_weights) s.wei.middleRows(bh * T, T) = w;
-            if (mask != nullptr) mask->apply(w, bh * T);
+            if (mask != nullptr) mask->apply(w, bh * T, true);
             out.block(b * T, h * hs, T, hs).noalias() = w * v;
         }
     }
@@ -133,14 +175,14 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
             const nn::Matrix* a = &w;
             if (mask != nullptr) {
                 att = w;
-                mask->apply(att, bh * T);
+                mask->apply(att, bh * T, true);
                 a = &att;
             }
             // out = att v:  d att = dout v^T,  dv = att^T dout
             d.noalias() = dout_h * v.transpose();
             dqkv.block(b * T, 2 * C + h * hs, T, hs).noalias() = a->transpose() * dout_h;
             // att = wei * mask:  d wei = d att * mask
-            if (mask != nullptr) mask->apply(d, bh * T);
+            if (mask != nullptr) mask->apply(d, bh * T, true);  // the future: multiplied by wei = 0 below
             // softmax, row by row: ds_ij = wei_ij (dwei_ij - sum_j' dwei_ij' wei_ij');
             // the future has wei = 0 and gets no gradient.
             for (int i = 0; i < T; ++i) {

@@ -19,6 +19,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <vector>
@@ -75,7 +76,8 @@ inline const Config& validated(const Config& c) {
 
 // A random probability that each value is zeroed while training.
 // Inverted dropout: the kept values are scaled by 1 / (1 - p), so nothing
-// needs rescaling at evaluation time, when dropout does nothing.
+// needs rescaling at evaluation time, when dropout does nothing. The mask is
+// kept as bits (attention.hpp's DropMask), 32 times smaller than floats.
 // Each sequence of the batch draws its rows of the mask from its own generator
 // (the model's dropout_rngs), so a sequence gets the same masks whichever
 // rank and micro-batch it lands in.
@@ -83,44 +85,38 @@ struct Dropout {
     float p = 0.0f;
     bool training = true;
     std::vector<nn::Rng>* rngs = nullptr;  // the model's: one generator per sequence of the batch
-    nn::Matrix mask;                       // (N, D): 0 or 1 / (1 - p)
-    nn::Matrix y, dx;
+    DropMask mask;                         // (N, D): which values are kept
+    nn::Matrix dx;
 
     bool active() const { return training && p > 0.0f; }
     // Draws a new (rows, cols) mask: the rows are the batch's sequences' rows,
-    // rows / B of them each, and sequence b's come from (*rngs)[b].
+    // rows / B of them each, and sequence b's come from (*rngs)[b], row by
+    // row: one uniform draw per value, kept when it is not below p.
     void draw_mask(Eigen::Index rows, Eigen::Index cols) {
         mask.resize(rows, cols);
-        const float keep = 1.0f / (1.0f - p);
+        mask.keep = 1.0f / (1.0f - p);
         const Eigen::Index per_sequence = rows / static_cast<Eigen::Index>(rngs->size());
         for (Eigen::Index r = 0; r < rows; ++r) {
             nn::Rng& rng = (*rngs)[static_cast<std::size_t>(r / per_sequence)];
-            for (float& m : mask.row(r)) m = rng.uniform() < p ? 0.0f : keep;
+            for (Eigen::Index j = 0; j < cols; ++j) {  // no branch: the draws are random
+                const std::uint64_t kept = !(rng.uniform() < p);
+                const auto k = static_cast<std::size_t>(j * rows + r);
+                mask.bits[k >> 6] |= kept << (k & 63);
+            }
         }
     }
-    // The same draws as draw_mask, in the same order, kept as bits: for the
-    // attention weights, whose float mask would be as large as the weights.
-    void draw_bits(Eigen::Index rows, Eigen::Index cols, DropMask& bits) {
-        bits.resize(rows, cols);
-        bits.keep = 1.0f / (1.0f - p);
-        const Eigen::Index per_sequence = rows / static_cast<Eigen::Index>(rngs->size());
-        for (Eigen::Index r = 0; r < rows; ++r) {
-            nn::Rng& rng = (*rngs)[static_cast<std::size_t>(r / per_sequence)];
-            for (Eigen::Index j = 0; j < cols; ++j)
-                if (!(rng.uniform() < p)) bits.set(r, j);
-        }
-    }
-    // x (N, D) -> y (N, D) = x * mask
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        if (!active()) return x;
+    // x (N, D) *= mask, in place, with a new mask (x is a layer's output that
+    // nothing else reads).
+    void forward(nn::Matrix& x) {
+        if (!active()) return;
         draw_mask(x.rows(), x.cols());
-        y = x.cwiseProduct(mask);
-        return y;
+        mask.apply(x, 0);
     }
     // dy (N, D) -> dx (N, D) = dy * mask
     const nn::Matrix& backward(const nn::Matrix& dy) {
         if (!active()) return dy;
-        dx = dy.cwiseProduct(mask);
+        dx = dy;
+        mask.apply(dx, 0);
         return dx;
     }
 };
@@ -128,13 +124,15 @@ struct Dropout {
 // Normalises each row (one position's C channels) to mean 0 and variance 1,
 // then scales and shifts it with learned gain and bias:
 //   xhat = (x - mean) / sqrt(var + eps),  y = xhat * gain + bias
-// With `on` false (--no-layernorm) it is the identity.
+// With `on` false (--no-layernorm) it is the identity. It keeps each row's
+// mean and 1 / sqrt(var + eps), and backward computes xhat again from them
+// and the input, rather than keeping a second (N, C) matrix.
 struct LayerNorm {
     static constexpr float eps = 1e-5f;
     bool on = true;
-    nn::Parameter weight, bias;  // (1, C): the gain (starts at 1) and the bias (starts at 0)
-    nn::Matrix xhat;             // (N, C): kept for backward
-    nn::Vector rstd;             // (N): 1 / sqrt(var + eps) of each row
+    nn::Parameter weight, bias;     // (1, C): the gain (starts at 1) and the bias (starts at 0)
+    const nn::Matrix* x = nullptr;  // the last input, as Linear keeps it (unchanged until backward)
+    nn::Vector mean, rstd;          // (N): each row's mean and 1 / sqrt(var + eps)
     nn::Matrix y, dx;
 
     LayerNorm(int C, bool on_) : on(on_) {
@@ -145,19 +143,19 @@ struct LayerNorm {
     }
 
     // x (N, C) -> y (N, C)
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        if (!on) return x;
-        const Eigen::Index N = x.rows();
-        xhat.resize(N, x.cols());
-        y.resize(N, x.cols());
+    const nn::Matrix& forward(const nn::Matrix& input) {
+        if (!on) return input;
+        x = &input;
+        const Eigen::Index N = input.rows();
+        y.resize(N, input.cols());
+        mean.resize(N);
         rstd.resize(N);
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
+#pragma omp parallel for schedule(static) if (input.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
-            const float mean = x.row(n).mean();
-            const float var = (x.row(n).array() - mean).square().mean();
+            mean(n) = input.row(n).mean();
+            const float var = (input.row(n).array() - mean(n)).square().mean();
             rstd(n) = 1.0f / std::sqrt(var + eps);
-            xhat.row(n) = (x.row(n).array() - mean) * rstd(n);
-            y.row(n) = xhat.row(n).cwiseProduct(weight.value) + bias.value;
+            y.row(n) = ((input.row(n).array() - mean(n)) * rstd(n)).matrix().cwiseProduct(weight.value) + bias.value;
         }
         return y;
     }
@@ -168,15 +166,18 @@ struct LayerNorm {
     const nn::Matrix& backward(const nn::Matrix& dy) {
         if (!on) return dy;
         const Eigen::Index N = dy.rows();
-        weight.grad += dy.cwiseProduct(xhat).colwise().sum();  // d gain = sum_n dy * xhat
-        bias.grad += dy.colwise().sum();                       // d bias = sum_n dy
-        dx.resize(N, dy.cols());
+        dx.resize(N, dy.cols());  // holds xhat first, the forward's, computed again
+#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
+        for (Eigen::Index n = 0; n < N; ++n) dx.row(n) = (x->row(n).array() - mean(n)) * rstd(n);
+        nn::add_column_sums(dy.cwiseProduct(dx), weight.grad);  // d gain = sum_n dy * xhat
+        nn::add_column_sums(dy, bias.grad);                     // d bias = sum_n dy
 #pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
             const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
+            const auto xhat = dx.row(n).array();
             const float g_mean = g.mean();
-            const float gx_mean = (g * xhat.row(n).array()).mean();
-            dx.row(n) = rstd(n) * (g - g_mean - xhat.row(n).array() * gx_mean);
+            const float gx_mean = (g * xhat).mean();
+            dx.row(n) = rstd(n) * (g - g_mean - xhat * gx_mean);  // each value from its own xhat: in place
         }
         return dx;
     }
@@ -239,7 +240,6 @@ struct MultiHeadAttention {
     nn::Linear c_attn;  // C -> 3C: [q of every head | k of every head | v of every head]
     nn::Linear proj;    // C -> C
     Dropout attn_dropout, resid_dropout;
-    DropMask attn_bits;  // attn_dropout's mask, as bits
     AttentionState att;  // what backward needs of every head: attention.hpp
     nn::Matrix out;      // (B*T, C): the heads' outputs, concatenated
     nn::Matrix dqkv;     // (B*T, 3C)
@@ -250,14 +250,21 @@ struct MultiHeadAttention {
         attn_dropout.p = resid_dropout.p = c.dropout;
     }
 
-    const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_bits : nullptr; }
+    const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
 
-    // x (B*T, C) -> y (B*T, C)
-    const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
+    // x (B*T, C) -> y (B*T, C), which the caller adds to the residual stream
+    // (and may then free: backward does not read it)
+    nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
         const nn::Matrix& qkv = c_attn.forward(x);  // (B*T, 3C)
-        if (attn_dropout.active()) attn_dropout.draw_bits(B * n_head * T, T, attn_bits);
+        if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * T, T);
         causal_attention_forward(qkv, B, T, n_head, attn_mask(), att, out);  // (B*T, C)
-        return resid_dropout.forward(projection ? proj.forward(out) : out);
+        nn::Matrix* y = &out;
+        if (projection) {
+            proj.forward(out);
+            y = &proj.y;
+        }
+        resid_dropout.forward(*y);  // in place
+        return *y;
     }
 
     // dy (B*T, C) -> dx (B*T, C)
@@ -271,6 +278,9 @@ struct MultiHeadAttention {
 
 // The feed-forward layer, ffwd_mult (4) times wider than C inside:
 //   y = dropout(proj(gelu(fc(x))))     (without proj and with fc C -> C under --no-proj)
+// The hidden values gelu(fc(x)), (N, 4C), are not kept: backward computes
+// them again from fc's output, which it keeps anyway (the GELU's derivative
+// needs it), so the blocks do not each hold a second (N, 4C) matrix.
 struct FeedForward {
     bool projection;
     nn::Linear fc;    // C -> 4C
@@ -284,16 +294,27 @@ struct FeedForward {
         act.kind = c.activation;
         dropout.p = c.dropout;
     }
-    // x (N, C) -> y (N, C)
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        const nn::Matrix& h = act.forward(fc.forward(x));  // (N, 4C)
-        return dropout.forward(projection ? proj.forward(h) : h);
+    // x (N, C) -> y (N, C), which the caller adds to the residual stream (and may then free)
+    nn::Matrix& forward(const nn::Matrix& x) {
+        act.forward(fc.forward(x));  // (N, 4C)
+        if (!projection) {
+            dropout.forward(act.y);
+            return act.y;
+        }
+        proj.forward(act.y);  // the Block frees act.y after this: backward computes it again
+        dropout.forward(proj.y);
+        return proj.y;
     }
     // dy (N, C) -> dx (N, C)
     const nn::Matrix& backward(const nn::Matrix& dy) {
         const nn::Matrix& dproj = dropout.backward(dy);
-        const nn::Matrix& dh = projection ? proj.backward(dproj) : dproj;
-        return fc.backward(act.backward(fc.y, dh));  // the activation's input was fc's output
+        const nn::Matrix* dh = &dproj;
+        if (projection) {
+            act.forward(fc.y);  // proj's input again, for its weights' gradient
+            dh = &proj.backward(dproj);
+            act.y = nn::Matrix();  // read: the GELU's own gradient needs only fc.y
+        }
+        return fc.backward(act.backward(fc.y, *dh));  // the activation's input was fc's output
     }
 };
 
@@ -313,10 +334,13 @@ struct Block {
 
     // x (B*T, C) -> y (B*T, C)
     const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
-        x1 = sa.forward(ln1.forward(x), B, T);
-        if (residual) x1 += x;  // x1 = x + sa(ln1(x))
-        y = ffwd.forward(ln2.forward(x1));
-        if (residual) y += x1;  // y = x1 + ffwd(ln2(x1))
+        const nn::Matrix& a = sa.forward(ln1.forward(x), B, T);
+        if (residual) x1.noalias() = x + a;  // x1 = x + sa(ln1(x))
+        else x1 = a;
+        const nn::Matrix& f = ffwd.forward(ln2.forward(x1));
+        if (residual) y.noalias() = x1 + f;  // y = x1 + ffwd(ln2(x1))
+        else y = f;
+        free_outputs();
         return y;
     }
     // dy (B*T, C) -> dx (B*T, C). A residual y = x + f(x) passes dy to x
@@ -324,16 +348,25 @@ struct Block {
     const nn::Matrix& backward(const nn::Matrix& dy) {
         dx1 = ln2.backward(ffwd.backward(dy));
         if (residual) dx1 += dy;
+        free_gradients();  // the feed-forward half's
         dx = ln1.backward(sa.backward(dx1));
         if (residual) dx += dx1;
-        free_scratch();
+        dx1 = nn::Matrix();
+        free_gradients();  // the attention half's
         return dx;
     }
-    // Frees the gradients only this backward needed, so that the blocks take
-    // turns with that memory instead of each keeping its own (2.5 GB less for
-    // the lecture's model). Only dx, the block's answer, stays.
-    void free_scratch() {
-        for (nn::Matrix* m : {&ln1.dx, &sa.c_attn.dx, &sa.dqkv, &sa.proj.dx, &sa.resid_dropout.dx, &dx1, &ln2.dx,
+
+    // The blocks take turns with the memory of what backward does not read,
+    // instead of each keeping its own: the lecture's model needs 5.4 GB
+    // without these two (README). After forward: the outputs of the
+    // projections, once added to the residual stream.
+    void free_outputs() {
+        for (nn::Matrix* m : {&sa.proj.y, &ffwd.proj.y, &ffwd.act.y}) *m = nn::Matrix();
+    }
+    // During backward, once each half is through: the gradients only that
+    // half needed. Only dx, the block's answer, stays.
+    void free_gradients() {
+        for (nn::Matrix* m : {&ln1.dx, &sa.c_attn.dx, &sa.dqkv, &sa.proj.dx, &sa.resid_dropout.dx, &ln2.dx,
                               &ffwd.fc.dx, &ffwd.act.dx, &ffwd.proj.dx, &ffwd.dropout.dx})
             *m = nn::Matrix();
     }
@@ -422,7 +455,8 @@ struct GPTLanguageModel {
     // hf (N, C) -> logits (N, V): hf W_te^T when tied, else lm_head(hf)
     const nn::Matrix& head_forward(const nn::Matrix& hf) {
         if (lm_head) return lm_head->forward(hf);
-        logits.noalias() = hf * token_embedding_table.weight.value.transpose();
+        logits.resize(hf.rows(), config.vocab_size);
+        nn::product_by_rows<false>(hf, token_embedding_table.weight.value.transpose(), logits);
         return logits;
     }
 
@@ -440,13 +474,18 @@ struct GPTLanguageModel {
         } else {
             // logits = hf W_te^T:  dW_te += dlogits^T hf,  dhf = dlogits W_te
             nn::Parameter& wte = token_embedding_table.weight;
-            wte.grad.noalias() += dlogits.transpose() * hf;
-            dx.noalias() = dlogits * wte.value;
+            nn::product_by_rows<true>(dlogits.transpose(), hf, wte.grad);
+            dx.resize(dlogits.rows(), config.n_embd);
+            nn::product_by_rows<false>(dlogits, wte.value, dx);
         }
         const nn::Matrix* d = &ln_f.backward(dx);
-        for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) d = &b->backward(*d);
+        for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {
+            d = &b->backward(*d);
+            if (b != blocks.rbegin()) std::prev(b)->dx = nn::Matrix();  // the later block's dx, now read
+        }
         token_embedding_table.backward(*d);  // x = tok_emb + pos_emb: both get d
         position_embedding_table.backward(*d);
+        blocks.front().dx = nn::Matrix();
     }
 
     // Every trained parameter, in one order: the optimizer's, the checkpoint's.

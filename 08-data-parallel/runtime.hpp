@@ -12,12 +12,14 @@ inline double peak_rss_mb() {
     return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-// Eigen's matrix products allocate their packing buffers on every call. Keep
-// freed memory in the heap rather than handing it back to the kernel, or each
-// step pays for fresh zeroed pages.
+// Eigen's matrix products allocate their packing buffers on every call, and
+// the blocks free and allocate again the buffers they take turns with
+// (model.hpp). Keep freed memory in the heap, up to 1 GB, rather than handing
+// it back to the kernel (glibc's default for a block above 32 MB), or each
+// step pays for fresh zeroed pages. The peak stays what is in use at once.
 inline void keep_freed_memory() {
-    ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
-    ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 // The threads of the OpenMP loops (attention, LayerNorm, GELU) and of Eigen's products.
