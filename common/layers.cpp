@@ -40,8 +40,7 @@ Linear::Linear(int in, int out, bool bias, Rng& rng) : has_bias(bias) {
 void Linear::forward(const Matrix& input, Matrix& out) {
     x = &input;
     out.resize(input.rows(), weight.value.rows());
-    product_by_rows<false>(input, weight.value.transpose(), out);  // y = x W^T
-    if (has_bias) out.rowwise() += bias.value.row(0);
+    product_by_rows<false>(input, weight.value.transpose(), out, has_bias ? &bias.value : nullptr);  // y = x W^T + b
 }
 
 // (N, out) -> (N, in)

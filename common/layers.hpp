@@ -38,17 +38,21 @@ void softmax_rows(Eigen::Ref<Matrix> m);
 // panel. Each element is the same sum in the same order whatever the thread
 // count (Eigen's own sharing changes its blocking with the thread count, and
 // with it the last bits of the sums).
+// With `bias` (1, cols), each row of out then gets it added, in the same region.
 template <bool Accumulate, typename A, typename B>
-void product_by_rows(const A& a, const B& b, Matrix& out) {
+void product_by_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
     const long work = static_cast<long>(a.rows()) * a.cols() * b.cols();
 #pragma omp parallel if (work >= 64 * kParallelGrain)
     {
         const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
         const Eigen::Index r0 = out.rows() * t / n, r1 = out.rows() * (t + 1) / n;
-        if constexpr (Accumulate) out.middleRows(r0, r1 - r0).noalias() += a.middleRows(r0, r1 - r0) * b;
-        else out.middleRows(r0, r1 - r0).noalias() = a.middleRows(r0, r1 - r0) * b;
+        auto rows = out.middleRows(r0, r1 - r0);
+        if constexpr (Accumulate) rows.noalias() += a.middleRows(r0, r1 - r0) * b;
+        else rows.noalias() = a.middleRows(r0, r1 - r0) * b;
+        if (bias != nullptr) rows.rowwise() += bias->row(0);
     }
 }
+
 
 // out (1, D) += the sum of each column of m (N, D): a bias's gradient. The
 // columns are shared out between the threads in blocks of 16; each block is
