@@ -216,7 +216,8 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
     const std::string attn_out = c.projection ? "proj(out)" : "out", ffwd_out = c.projection ? "proj(h)" : "h";
     row((c.residual ? "x = x + " : "x = ") + attn_out, b0.x1, "(B*T, C)");
-    row(fmt::format("h = {}(fc({}))", setting_text(c.activation), ln("ln2")), b0.ffwd.fc.y, fmt::format("(B*T, {}C), the shape of fc's output", c.ffwd_mult));
+    row(fmt::format("h = {}(fc({}))", setting_text(c.activation), ln("ln2")), b0.ffwd.fc.y,  // h's shape: h itself is not kept (model.hpp)
+        fmt::format("(B*T, {}C)", c.ffwd_mult));
     row((c.residual ? "x = x + " : "x = ") + ffwd_out, b0.y, "(B*T, C)");
     fmt::print("  {:<44} {}  (B*T, V): {}\n", fmt::format("logits = lm_head({})", ln("ln_f")), nn::shape(model.criterion.probs),
                c.tie ? "tied to token_embedding_table" : "its own (V, C) matrix");
