@@ -60,11 +60,12 @@ struct SampleOptions {
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
 // AdamW's two moments, and what every block keeps for its backward pass of
-// each of the B*T positions: q, k, v (3C), and the feed-forward layer's
-// hidden values before and after the activation (2 ffwd_mult C).
+// each of the B*T positions (model.hpp): ln1(x), out, x1, ln2(x1) and the
+// block's output y (5C), q, k, v (3C), and fc's output, the activation's
+// input (ffwd_mult C).
 void check_fits(const Config& c, int B) {
     const double params = parameter_count(c);
-    const double activations = double(c.n_layer) * B * c.block_size * c.n_embd * (3 + 2 * c.ffwd_mult);
+    const double activations = double(c.n_layer) * B * c.block_size * c.n_embd * (8 + c.ffwd_mult);
     nn::check_fits(4.0 * (4 * params + activations),
                    fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params, B,
                                c.block_size));
