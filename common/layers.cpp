@@ -35,21 +35,22 @@ Linear::Linear(int in, int out, bool bias, Rng& rng) : has_bias(bias) {
     }
 }
 
-
 // (N, in) -> (N, out)
-void Linear::forward(const Matrix& input, Matrix& out) {
+const Matrix& Linear::forward(const Matrix& input) {
     x = &input;
-    out.resize(input.rows(), weight.value.rows());
-    product_by_rows<false>(input, weight.value.transpose(), out, has_bias ? &bias.value : nullptr);  // y = x W^T + b
+    y.resize(input.rows(), weight.value.rows());
+    product_by_rows<false>(input, weight.value.transpose(), y, has_bias ? &bias.value : nullptr);  // y = x W^T + b
+    return y;
 }
 
 // (N, out) -> (N, in)
-void Linear::backward(const Matrix& dy, Matrix& dx_out) {
+const Matrix& Linear::backward(const Matrix& dy) {
     if (x == nullptr || x->rows() != dy.rows()) throw std::logic_error("Linear::backward without a matching forward");
     product_by_rows<true>(dy.transpose(), *x, weight.grad);  // dW += dy^T x   (out, in)
     if (has_bias) add_column_sums(dy, bias.grad);            // db = sum_n dy  (1, out)
-    dx_out.resize(dy.rows(), weight.value.cols());
-    product_by_rows<false>(dy, weight.value, dx_out);         // dx = dy W      (N, in)
+    dx.resize(dy.rows(), weight.value.cols());
+    product_by_rows<false>(dy, weight.value, dx);             // dx = dy W      (N, in)
+    return dx;
 }
 
 Embedding::Embedding(int num_embeddings, int embedding_dim, Rng& rng) {

@@ -53,7 +53,6 @@ void product_by_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = n
     }
 }
 
-
 // out (1, D) += the sum of each column of m (N, D): a bias's gradient. The
 // columns are shared out between the threads in blocks of 16; each block is
 // Eigen's column sum, so every value is the same sum in the same order
@@ -81,11 +80,8 @@ struct Linear {
     Matrix y, dx;               // the last output and input gradient
 
     Linear(int in, int out, bool bias, Rng& rng);
-    const Matrix& forward(const Matrix& input) { forward(input, y); return y; }  // (N, in) -> (N, out)
-    const Matrix& backward(const Matrix& dy) { backward(dy, dx); return dx; }    // (N, out) -> (N, in)
-    // The same, writing the result into a matrix of the caller's (one that several layers share).
-    void forward(const Matrix& input, Matrix& out);
-    void backward(const Matrix& dy, Matrix& dx_out);
+    const Matrix& forward(const Matrix& input);  // (N, in) -> (N, out)
+    const Matrix& backward(const Matrix& dy);    // (N, out) -> (N, in)
 };
 
 // A lookup table: token i reads row i.
