@@ -123,6 +123,43 @@ inline void causal_softmax_again(Eigen::Ref<nn::Matrix> s, const float* row_max,
     }
 }
 
+// The products of one head with a causal (T, T) matrix, in tiles of rows:
+// row i of a causal matrix has entries only in columns j <= i, so rows
+// [i0, i0 + m) need only its first i0 + m columns, and columns [j0, j0 + m)
+// only its rows from j0 on. What is skipped is exact zeros (the future), so
+// each entry is the same sum as the full product's. For T 64 the tiles skip a
+// quarter of the work, for the lecture's T 256 nearly half.
+inline constexpr Eigen::Index kCausalTile = 32;
+
+// lower (T, T) = scale a b^T on and below the diagonal, a and b (T, hs); the
+// entries above are left as they were.
+inline void causal_scores(Eigen::Ref<nn::Matrix> lower, const Eigen::Ref<const nn::Matrix>& a,
+                          const Eigen::Ref<const nn::Matrix>& b, float scale) {
+    for (Eigen::Index i0 = 0; i0 < lower.rows(); i0 += kCausalTile) {
+        const Eigen::Index m = std::min(kCausalTile, lower.rows() - i0), n = i0 + m;
+        lower.block(i0, 0, m, n).noalias() = scale * a.middleRows(i0, m) * b.topRows(n).transpose();
+    }
+}
+
+// out (T, hs) = scale lower v, with lower (T, T) zero above the diagonal.
+inline void causal_times(Eigen::Ref<nn::Matrix> out, const nn::Matrix& lower, const Eigen::Ref<const nn::Matrix>& v,
+                         float scale = 1.0f) {
+    for (Eigen::Index i0 = 0; i0 < lower.rows(); i0 += kCausalTile) {
+        const Eigen::Index m = std::min(kCausalTile, lower.rows() - i0), n = i0 + m;
+        out.middleRows(i0, m).noalias() = scale * lower.block(i0, 0, m, n) * v.topRows(n);
+    }
+}
+
+// out (T, hs) = scale lower^T v, with lower (T, T) zero above the diagonal.
+inline void causal_transpose_times(Eigen::Ref<nn::Matrix> out, const nn::Matrix& lower,
+                                   const Eigen::Ref<const nn::Matrix>& v, float scale = 1.0f) {
+    const Eigen::Index T = lower.rows();
+    for (Eigen::Index j0 = 0; j0 < T; j0 += kCausalTile) {
+        const Eigen::Index m = std::min(kCausalTile, T - j0);
+        out.middleRows(j0, m).noalias() = scale * lower.block(j0, j0, T - j0, m).transpose() * v.bottomRows(T - j0);
+    }
+}
+
 // qkv (B*T, 3C) = [q of every head | k of every head | v of every head]
 // -> out (B*T, C), the heads side by side. `mask`, if given, is the attention
 // dropout's: out = (wei * mask) v.
@@ -144,11 +181,11 @@ inline void causal_attention_forward(const nn::Matrix& qkv, int B, int T, int n_
             const auto q = qkv.block(b * T, h * hs, T, hs);          // (T, hs)
             const auto k = qkv.block(b * T, C + h * hs, T, hs);      // (T, hs)
             const auto v = qkv.block(b * T, 2 * C + h * hs, T, hs);  // (T, hs)
-            w.noalias() = scale * q * k.transpose();
+            causal_scores(w, q, k, scale);  // w = scale q k^T, on and below the diagonal
             causal_softmax(w, s.row_max.data() + bh * T, s.row_sum.data() + bh * T);
             if (s.keep_weights) s.wei.middleRows(bh * T, T) = w;
             if (mask != nullptr) mask->apply(w, bh * T, true);
-            out.block(b * T, h * hs, T, hs).noalias() = w * v;
+            causal_times(out.block(b * T, h * hs, T, hs), w, v);  // out_h = w v
         }
     }
 }
@@ -170,7 +207,7 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
             const auto v = qkv.block(b * T, 2 * C + h * hs, T, hs);
             const auto dout_h = dout.block(b * T, h * hs, T, hs);
             // The forward's weights again, and what was multiplied by v: att = wei * mask.
-            w.noalias() = scale * q * k.transpose();
+            causal_scores(w, q, k, scale);
             causal_softmax_again(w, s.row_max.data() + bh * T, s.row_sum.data() + bh * T);
             const nn::Matrix* a = &w;
             if (mask != nullptr) {
@@ -179,8 +216,9 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
                 a = &att;
             }
             // out = att v:  d att = dout v^T,  dv = att^T dout
-            d.noalias() = dout_h * v.transpose();
-            dqkv.block(b * T, 2 * C + h * hs, T, hs).noalias() = a->transpose() * dout_h;
+            causal_scores(d, dout_h, v, 1.0f);  // the future's entries are not needed: zeroed
+            for (int i = 0; i + 1 < T; ++i) d.row(i).tail(T - i - 1).setZero();
+            causal_transpose_times(dqkv.block(b * T, 2 * C + h * hs, T, hs), *a, dout_h);
             // att = wei * mask:  d wei = d att * mask
             if (mask != nullptr) mask->apply(d, bh * T, true);  // the future: multiplied by wei = 0 below
             // softmax, row by row: ds_ij = wei_ij (dwei_ij - sum_j' dwei_ij' wei_ij');
@@ -190,8 +228,8 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
                 d.row(i) = w.row(i).cwiseProduct((d.row(i).array() - dot).matrix());
             }
             // s = scale q k^T:  dq = scale ds k,  dk = scale ds^T q
-            dqkv.block(b * T, h * hs, T, hs).noalias() = scale * d * k;
-            dqkv.block(b * T, C + h * hs, T, hs).noalias() = scale * d.transpose() * q;
+            causal_times(dqkv.block(b * T, h * hs, T, hs), d, k, scale);
+            causal_transpose_times(dqkv.block(b * T, C + h * hs, T, hs), d, q, scale);
         }
     }
 }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "common/random.hpp"
@@ -31,40 +32,67 @@ struct Parameter {
 // Softmax of each row, in place; -infinity entries become 0.
 void softmax_rows(Eigen::Ref<Matrix> m);
 
-// out (+)= a b, with the rows of out split between the OpenMP threads, each
-// computing its rows with Eigen on one thread (inside a parallel region Eigen
-// does not share a product again). On these lessons' small, wide products
-// that is faster than Eigen sharing each product, whose threads meet at every
-// panel. Each element is the same sum in the same order whatever the thread
-// count (Eigen's own sharing changes its blocking with the thread count, and
-// with it the last bits of the sums).
-// With `bias` (1, cols), each row of out then gets it added, in the same region.
+// Inside a parallel region: this thread's share [first, second) of `rows`
+// rows, in order, the same split for every call with that thread count.
+inline std::pair<Eigen::Index, Eigen::Index> thread_rows(Eigen::Index rows) {
+    const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
+    return {rows * t / n, rows * (t + 1) / n};
+}
+
+// Inside a parallel region: this thread's rows of out (+)= a b, computed by
+// Eigen on this thread (inside a parallel region Eigen does not share a
+// product again). With `bias` (1, cols), out = bias + a b: the rows start as
+// the bias and the product is added to them, one pass over out, not two.
 template <bool Accumulate, typename A, typename B>
-void product_by_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
-    const long work = static_cast<long>(a.rows()) * a.cols() * b.cols();
-#pragma omp parallel if (work >= 64 * kParallelGrain)
-    {
-        const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
-        const Eigen::Index r0 = out.rows() * t / n, r1 = out.rows() * (t + 1) / n;
-        auto rows = out.middleRows(r0, r1 - r0);
-        if constexpr (Accumulate) rows.noalias() += a.middleRows(r0, r1 - r0) * b;
-        else rows.noalias() = a.middleRows(r0, r1 - r0) * b;
-        if (bias != nullptr) rows.rowwise() += bias->row(0);
+void product_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
+    const auto [r0, r1] = thread_rows(out.rows());
+    auto rows = out.middleRows(r0, r1 - r0);
+    if constexpr (Accumulate) {
+        rows.noalias() += a.middleRows(r0, r1 - r0) * b;
+    } else if (bias != nullptr) {
+        rows.rowwise() = bias->row(0);
+        rows.noalias() += a.middleRows(r0, r1 - r0) * b;
+    } else {
+        rows.noalias() = a.middleRows(r0, r1 - r0) * b;
     }
 }
 
-// out (1, D) += the sum of each column of m (N, D): a bias's gradient. The
-// columns are shared out between the threads in blocks of 16; each block is
-// Eigen's column sum, so every value is the same sum in the same order
-// whatever the thread count.
+// Whether a product of these sizes is worth a parallel region.
+inline bool parallel_product(Eigen::Index rows, Eigen::Index inner, Eigen::Index cols) {
+    return static_cast<long>(rows) * inner * cols >= 64 * kParallelGrain;
+}
+
+// out (+)= a b (+ bias), with the rows of out split between the OpenMP
+// threads (product_rows). On these lessons' small, wide products that is
+// faster than Eigen sharing each product, whose threads meet at every panel.
+// Each element is the same sum in the same order whatever the thread count
+// (Eigen's own sharing changes its blocking with the thread count, and with
+// it the last bits of the sums).
+template <bool Accumulate, typename A, typename B>
+void product_by_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
+#pragma omp parallel if (parallel_product(a.rows(), a.cols(), b.cols()))
+    product_rows<Accumulate>(a, b, out, bias);
+}
+
+// Inside a parallel region: out (1, D) += the sum of each column of m (N, D),
+// a bias's gradient, the threads sharing the columns in blocks of 16 (without
+// waiting for each other at the end). Each block is Eigen's column sum, so
+// every value is the same sum in the same order whatever the thread count.
 template <typename Expr>
-void add_column_sums(const Expr& m, Matrix& out) {
+void column_sums_share(const Expr& m, Matrix& out) {
     const Eigen::Index D = m.cols(), blocks = (D + 15) / 16;
-#pragma omp parallel for schedule(static) if (m.rows() * D >= kParallelGrain)
+#pragma omp for schedule(static) nowait
     for (Eigen::Index b = 0; b < blocks; ++b) {
         const Eigen::Index c0 = 16 * b, width = std::min<Eigen::Index>(16, D - c0);
         out.middleCols(c0, width) += m.middleCols(c0, width).colwise().sum();
     }
+}
+
+// out (1, D) += the sum of each column of m (N, D), on all threads.
+template <typename Expr>
+void add_column_sums(const Expr& m, Matrix& out) {
+#pragma omp parallel if (m.rows() * m.cols() >= kParallelGrain)
+    column_sums_share(m, out);
 }
 
 // y = x W^T + b, with W stored (out, in) as in PyTorch.

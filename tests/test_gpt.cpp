@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "06-gpt/checkpoint.hpp"
 #include "06-gpt/generate.hpp"
@@ -186,6 +187,88 @@ TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout i
             test::check_grad("proj.weight", loss, sa.proj.weight.value, sa.proj.weight.grad, kLayer);
         }
     }
+}
+
+// 05's plain form of one head of causal_attention_forward/backward: full
+// (T, T) products, the future masked to -infinity, then softmax, dropout and
+// their backward, entry by entry; to check the causal tiles of attention.hpp.
+struct PlainHead {
+    nn::Matrix out, dq, dk, dv;
+    PlainHead(const nn::Matrix& q, const nn::Matrix& k, const nn::Matrix& v, const nn::Matrix& dout,
+              const DropMask* mask, Eigen::Index row0) {
+        const Eigen::Index T = q.rows();
+        const float scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
+        nn::Matrix wei = scale * q * k.transpose();
+        for (Eigen::Index i = 0; i < T; ++i)
+            for (Eigen::Index j = i + 1; j < T; ++j) wei(i, j) = -std::numeric_limits<float>::infinity();
+        nn::softmax_rows(wei);
+        nn::Matrix keep = nn::Matrix::Ones(T, T);  // dropout's factor: 0 or 1 / (1 - p)
+        if (mask != nullptr)
+            for (Eigen::Index i = 0; i < T; ++i)
+                for (Eigen::Index j = 0; j < T; ++j) keep(i, j) = mask->kept(row0 + i, j) ? mask->keep : 0.0f;
+        const nn::Matrix att = wei.cwiseProduct(keep);
+        out = att * v;
+        dv = att.transpose() * dout;
+        const nn::Matrix dwei = (dout * v.transpose()).cwiseProduct(keep);
+        nn::Matrix ds(T, T);
+        for (Eigen::Index i = 0; i < T; ++i)
+            ds.row(i) = wei.row(i).cwiseProduct((dwei.row(i).array() - dwei.row(i).dot(wei.row(i))).matrix());
+        dq = scale * ds * k;
+        dk = scale * ds.transpose() * q;
+    }
+};
+
+TEST_CASE("06: attention in causal tiles computes what the full (T, T) products compute", "[06-gpt]") {
+    // T 5 fits in one tile; 64 is two whole tiles; 70 has a ragged third.
+    for (int T : {5, 64, 70}) {
+        for (float p : {0.0f, 0.3f}) {
+            DYNAMIC_SECTION("T " << T << ", dropout " << p) {
+                const int B = 2, nh = 2, C = 8, hs = C / nh;
+                nn::Rng rng(41);
+                const nn::Matrix qkv = random_matrix(B * T, 3 * C, rng, 1.5f), dout = random_matrix(B * T, C, rng);
+                Dropout drop;
+                drop.p = p;
+                drop.rng = &rng;
+                if (p > 0) drop.draw_mask(B * nh * T, T);
+                const DropMask* mask = p > 0 ? &drop.mask : nullptr;
+                AttentionState state;
+                nn::Matrix out, dqkv;
+                causal_attention_forward(qkv, B, T, nh, mask, state, out);
+                causal_attention_backward(dout, qkv, nh, mask, state, dqkv);
+                for (int b = 0; b < B; ++b)
+                    for (int h = 0; h < nh; ++h) {
+                        auto head = [&](const nn::Matrix& m, int col) -> nn::Matrix { return m.block(b * T, col, T, hs); };
+                        const PlainHead plain(head(qkv, h * hs), head(qkv, C + h * hs), head(qkv, 2 * C + h * hs),
+                                              head(dout, h * hs), mask, (b * nh + h) * T);
+                        INFO("sequence " << b << ", head " << h);
+                        CHECK(head(out, h * hs).isApprox(plain.out, 1e-5f));
+                        CHECK(head(dqkv, h * hs).isApprox(plain.dq, 1e-5f));
+                        CHECK(head(dqkv, C + h * hs).isApprox(plain.dk, 1e-5f));
+                        CHECK(head(dqkv, 2 * C + h * hs).isApprox(plain.dv, 1e-5f));
+                    }
+            }
+        }
+    }
+}
+
+TEST_CASE("06: MultiHeadAttention over three causal tiles matches finite differences", "[06-gpt]") {
+    const Config c{.vocab_size = 5, .block_size = 70, .n_embd = 4, .n_head = 2, .n_layer = 1, .dropout = 0.2f};
+    nn::Rng rng(19), masks(20);
+    MultiHeadAttention sa(c, rng);
+    sa.attn_dropout.rng = sa.resid_dropout.rng = &masks;
+    for (nn::Parameter* q : {&sa.c_attn.weight, &sa.c_attn.bias, &sa.proj.weight})
+        q->value = random_matrix(q->value.rows(), q->value.cols(), rng, 0.7f);
+    const int B = 1, T = 70;
+    nn::Matrix x = random_matrix(B * T, 4, rng), r = random_matrix(B * T, 4, rng);
+    const std::string state = masks.state();
+    auto loss = [&] {
+        masks.set_state(state);
+        return test::project(sa.forward(x, B, T), r);
+    };
+    loss();
+    const nn::Matrix dx = sa.backward(r);
+    test::check_grad("x", loss, x, dx, kLayer);
+    test::check_grad("c_attn.weight", loss, sa.c_attn.weight.value, sa.c_attn.weight.grad, kLayer);
 }
 
 TEST_CASE("06: a whole Block's backward matches finite differences, with and without residuals", "[06-gpt]") {
