@@ -160,15 +160,18 @@ TEST_CASE("06: DropMask::apply, by 64 x 64 tiles of transposed bits, masks as en
 }
 
 TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout included", "[06-gpt]") {
-    for (float p : {0.0f, 0.2f}) {
-        DYNAMIC_SECTION("dropout " << p) {
-            const Config c{.vocab_size = 5, .block_size = 5, .n_embd = 6, .n_head = 3, .n_layer = 1, .dropout = p};
+    // T 5 is one causal tile of attention.hpp, T 70 three (the last ragged).
+    for (const auto& [T_, p_] : {std::pair{5, 0.0f}, {5, 0.2f}, {70, 0.0f}, {70, 0.2f}}) {
+        const int T = T_;  // plain copies, for the lambda below to capture
+        const float p = p_;
+        DYNAMIC_SECTION("T " << T << ", dropout " << p) {
+            const Config c{.vocab_size = 5, .block_size = T, .n_embd = 6, .n_head = 3, .n_layer = 1, .dropout = p};
             nn::Rng rng(15), masks(16);
             MultiHeadAttention sa(c, rng);
             sa.attn_dropout.rng = sa.resid_dropout.rng = &masks;
             for (nn::Parameter* q : {&sa.c_attn.weight, &sa.c_attn.bias, &sa.proj.weight, &sa.proj.bias})
                 q->value = random_matrix(q->value.rows(), q->value.cols(), rng, 0.7f);
-            const int B = 2, T = 5;
+            const int B = 2;
             nn::Matrix x = random_matrix(B * T, 6, rng), r = random_matrix(B * T, 6, rng);
             const std::string state = masks.state();
             sa.att.keep_weights = true;  // to check causality below
@@ -183,7 +186,10 @@ TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout i
             const nn::Matrix dx = sa.backward(r);
             test::check_grad("x", loss, x, dx, kLayer);
             test::check_grad("c_attn.weight", loss, sa.c_attn.weight.value, sa.c_attn.weight.grad, kLayer);
-            test::check_grad("c_attn.bias", loss, sa.c_attn.bias.value, sa.c_attn.bias.grad, kLayer);
+            // The key bias's gradient is exactly 0 (it shifts a whole row of
+            // scores, which softmax ignores); over 70 positions the finite
+            // difference's float noise around that 0 passes the floor.
+            if (T == 5) test::check_grad("c_attn.bias", loss, sa.c_attn.bias.value, sa.c_attn.bias.grad, kLayer);
             test::check_grad("proj.weight", loss, sa.proj.weight.value, sa.proj.weight.grad, kLayer);
         }
     }
@@ -249,26 +255,6 @@ TEST_CASE("06: attention in causal tiles computes what the full (T, T) products 
             }
         }
     }
-}
-
-TEST_CASE("06: MultiHeadAttention over three causal tiles matches finite differences", "[06-gpt]") {
-    const Config c{.vocab_size = 5, .block_size = 70, .n_embd = 4, .n_head = 2, .n_layer = 1, .dropout = 0.2f};
-    nn::Rng rng(19), masks(20);
-    MultiHeadAttention sa(c, rng);
-    sa.attn_dropout.rng = sa.resid_dropout.rng = &masks;
-    for (nn::Parameter* q : {&sa.c_attn.weight, &sa.c_attn.bias, &sa.proj.weight})
-        q->value = random_matrix(q->value.rows(), q->value.cols(), rng, 0.7f);
-    const int B = 1, T = 70;
-    nn::Matrix x = random_matrix(B * T, 4, rng), r = random_matrix(B * T, 4, rng);
-    const std::string state = masks.state();
-    auto loss = [&] {
-        masks.set_state(state);
-        return test::project(sa.forward(x, B, T), r);
-    };
-    loss();
-    const nn::Matrix dx = sa.backward(r);
-    test::check_grad("x", loss, x, dx, kLayer);
-    test::check_grad("c_attn.weight", loss, sa.c_attn.weight.value, sa.c_attn.weight.grad, kLayer);
 }
 
 TEST_CASE("06: a whole Block's backward matches finite differences, with and without residuals", "[06-gpt]") {
