@@ -127,12 +127,16 @@ inline void causal_softmax_again(Eigen::Ref<nn::Matrix> s, const float* row_max,
 // row i of a causal matrix has entries only in columns j <= i, so rows
 // [i0, i0 + m) need only its first i0 + m columns, and columns [j0, j0 + m)
 // only its rows from j0 on. What is skipped is exact zeros (the future), so
-// each entry is the same sum as the full product's. For T 64 the tiles skip a
-// quarter of the work, for the lecture's T 256 nearly half.
+// each entry is a sum of the same terms as in the full product: at the
+// default T 64 the same bits too; at other sizes Eigen groups some of the
+// terms differently, which moves the last bits. For T 64 the tiles skip a
+// quarter of the work, for the lecture's T 256 nearly half. (These tiles only
+// skip zeros: FlashAttention's also keep a tile's softmax running.)
 inline constexpr Eigen::Index kCausalTile = 32;
 
-// lower (T, T) = scale a b^T on and below the diagonal, a and b (T, hs); the
-// entries above are left as they were.
+// lower (T, T) = scale a b^T on and below the diagonal, a and b (T, hs). Of
+// the entries above it, those inside a tile are written too and the rest are
+// left as they were: the caller zeroes them.
 inline void causal_scores(Eigen::Ref<nn::Matrix> lower, const Eigen::Ref<const nn::Matrix>& a,
                           const Eigen::Ref<const nn::Matrix>& b, float scale) {
     for (Eigen::Index i0 = 0; i0 < lower.rows(); i0 += kCausalTile) {

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <span>
 #include <utility>
 #include <vector>
@@ -33,18 +34,24 @@ struct Parameter {
 void softmax_rows(Eigen::Ref<Matrix> m);
 
 // Inside a parallel region: this thread's share [first, second) of `rows`
-// rows, in order, the same split for every call with that thread count.
+// rows, in order. The boundaries between threads fall on multiples of 8 rows:
+// Eigen's kernel takes a row-major result's rows 4 at a time and a ragged rest
+// another way, so a boundary elsewhere would change, with the thread count,
+// which way (and so which last bits) some rows get.
 inline std::pair<Eigen::Index, Eigen::Index> thread_rows(Eigen::Index rows) {
     const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
-    return {rows * t / n, rows * (t + 1) / n};
+    auto boundary = [&](Eigen::Index i) { return i == n ? rows : rows * i / n / 8 * 8; };
+    return {boundary(t), boundary(t + 1)};
 }
 
 // Inside a parallel region: this thread's rows of out (+)= a b, computed by
 // Eigen on this thread (inside a parallel region Eigen does not share a
-// product again). With `bias` (1, cols), out = bias + a b: the rows start as
-// the bias and the product is added to them, one pass over out, not two.
+// product again). With `bias` (1, cols; not with Accumulate), out = bias + a b:
+// the rows start as the bias and the product is added to them, one pass over
+// out, not two.
 template <bool Accumulate, typename A, typename B>
 void product_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
+    assert(!Accumulate || bias == nullptr);
     const auto [r0, r1] = thread_rows(out.rows());
     auto rows = out.middleRows(r0, r1 - r0);
     if constexpr (Accumulate) {

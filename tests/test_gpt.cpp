@@ -225,11 +225,13 @@ struct PlainHead {
 };
 
 TEST_CASE("06: attention in causal tiles computes what the full (T, T) products compute", "[06-gpt]") {
-    // T 5 fits in one tile; 64 is two whole tiles; 70 has a ragged third.
-    for (int T : {5, 64, 70}) {
+    // T 1, 5 and 32 fit in one tile, 33 spills into a second, 64 is two whole
+    // tiles, 70 has a ragged third. From T 64 the (sequence, head) pairs are
+    // shared between threads (B nh T^2 reaches kParallelGrain).
+    for (int T : {1, 5, 32, 33, 64, 70}) {
         for (float p : {0.0f, 0.3f}) {
             DYNAMIC_SECTION("T " << T << ", dropout " << p) {
-                const int B = 2, nh = 2, C = 8, hs = C / nh;
+                const int B = 4, nh = 2, C = 8, hs = C / nh;
                 nn::Rng rng(41);
                 const nn::Matrix qkv = random_matrix(B * T, 3 * C, rng, 1.5f), dout = random_matrix(B * T, C, rng);
                 Dropout drop;

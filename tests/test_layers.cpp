@@ -1,7 +1,9 @@
 // The shared layers against finite differences, AdamW against a step worked
 // out by hand, and sampling against its distribution.
 #include <catch2/catch.hpp>
+#include <array>
 #include <cmath>
+#include <vector>
 
 #include "common/gradcheck.hpp"
 #include "common/layers.hpp"
@@ -56,6 +58,30 @@ TEST_CASE("Linear backward matches finite differences, with and without bias", "
             layer.backward(r);
             CHECK(layer.weight.grad.isApprox(2 * once));
         }
+    }
+}
+
+TEST_CASE("Linear gives the same bits with 1, 2, 3 and 4 threads, for shapes that split raggedly", "[layers]") {
+    // 101 rows: with 3 threads a plain split would put boundaries at rows 33
+    // and 67, where Eigen's kernel would take different rows 4 at a time.
+    for (const auto& [N, in, out] : {std::array{101, 333, 77}, {99, 128, 199}, {130, 200, 300}, {768, 128, 65}}) {
+        nn::Rng rng(3);
+        nn::Linear ref(in, out, true, rng);
+        const nn::Matrix x = random_matrix(N, in, rng), dy = random_matrix(N, out, rng);
+        std::vector<nn::Matrix> results;  // y, dx, dW, db with 1 thread, then with each other count
+        for (int threads = 1; threads <= 4; ++threads) {
+            omp_set_num_threads(threads);
+            nn::Linear layer = ref;
+            layer.forward(x);
+            layer.backward(dy);
+            const nn::Matrix got[] = {layer.y, layer.dx, layer.weight.grad, layer.bias.grad};
+            for (int i = 0; i < 4; ++i) {
+                if (threads == 1) results.push_back(got[i]);
+                INFO(N << " x " << in << " -> " << out << ", " << threads << " threads, result " << i);
+                CHECK(got[i] == results[static_cast<std::size_t>(i)]);
+            }
+        }
+        omp_set_num_threads(omp_get_num_procs());
     }
 }
 
