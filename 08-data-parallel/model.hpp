@@ -456,7 +456,7 @@ struct GPTLanguageModel {
     const nn::Matrix& head_forward(const nn::Matrix& hf) {
         if (lm_head) return lm_head->forward(hf);
         logits.resize(hf.rows(), config.vocab_size);
-        nn::product_by_rows<false>(hf, token_embedding_table.weight.value.transpose(), logits);
+        nn::product_by_rows(hf, token_embedding_table.weight.value.transpose(), logits);
         return logits;
     }
 
@@ -474,9 +474,7 @@ struct GPTLanguageModel {
         } else {
             // logits = hf W_te^T:  dW_te += dlogits^T hf,  dhf = dlogits W_te
             nn::Parameter& wte = token_embedding_table.weight;
-            nn::product_by_rows<true>(dlogits.transpose(), hf, wte.grad);
-            dx.resize(dlogits.rows(), config.n_embd);
-            nn::product_by_rows<false>(dlogits, wte.value, dx);
+            nn::linear_backward(dlogits, hf, wte.value, wte.grad, nullptr, dx);
         }
         const nn::Matrix* d = &ln_f.backward(dx);
         for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {

@@ -39,22 +39,24 @@ Linear::Linear(int in, int out, bool bias, Rng& rng) : has_bias(bias) {
 const Matrix& Linear::forward(const Matrix& input) {
     x = &input;
     y.resize(input.rows(), weight.value.rows());
-    product_by_rows<false>(input, weight.value.transpose(), y, has_bias ? &bias.value : nullptr);  // y = x W^T + b
+    product_by_rows(input, weight.value.transpose(), y, has_bias ? &bias.value : nullptr);  // y = x W^T + b
     return y;
 }
 
-// (N, out) -> (N, in). The three results share one parallel region: each
-// thread computes its rows of dW, its blocks of db and its rows of dx, none
-// reading what another writes, so the threads meet once instead of three times.
+void linear_backward(const Matrix& dy, const Matrix& x, const Matrix& w, Matrix& dw, Matrix* db, Matrix& dx) {
+    dx.resize(dy.rows(), w.cols());
+#pragma omp parallel if (parallel_product(dy.rows(), dy.cols(), w.cols()))
+    {
+        product_rows<true>(dy.transpose(), x, dw);      // dW += dy^T x   (out, in)
+        if (db != nullptr) column_sums_share(dy, *db);  // db += sum_n dy (1, out)
+        product_rows<false>(dy, w, dx);                 // dx = dy W      (N, in)
+    }
+}
+
+// (N, out) -> (N, in)
 const Matrix& Linear::backward(const Matrix& dy) {
     if (x == nullptr || x->rows() != dy.rows()) throw std::logic_error("Linear::backward without a matching forward");
-    dx.resize(dy.rows(), weight.value.cols());
-#pragma omp parallel if (parallel_product(dy.rows(), dy.cols(), weight.value.cols()))
-    {
-        product_rows<true>(dy.transpose(), *x, weight.grad);  // dW += dy^T x   (out, in)
-        if (has_bias) column_sums_share(dy, bias.grad);       // db += sum_n dy (1, out)
-        product_rows<false>(dy, weight.value, dx);            // dx = dy W      (N, in)
-    }
+    linear_backward(dy, *x, weight.value, weight.grad, has_bias ? &bias.grad : nullptr, dx);
     return dx;
 }
 

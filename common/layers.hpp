@@ -69,16 +69,16 @@ inline bool parallel_product(Eigen::Index rows, Eigen::Index inner, Eigen::Index
     return static_cast<long>(rows) * inner * cols >= 64 * kParallelGrain;
 }
 
-// out (+)= a b (+ bias), with the rows of out split between the OpenMP
-// threads (product_rows). On these lessons' small, wide products that is
-// faster than Eigen sharing each product, whose threads meet at every panel.
-// Each element is the same sum in the same order whatever the thread count
-// (Eigen's own sharing changes its blocking with the thread count, and with
-// it the last bits of the sums).
-template <bool Accumulate, typename A, typename B>
+// out = a b (+ bias), with the rows of out split between the OpenMP threads
+// (product_rows). On these lessons' small, wide products that is faster than
+// Eigen sharing each product, whose threads meet at every panel. Each element
+// is the same sum in the same order whatever the thread count (Eigen's own
+// sharing changes its blocking with the thread count, and with it the last
+// bits of the sums).
+template <typename A, typename B>
 void product_by_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
 #pragma omp parallel if (parallel_product(a.rows(), a.cols(), b.cols()))
-    product_rows<Accumulate>(a, b, out, bias);
+    product_rows<false>(a, b, out, bias);
 }
 
 // Inside a parallel region: out (1, D) += the sum of each column of m (N, D),
@@ -101,6 +101,13 @@ void add_column_sums(const Expr& m, Matrix& out) {
 #pragma omp parallel if (m.rows() * m.cols() >= kParallelGrain)
     column_sums_share(m, out);
 }
+
+// The backward of y = x W^T (+ b), W (out, in): dW += dy^T x (out, in),
+// db += sum_n dy (1, out) when db is given, dx = dy W (N, in). The three
+// share one parallel region: each thread computes its rows of dW, its blocks
+// of db and its rows of dx, none reading what another writes, so the threads
+// meet once instead of three times.
+void linear_backward(const Matrix& dy, const Matrix& x, const Matrix& w, Matrix& dw, Matrix* db, Matrix& dx);
 
 // y = x W^T + b, with W stored (out, in) as in PyTorch.
 //
