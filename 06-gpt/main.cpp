@@ -322,7 +322,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
 
 // 06-gpt sample: text from a saved model.
 int sample_command(const SampleOptions& o) {
-    set_threads(o.threads);
+    nn::set_threads(o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -362,7 +362,7 @@ int sample_command(const SampleOptions& o) {
 // be shorter); each window predicts its next characters from those before it
 // in the window, so every character but the first is predicted exactly once.
 int eval_command(const EvalOptions& o) {
-    set_threads(o.threads == 0 ? idle_cores() : o.threads);
+    nn::set_threads(o.threads == 0 ? idle_cores() : o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -451,7 +451,7 @@ int main(int argc, char** argv) {
         train.validate();
         if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
         if (run.threads == 0) run.threads = idle_cores();
-        set_threads(run.threads);
+        nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits.
         const nn::TextData data = nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt");

@@ -30,11 +30,6 @@ inline void keep_freed_memory() {
     ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
-// The threads of the OpenMP loops (attention, LayerNorm, GELU) and of Eigen's products.
-inline void set_threads(int threads) {
-    omp_set_num_threads(threads);
-    Eigen::setNbThreads(threads);
-}
 
 // The cores that other programs leave idle now, from /proc/stat sampled over
 // 100 ms; at least 1. The default thread count: the threads of a step meet at

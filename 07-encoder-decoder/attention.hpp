@@ -67,7 +67,7 @@ inline void attention_forward(const QKV& in, int B, int Tq, int Tk, int n_head, 
     if (mask != nullptr) s.drop.resize(s.wei.rows(), Tk);
     const nn::Matrix& att = mask != nullptr ? s.drop : s.wei;
     out.resize(B * Tq, C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<long>(B) * n_head * Tq * Tk * hs >= 64 * nn::kParallelGrain)
     for (int bh = 0; bh < B * n_head; ++bh) {  // one Head of 05 for one sequence
         const int b = bh / n_head, h = bh % n_head;
         const auto q = in.q.block(b * Tq, in.q_col + h * hs, Tq, hs);    // (Tq, hs)
@@ -90,7 +90,7 @@ inline void attention_backward(const nn::Matrix& dout, const QKV& in, int n_head
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
     const nn::Matrix& att = mask != nullptr ? s.drop : s.wei;
     s.dwei.resize(s.wei.rows(), Tk);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<long>(B) * n_head * Tq * Tk * hs >= 64 * nn::kParallelGrain)
     for (int bh = 0; bh < B * n_head; ++bh) {
         const int b = bh / n_head, h = bh % n_head;
         const auto q = in.q.block(b * Tq, in.q_col + h * hs, Tq, hs);

@@ -306,7 +306,7 @@ void plot_cross_attention(const Transformer& model, const WordVocabulary& src_vo
 
 // 07-encoder-decoder translate: one sentence, from a saved model.
 int translate_command(const TranslateOptions& o) {
-    set_threads(o.threads);
+    nn::set_threads(o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -354,7 +354,7 @@ int main(int argc, char** argv) {
         // 1. Settings: refuse what cannot work, before any work is done.
         config.validate();
         train.validate();
-        set_threads(run.threads);
+        nn::set_threads(run.threads);
 
         // 2. Data: the sentence pairs, their vocabularies, the train, val and test splits.
         const bool dates = run.pairs_path.empty();

@@ -137,7 +137,7 @@ struct LayerNorm {
         xhat.resize(N, x.cols());
         y.resize(N, x.cols());
         rstd.resize(N);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
             const float mean = x.row(n).mean();
             const float var = (x.row(n).array() - mean).square().mean();
@@ -157,7 +157,7 @@ struct LayerNorm {
         weight.grad += dy.cwiseProduct(xhat).colwise().sum();  // d gain = sum_n dy * xhat
         bias.grad += dy.colwise().sum();                       // d bias = sum_n dy
         dx.resize(N, dy.cols());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < N; ++n) {
             const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
             const float g_mean = g.mean();
@@ -183,7 +183,7 @@ struct Nonlinearity {
             y = x.cwiseMax(0.0f);
             return y;
         }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < x.rows(); ++n) {
             const auto a = x.row(n).array();
             y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
@@ -201,7 +201,7 @@ struct Nonlinearity {
             return dx;
         }
         const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
         for (Eigen::Index n = 0; n < x.rows(); ++n) {
             const auto a = x.row(n).array();
             const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());

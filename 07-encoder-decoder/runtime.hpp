@@ -20,8 +20,3 @@ inline void keep_freed_memory() {
     ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
-// The threads of the OpenMP loops (attention, LayerNorm) and of Eigen's products.
-inline void set_threads(int threads) {
-    omp_set_num_threads(threads);
-    Eigen::setNbThreads(threads);
-}

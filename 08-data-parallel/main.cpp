@@ -377,7 +377,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
 
 // 06-gpt sample: text from a saved model.
 int sample_command(const SampleOptions& o) {
-    set_threads(o.threads);
+    nn::set_threads(o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -442,7 +442,7 @@ int main(int argc, char** argv) {
             split.emplace(train, dist);
             if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
         });
-        set_threads(run.threads);
+        nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits (every rank reads it).
         std::optional<nn::TextData> loaded;

@@ -22,8 +22,3 @@ inline void keep_freed_memory() {
     ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
-// The threads of the OpenMP loops (attention, LayerNorm, GELU) and of Eigen's products.
-inline void set_threads(int threads) {
-    omp_set_num_threads(threads);
-    Eigen::setNbThreads(threads);
-}

@@ -6,8 +6,6 @@
 // Shapes use the lecture's names: N = B*T rows (one per token position),
 // C channels, V vocabulary size.
 #pragma once
-#include <omp.h>
-
 #include <algorithm>
 #include <cassert>
 #include <span>
@@ -16,6 +14,7 @@
 
 #include "common/random.hpp"
 #include "common/tensor.hpp"
+#include "common/threads.hpp"
 
 namespace nn {
 
@@ -32,75 +31,6 @@ struct Parameter {
 
 // Softmax of each row, in place; -infinity entries become 0.
 void softmax_rows(Eigen::Ref<Matrix> m);
-
-// Inside a parallel region: this thread's share [first, second) of `rows`
-// rows, in order. The boundaries between threads fall on multiples of 8 rows:
-// Eigen's kernel takes a row-major result's rows 4 at a time and a ragged rest
-// another way, so a boundary elsewhere would change, with the thread count,
-// which way (and so which last bits) some rows get.
-inline std::pair<Eigen::Index, Eigen::Index> thread_rows(Eigen::Index rows) {
-    const Eigen::Index n = omp_get_num_threads(), t = omp_get_thread_num();
-    auto boundary = [&](Eigen::Index i) { return i == n ? rows : rows * i / n / 8 * 8; };
-    return {boundary(t), boundary(t + 1)};
-}
-
-// Inside a parallel region: this thread's rows of out (+)= a b, computed by
-// Eigen on this thread (inside a parallel region Eigen does not share a
-// product again). With `bias` (1, cols; not with Accumulate), out = bias + a b:
-// the rows start as the bias and the product is added to them, one pass over
-// out, not two.
-template <bool Accumulate, typename A, typename B>
-void product_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
-    assert(!Accumulate || bias == nullptr);
-    const auto [r0, r1] = thread_rows(out.rows());
-    auto rows = out.middleRows(r0, r1 - r0);
-    if constexpr (Accumulate) {
-        rows.noalias() += a.middleRows(r0, r1 - r0) * b;
-    } else if (bias != nullptr) {
-        rows.rowwise() = bias->row(0);
-        rows.noalias() += a.middleRows(r0, r1 - r0) * b;
-    } else {
-        rows.noalias() = a.middleRows(r0, r1 - r0) * b;
-    }
-}
-
-// Whether a product of these sizes is worth a parallel region.
-inline bool parallel_product(Eigen::Index rows, Eigen::Index inner, Eigen::Index cols) {
-    return static_cast<long>(rows) * inner * cols >= 64 * kParallelGrain;
-}
-
-// out = a b (+ bias), with the rows of out split between the OpenMP threads
-// (product_rows). On these lessons' small, wide products that is faster than
-// Eigen sharing each product, whose threads meet at every panel. Each element
-// is the same sum in the same order whatever the thread count (Eigen's own
-// sharing changes its blocking with the thread count, and with it the last
-// bits of the sums).
-template <typename A, typename B>
-void product_by_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = nullptr) {
-#pragma omp parallel if (parallel_product(a.rows(), a.cols(), b.cols()))
-    product_rows<false>(a, b, out, bias);
-}
-
-// Inside a parallel region: out (1, D) += the sum of each column of m (N, D),
-// a bias's gradient, the threads sharing the columns in blocks of 16 (without
-// waiting for each other at the end). Each block is Eigen's column sum, so
-// every value is the same sum in the same order whatever the thread count.
-template <typename Expr>
-void column_sums_share(const Expr& m, Matrix& out) {
-    const Eigen::Index D = m.cols(), blocks = (D + 15) / 16;
-#pragma omp for schedule(static) nowait
-    for (Eigen::Index b = 0; b < blocks; ++b) {
-        const Eigen::Index c0 = 16 * b, width = std::min<Eigen::Index>(16, D - c0);
-        out.middleCols(c0, width) += m.middleCols(c0, width).colwise().sum();
-    }
-}
-
-// out (1, D) += the sum of each column of m (N, D), on all threads.
-template <typename Expr>
-void add_column_sums(const Expr& m, Matrix& out) {
-#pragma omp parallel if (m.rows() * m.cols() >= kParallelGrain)
-    column_sums_share(m, out);
-}
 
 // The backward of y = x W^T (+ b), W (out, in): dW += dy^T x (out, in),
 // db += sum_n dy (1, out) when db is given, dx = dy W (N, in). The three

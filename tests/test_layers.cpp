@@ -85,6 +85,17 @@ TEST_CASE("Linear gives the same bits with 1, 2, 3 and 4 threads, for shapes tha
     }
 }
 
+TEST_CASE("set_threads gives OpenMP the threads and Eigen none of its own", "[layers]") {
+    // A parallel region whose `if` is false still runs, on a team of one
+    // thread; Eigen, given threads of its own, would then open a nested
+    // region for each product, with new threads every time (100x slower).
+    nn::set_threads(2);
+    CHECK(omp_get_max_threads() == 2);
+    CHECK(Eigen::nbThreads() == 1);
+    nn::set_threads(omp_get_num_procs());
+    CHECK(Eigen::nbThreads() == 1);
+}
+
 TEST_CASE("Embedding backward matches finite differences, repeated tokens included", "[layers]") {
     nn::Rng rng(3);
     nn::Embedding table(5, 3, rng);
