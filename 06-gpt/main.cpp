@@ -23,7 +23,7 @@
 #include "06-gpt/generate.hpp"
 #include "06-gpt/inspect.hpp"
 #include "06-gpt/model.hpp"
-#include "06-gpt/runtime.hpp"
+#include "common/runtime.hpp"
 #include "06-gpt/train.hpp"
 #include "common/cli.hpp"
 #include "common/fileio.hpp"

@@ -27,7 +27,7 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
-#include "07-encoder-decoder/runtime.hpp"
+#include "common/runtime.hpp"
 #include "07-encoder-decoder/train.hpp"
 #include "common/cli.hpp"
 #include "common/metrics.hpp"

@@ -27,7 +27,7 @@
 #include "08-data-parallel/generate.hpp"
 #include "08-data-parallel/inspect.hpp"
 #include "08-data-parallel/model.hpp"
-#include "08-data-parallel/runtime.hpp"
+#include "common/runtime.hpp"
 #include "08-data-parallel/train.hpp"
 #include "common/cli.hpp"
 #include "common/fileio.hpp"
