@@ -305,7 +305,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
-               peak_rss_mb());
+               nn::peak_rss_mb());
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
     if (run.plot_path.empty()) return;
@@ -322,7 +322,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
 
 // 06-gpt sample: text from a saved model.
 int sample_command(const SampleOptions& o) {
-    set_threads(o.threads);
+    nn::set_threads(o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -362,7 +362,7 @@ int sample_command(const SampleOptions& o) {
 // be shorter); each window predicts its next characters from those before it
 // in the window, so every character but the first is predicted exactly once.
 int eval_command(const EvalOptions& o) {
-    set_threads(o.threads == 0 ? idle_cores() : o.threads);
+    nn::set_threads(o.threads == 0 ? nn::idle_cores() : o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -442,7 +442,7 @@ int main(int argc, char** argv) {
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
-        keep_freed_memory();
+        nn::keep_freed_memory();
         if (*sample) return sample_command(sample_options);
         if (*eval) return eval_command(eval_options);
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
@@ -450,8 +450,8 @@ int main(int argc, char** argv) {
         config.validate();
         train.validate();
         if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
-        if (run.threads == 0) run.threads = idle_cores();
-        set_threads(run.threads);
+        if (run.threads == 0) run.threads = nn::idle_cores();
+        nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits.
         const nn::TextData data = nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt");

@@ -214,7 +214,7 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
-               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, peak_rss_mb());
+               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, nn::peak_rss_mb());
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
@@ -306,7 +306,7 @@ void plot_cross_attention(const Transformer& model, const WordVocabulary& src_vo
 
 // 07-encoder-decoder translate: one sentence, from a saved model.
 int translate_command(const TranslateOptions& o) {
-    set_threads(o.threads);
+    nn::set_threads(o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -349,12 +349,12 @@ int main(int argc, char** argv) {
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
-        keep_freed_memory();
+        nn::keep_freed_memory();
         if (*translate) return translate_command(translate_options);
         // 1. Settings: refuse what cannot work, before any work is done.
         config.validate();
         train.validate();
-        set_threads(run.threads);
+        nn::set_threads(run.threads);
 
         // 2. Data: the sentence pairs, their vocabularies, the train, val and test splits.
         const bool dates = run.pairs_path.empty();

@@ -348,7 +348,7 @@ LoopStats train_loop(GPTLanguageModel& model, nn::AdamW& optimizer, const nn::Te
 
 void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoint& state, int end,
             GPTLanguageModel& model, const Distributed& dist) {
-    const double peak_mb = dist.max(peak_rss_mb());
+    const double peak_mb = dist.max(nn::peak_rss_mb());
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB per rank (the largest)\n",
                steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
@@ -377,7 +377,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
 
 // 06-gpt sample: text from a saved model.
 int sample_command(const SampleOptions& o) {
-    set_threads(o.threads);
+    nn::set_threads(o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -431,7 +431,7 @@ int main(int argc, char** argv) {
     if (auto status = parse_on_every_rank(app, argc, argv, dist)) return *status;
 
     return guarded_on_every_rank(app, dist, [&] {
-        keep_freed_memory();
+        nn::keep_freed_memory();
         if (*sample) return dist.root() ? sample_command(sample_options) : 0;
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
         std::optional<Split> split;
@@ -442,7 +442,7 @@ int main(int argc, char** argv) {
             split.emplace(train, dist);
             if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
         });
-        set_threads(run.threads);
+        nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits (every rank reads it).
         std::optional<nn::TextData> loaded;

@@ -27,7 +27,7 @@ constexpr test::GradOptions kModel{.floor = 3e-2, .tolerance = 4e-2, .samples = 
 
 // The matrices here are tiny: with threads, every parallel loop would only
 // wait for the others (seconds per test on a loaded machine). One thread.
-const bool kOneThread = (set_threads(1), true);
+const bool kOneThread = (nn::set_threads(1), true);
 
 Config tiny_config(Norm norm = Norm::post, Position position = Position::sinusoidal) {
     return Config{.src_vocab_size = 9, .tgt_vocab_size = 8, .max_len = 6, .d_model = 8, .n_head = 2, .n_layer = 2,
