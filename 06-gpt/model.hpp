@@ -19,6 +19,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <span>
@@ -82,6 +83,7 @@ struct Dropout {
     float p = 0.0f;
     bool training = true;
     nn::Rng* rng = nullptr;  // the model's: one stream for all masks, saved in checkpoints
+    std::function<void(DropMask&, float p)> draw;  // if set, draws the masks instead (08: per sequence)
     DropMask mask;           // (N, D): which values are kept
     nn::Matrix dx;
 
@@ -91,6 +93,7 @@ struct Dropout {
     void draw_mask(Eigen::Index rows, Eigen::Index cols) {
         mask.resize(rows, cols);
         mask.keep = 1.0f / (1.0f - p);
+        if (draw) return draw(mask, p);
         const auto n = static_cast<std::size_t>(rows * cols);
         for (std::size_t k = 0; k < n; ++k) {  // bit k = entry (k % rows, k / rows); no branch: the draws are random
             const std::uint64_t kept = !(rng->uniform() < p);
@@ -366,6 +369,7 @@ struct Block {
 
 struct GPTLanguageModel {
     Config config;
+    std::uint64_t dropout_seed;              // drawn from the weights' generator
     nn::Rng dropout_rng;                     // every dropout mask comes from here
     nn::Embedding token_embedding_table;     // (V, C); also the lm head when tied: logits = x W_te^T
     nn::Embedding position_embedding_table;  // (block_size, C)
@@ -378,7 +382,7 @@ struct GPTLanguageModel {
     nn::Matrix dx;             // (B*T, C)
 
     GPTLanguageModel(const Config& c, nn::Rng& rng)
-        : config(validated(c)), dropout_rng(rng.below(UINT64_MAX)),
+        : config(validated(c)), dropout_seed(rng.below(UINT64_MAX)), dropout_rng(dropout_seed),
           token_embedding_table(c.vocab_size, c.n_embd, rng),
           position_embedding_table(c.block_size, c.n_embd, rng), ln_f(c.n_embd, c.layernorm) {
         blocks.reserve(static_cast<std::size_t>(c.n_layer));  // no reallocation: Dropout points into the model

@@ -22,10 +22,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "06-gpt/generate.hpp"
+#include "06-gpt/inspect.hpp"
 #include "08-data-parallel/checkpoint.hpp"
 #include "08-data-parallel/distributed.hpp"
-#include "08-data-parallel/generate.hpp"
-#include "08-data-parallel/inspect.hpp"
 #include "08-data-parallel/model.hpp"
 #include "common/runtime.hpp"
 #include "08-data-parallel/train.hpp"
@@ -220,7 +220,7 @@ nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, cons
 }
 
 // One micro-batch walked through the model, to show the shapes.
-void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
+void print_shapes(DataParallelGPT& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
                   int threads) {
     const Config& c = model.config;
     const int B = split.micro, T = c.block_size, V = c.vocab_size;
@@ -270,7 +270,7 @@ struct LoopStats {
 // steps estimate_loss (and save checkpoints, on rank 0), otherwise get_batch,
 // then per micro-batch of this rank's slice loss and backward, then the
 // all-reduce of the gradients, clip, AdamW step.
-LoopStats train_loop(GPTLanguageModel& model, nn::AdamW& optimizer, const nn::TextData& data, const TrainConfig& train,
+LoopStats train_loop(DataParallelGPT& model, nn::AdamW& optimizer, const nn::TextData& data, const TrainConfig& train,
                      const RunOptions& run, Checkpoint& state, nn::Rng& rng, int start, int end, const Split& split,
                      Distributed& dist) {
     const int B = train.batch_size, T = model.config.block_size;
@@ -461,7 +461,7 @@ int main(int argc, char** argv) {
 
         // 3. The model and its optimizer, new or resumed from a checkpoint.
         nn::Rng rng(train.seed);
-        GPTLanguageModel model(config, rng);
+        DataParallelGPT model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = train.learning_rate, .beta1 = train.beta1, .beta2 = train.beta2,
                                                  .eps = 1e-8f, .weight_decay = train.weight_decay});
         Checkpoint state;  // what --out saves
