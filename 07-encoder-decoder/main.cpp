@@ -50,26 +50,6 @@ struct TranslateOptions {
     int beam = 0, threads = 1;
 };
 
-// One flag per setting of train.hpp's table.
-void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
-    for_each_setting(config, train, [&](const char* flag, auto& value, const char* help, Bound bound) {
-        using T = std::remove_cvref_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, bool>) {
-            app.add_flag_callback(flag, [&value] { value = false; }, help);
-        } else if constexpr (std::is_enum_v<T>) {
-            std::map<std::string, T> choices;
-            for (std::size_t i = 0; i < names_of(value).size(); ++i) choices[names_of(value)[i]] = static_cast<T>(i);
-            app.add_option(flag, value, help)->transform(CLI::CheckedTransformer(choices))->default_str(setting_text(value));
-        } else {
-            CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
-            if (bound.kind == Bound::positive) o->check(nn::Positive);
-            if (bound.kind == Bound::nonnegative) o->check(nn::NonNegative);
-            if (bound.kind == Bound::count) o->check(nn::Count(bound.lo, bound.hi));
-            if (bound.kind == Bound::seed) o->check(nn::Seed);
-        }
-    });
-}
-
 void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
                    "(source<TAB>target per line) instead of the dates");
@@ -343,7 +323,7 @@ int main(int argc, char** argv) {
     TrainConfig train;
     RunOptions run;
     TranslateOptions translate_options;
-    add_settings(app, config, train);
+    nn::add_settings(app, config, train);
     add_run_options(app, run);
     const CLI::App* translate = add_translate_command(app, translate_options);
     if (auto status = nn::parse(app, argc, argv)) return *status;

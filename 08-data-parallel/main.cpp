@@ -71,29 +71,6 @@ void check_fits(const Config& c, int B) {
                                c.block_size));
 }
 
-// One flag per setting of train.hpp's table.
-void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
-    for_each_setting(config, train, [&](const char* flag, auto& value, const char* help, Bound bound) {
-        using T = std::remove_cvref_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, bool>) {
-            app.add_flag_callback(flag, [&value] { value = false; }, help);
-        } else if constexpr (std::is_enum_v<T>) {
-            const std::vector<std::string> names(names_of(value).begin(), names_of(value).end());
-            app.add_option_function<std::string>(
-                   flag, [&value, names](const std::string& name) {
-                       value = static_cast<T>(std::find(names.begin(), names.end(), name) - names.begin());
-                   }, help)
-                ->check(CLI::IsMember(names))->default_str(setting_text(value));
-        } else {
-            CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
-            if (bound.kind == Bound::positive) o->check(nn::Positive);
-            if (bound.kind == Bound::nonnegative) o->check(nn::NonNegative);
-            if (bound.kind == Bound::count) o->check(nn::Count(bound.lo, bound.hi));
-            if (bound.kind == Bound::seed) o->check(nn::Seed);
-        }
-    });
-}
-
 void add_run_options(CLI::App& app, RunOptions& o) {
     nn::add_data_option(app, o.data_dir);
     app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
@@ -162,17 +139,9 @@ void apply_preset(const CLI::App& app, const std::string& preset, Config& c, Tra
 // for --grad-accum, which, like the number of ranks, only says how the same
 // global batch is split.
 void check_same(const Checkpoint& k, const Config& c, const TrainConfig& t, const std::string& vocabulary) {
-    std::vector<std::string> saved, now;
-    auto collect = [](std::vector<std::string>& out) {
-        return [&out](const char*, const auto& value, const char*, Bound) { out.push_back(setting_text(value)); };
-    };
-    for_each_setting(k.config, k.train, collect(saved));
-    for_each_setting(c, t, collect(now));
-    std::vector<std::string> flags;
-    for_each_setting(c, t, [&](const char* flag, const auto&, const char*, Bound) { flags.push_back(flag); });
-    std::string diff;
-    for (std::size_t i = 0; i < flags.size(); ++i)
-        if (saved[i] != now[i] && flags[i] != std::string("--grad-accum")) diff += fmt::format("{}{} {} (this run: {})", diff.empty() ? "" : ", ", flags[i], saved[i], now[i]);
+    TrainConfig saved = k.train;
+    saved.grad_accum = t.grad_accum;
+    std::string diff = nn::settings_diff(k.config, saved, c, t);
     if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
     if (!diff.empty()) nn::fail("the checkpoint was trained with other settings; resume with the same ones: {}", diff);
 }
@@ -425,7 +394,7 @@ int main(int argc, char** argv) {
     TrainConfig train;
     RunOptions run;
     SampleOptions sample_options;
-    add_settings(app, config, train);
+    nn::add_settings(app, config, train);
     add_run_options(app, run);
     const CLI::App* sample = add_sample_command(app, sample_options);
     if (auto status = parse_on_every_rank(app, argc, argv, dist)) return *status;
