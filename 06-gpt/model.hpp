@@ -313,6 +313,13 @@ struct FeedForward {
     }
 };
 
+// What a block frees after forward and between the halves of its backward:
+// memory.hpp, beside this file.
+struct Block;
+inline void free_after_forward(Block& b);
+inline void free_feed_forward_gradients(Block& b);
+inline void free_attention_gradients(Block& b);
+
 // A Transformer block: communication (attention) then computation (the
 // feed-forward layer), each on a LayerNorm'd copy of x and added back to x.
 struct Block {
@@ -335,7 +342,7 @@ struct Block {
         const nn::Matrix& f = ffwd.forward(ln2.forward(x1));
         if (residual) y = x1 + f;  // y = x1 + ffwd(ln2(x1))
         else y = f;
-        free_outputs();
+        free_after_forward(*this);  // memory.hpp
         return y;
     }
     // dy (B*T, C) -> dx (B*T, C). A residual y = x + f(x) passes dy to x
@@ -343,27 +350,11 @@ struct Block {
     const nn::Matrix& backward(const nn::Matrix& dy) {
         dx1 = ln2.backward(ffwd.backward(dy));
         if (residual) dx1 += dy;
-        free_gradients();  // the feed-forward half's
+        free_feed_forward_gradients(*this);  // memory.hpp
         dx = ln1.backward(sa.backward(dx1));
         if (residual) dx += dx1;
-        dx1 = nn::Matrix();
-        free_gradients();  // the attention half's
+        free_attention_gradients(*this);  // memory.hpp
         return dx;
-    }
-
-    // The blocks take turns with the memory of what backward does not read,
-    // instead of each keeping its own (with the recomputations above, the
-    // lecture's model needs 2.7 GB, not 5.7: README). After forward: the
-    // projections' outputs, once added to the residual stream, and the GELU's.
-    void free_outputs() {
-        for (nn::Matrix* m : {&sa.proj.y, &ffwd.proj.y, &ffwd.act.y}) *m = nn::Matrix();
-    }
-    // During backward, once each half is through: the gradients only that
-    // half needed. Only dx, the block's answer, stays.
-    void free_gradients() {
-        for (nn::Matrix* m : {&ln1.dx, &sa.c_attn.dx, &sa.dqkv, &sa.proj.dx, &sa.resid_dropout.dx, &ln2.dx,
-                              &ffwd.fc.dx, &ffwd.act.dx, &ffwd.proj.dx, &ffwd.dropout.dx})
-            *m = nn::Matrix();
     }
 };
 
@@ -488,3 +479,5 @@ struct GPTLanguageModel {
         return d;
     }
 };
+
+#include "06-gpt/memory.hpp"  // what the blocks free
