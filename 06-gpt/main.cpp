@@ -204,8 +204,18 @@ struct LoopStats {
 // The lecture's training loop, from step `start` to `end`: every eval_interval
 // steps estimate_loss (and save checkpoints), otherwise get_batch, loss,
 // backward, clip, AdamW step.
-LoopStats train_loop(GPTLanguageModel& model, nn::AdamW& optimizer, const nn::TextData& data, const TrainConfig& train,
-                     const RunOptions& run, Checkpoint& state, nn::Rng& rng, int start, int end) {
+struct Training {
+    GPTLanguageModel& model;
+    nn::AdamW& optimizer;
+    const nn::TextData& data;
+    const TrainConfig& train;
+    const RunOptions& run;
+    Checkpoint& state;  // what --out saves; its history grows
+    nn::Rng& rng;       // the batches'
+    int start, end;     // the steps to take: [start, end)
+};
+LoopStats train_loop(const Training& t) {
+    auto& [model, optimizer, data, train, run, state, rng, start, end] = t;
     const int B = train.batch_size, T = model.config.block_size;
     const bool resumed = !run.resume_dir.empty();
     nn::MetricsLog metrics(run.metrics_path);
@@ -461,7 +471,7 @@ int main(int argc, char** argv) {
 
         // 5. Train, 6. report.
         const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;
-        const LoopStats stats = train_loop(model, optimizer, data, train, run, state, rng, start, end);
+        const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng, start, end});
         report(stats, end - start, run, state, end);
 
         // 7. Sample from what it learned.

@@ -139,8 +139,17 @@ struct LoopStats {
 // The training loop: every eval_interval steps estimate the losses (and save
 // checkpoints), otherwise get_batch, loss, backward, clip, Adam step with the
 // learning rate of the schedule.
-LoopStats train_loop(Transformer& model, nn::AdamW& optimizer, const PairData& data, const TrainConfig& train,
-                     const RunOptions& run, Checkpoint& state, nn::Rng& rng) {
+struct Training {
+    Transformer& model;
+    nn::AdamW& optimizer;
+    const PairData& data;
+    const TrainConfig& train;
+    const RunOptions& run;
+    Checkpoint& state;  // what --out saves; its history grows
+    nn::Rng& rng;       // the batches'
+};
+LoopStats train_loop(const Training& t) {
+    auto& [model, optimizer, data, train, run, state, rng] = t;
     nn::MetricsLog metrics(run.metrics_path);
     auto save = [&](const char* name, int step) {
         state.step = step;
@@ -369,7 +378,7 @@ int main(int argc, char** argv) {
         print_shapes(model, data, train, run.threads);
 
         // 5. Train, 6. report.
-        const LoopStats stats = train_loop(model, optimizer, data, train, run, state, rng);
+        const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng});
         report(stats, train, run, state);
 
         // 7. Translate the test set: greedy, and beam search with --beam.

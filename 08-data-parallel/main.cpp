@@ -239,9 +239,20 @@ struct LoopStats {
 // steps estimate_loss (and save checkpoints, on rank 0), otherwise get_batch,
 // then per micro-batch of this rank's slice loss and backward, then the
 // all-reduce of the gradients, clip, AdamW step.
-LoopStats train_loop(DataParallelGPT& model, nn::AdamW& optimizer, const nn::TextData& data, const TrainConfig& train,
-                     const RunOptions& run, Checkpoint& state, nn::Rng& rng, int start, int end, const Split& split,
-                     Distributed& dist) {
+struct Training {
+    DataParallelGPT& model;
+    nn::AdamW& optimizer;
+    const nn::TextData& data;
+    const TrainConfig& train;
+    const RunOptions& run;
+    Checkpoint& state;  // what --out saves; its history grows
+    nn::Rng& rng;       // the batches' (the same on every rank)
+    int start, end;     // the steps to take: [start, end)
+    const Split& split;
+    Distributed& dist;
+};
+LoopStats train_loop(const Training& t) {
+    auto& [model, optimizer, data, train, run, state, rng, start, end, split, dist] = t;
     const int B = train.batch_size, T = model.config.block_size;
     const bool saving = !run.out_dir.empty() && dist.root();
     const bool resumed = !run.resume_dir.empty();
@@ -466,7 +477,7 @@ int main(int argc, char** argv) {
 
         // 5. Train, 6. report.
         const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;
-        const LoopStats stats = train_loop(model, optimizer, data, train, run, state, rng, start, end, *split, dist);
+        const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng, start, end, *split, dist});
         report(stats, end - start, run, state, end, model, dist);
 
         // 7. Sample from what it learned (rank 0).
