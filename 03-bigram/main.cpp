@@ -23,78 +23,96 @@
 #include "common/text.hpp"
 #include "common/validators.hpp"
 
-int main(int argc, char** argv) {
-    CLI::App app{"03-bigram: a bigram language model on Tiny Shakespeare, trained with "
-                 "hand-written backprop and AdamW, then sampled.",
-                 "03-bigram"};
+namespace {
+
+// Every setting of a run, from the command line.
+struct Options {
     std::string data_dir, metrics_path, prompt;
     int batch_size = 32, block_size = 8, max_iters = 3000, eval_interval = 300, eval_iters = 200;
     int max_new_tokens = 500, top_k = 0;
     float learning_rate = 1e-2f, weight_decay = 0.01f, temperature = 1.0f;
     std::uint64_t seed = 1337;
-    nn::add_data_option(app, data_dir);
-    app.add_option("--batch-size", batch_size, "B: sequences per batch")
+};
+
+void add_options(CLI::App& app, Options& o) {
+    nn::add_data_option(app, o.data_dir);
+    app.add_option("--batch-size", o.batch_size, "B: sequences per batch")
         ->check(nn::Count(1, 4096))->capture_default_str();
-    app.add_option("--block-size", block_size, "T: characters per sequence (context length)")
+    app.add_option("--block-size", o.block_size, "T: characters per sequence (context length)")
         ->check(nn::Count(1, 8192))->capture_default_str();
-    app.add_option("--max-iters", max_iters, "Training steps")
+    app.add_option("--max-iters", o.max_iters, "Training steps")
         ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--eval-interval", eval_interval, "Estimate the losses every this many steps")
+    app.add_option("--eval-interval", o.eval_interval, "Estimate the losses every this many steps")
         ->check(nn::Count(1, 1000000))->capture_default_str();
-    app.add_option("--eval-iters", eval_iters, "Batches per split in each loss estimate")
+    app.add_option("--eval-iters", o.eval_iters, "Batches per split in each loss estimate")
         ->check(nn::Count(1, 10000))->capture_default_str();
-    app.add_option("--lr", learning_rate, "AdamW learning rate")
+    app.add_option("--lr", o.learning_rate, "AdamW learning rate")
         ->check(nn::Positive)->capture_default_str();
-    app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")
+    app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")
         ->check(nn::NonNegative)->capture_default_str();
-    app.add_option("--seed", seed, "Seed for the weights, the batches and the sampling")
+    app.add_option("--seed", o.seed, "Seed for the weights, the batches and the sampling")
         ->check(nn::Seed)->capture_default_str();
-    app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
+    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
         ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--prompt", prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
-    app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
+    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
+    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
         ->check(nn::Positive)->capture_default_str();
-    app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
+    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
         ->check(nn::Count(0, 2097152))->capture_default_str();
-    app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+}
+
+// One batch walked through the model, to show the shapes.
+void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Options& o, nn::Rng& rng) {
+    const int B = o.batch_size, T = o.block_size, V = data.vocab.size();
+    const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
+    const double loss0 = model.loss(example);
+    fmt::print("shapes, with B = {} (batch), T = {} (time), V = {} (vocabulary):\n", B, T, V);
+    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
+    fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+    fmt::print("  {:<44} {}  the (V, V) table\n", "token_embedding_table",
+               nn::shape(model.token_embedding_table.weight.value));
+    fmt::print("  {:<44} {}  (B*T, V): one row per position\n", "logits = token_embedding_table[xb]",
+               nn::shape(model.token_embedding_table.y));
+    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n\n",
+               "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"03-bigram: a bigram language model on Tiny Shakespeare, trained with "
+                 "hand-written backprop and AdamW, then sampled.",
+                 "03-bigram"};
+    Options o;
+    add_options(app, o);
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
-        const int B = batch_size, T = block_size;
-        const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
+        const int B = o.batch_size, T = o.block_size;
+        const nn::TextData data = nn::load_text(std::filesystem::path(o.data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
         // The table, its gradient and AdamW's two moments: four (V, V) float matrices.
         nn::check_fits(16.0 * V * V, fmt::format("the bigram table for V = {} characters", V));
-        const std::vector<int> context = prompt.empty() ? std::vector<int>{0} : data.vocab.encode(prompt, "the prompt");
-        fmt::print("Tiny Shakespeare from {}: {} characters\n", data_dir, data.train.size() + data.val.size());
+        const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(o.prompt, "the prompt");
+        fmt::print("Tiny Shakespeare from {}: {} characters\n", o.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
 
-        nn::Rng rng(seed);
+        nn::Rng rng(o.seed);
         BigramLanguageModel model(V, rng);
-        nn::AdamW optimizer(model.parameters(), {.lr = learning_rate, .weight_decay = weight_decay});
+        nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
 
-        // One batch walked through the model, to show the shapes.
-        const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
-        const double loss0 = model.loss(example);
-        fmt::print("shapes, with B = {} (batch), T = {} (time), V = {} (vocabulary):\n", B, T, V);
-        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-        fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
-        fmt::print("  {:<44} {}  the (V, V) table\n", "token_embedding_table",
-                   nn::shape(model.token_embedding_table.weight.value));
-        fmt::print("  {:<44} {}  (B*T, V): one row per position\n", "logits = token_embedding_table[xb]",
-                   nn::shape(model.token_embedding_table.y));
-        fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n\n",
-                   "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+        print_shapes(model, data, o, rng);  // One batch walked through the model.
 
-        nn::MetricsLog metrics(metrics_path);
-        nn::Progress progress("step", max_iters);
+        nn::MetricsLog metrics(o.metrics_path);
+        nn::Progress progress("step", o.max_iters);
         nn::Stopwatch clock;
         auto model_loss = [&](const nn::Batch& batch) { return model.loss(batch); };
-        for (int iter = 0; iter < max_iters; ++iter) {
-            if (iter % eval_interval == 0 || iter == max_iters - 1) {
-                const nn::Losses losses = nn::estimate_loss(data, eval_iters, B, T, model_loss);
+        for (int iter = 0; iter < o.max_iters; ++iter) {
+            if (iter % o.eval_interval == 0 || iter == o.max_iters - 1) {
+                const nn::Losses losses = nn::estimate_loss(data, o.eval_iters, B, T, model_loss);
                 progress.clear();
                 fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", iter, losses.train, losses.val);
                 metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
@@ -109,11 +127,11 @@ int main(int argc, char** argv) {
         }
         progress.clear();
         const double seconds = clock.seconds();
-        fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", max_iters,
-                   seconds, seconds > 0 ? max_iters / seconds : 0.0);
+        fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", o.max_iters,
+                   seconds, seconds > 0 ? o.max_iters / seconds : 0.0);
 
-        fmt::print("generate({} characters after {:?}):\n", max_new_tokens, data.vocab.decode(context));
-        const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);
+        fmt::print("generate({} characters after {:?}):\n", o.max_new_tokens, data.vocab.decode(context));
+        const std::vector<int> out = model.generate(context, o.max_new_tokens, rng, o.temperature, o.top_k);
         fmt::print("{}\n", data.vocab.decode(out));
         return 0;
     });

@@ -128,6 +128,91 @@ void show_trick(std::uint64_t seed) {
                (wei1 - wei2).cwiseAbs().maxCoeff(), (wei1 - wei3).cwiseAbs().maxCoeff());
     fmt::print("Attention is version 3 with the zeros replaced by scores q.k computed from the data.\n");
 }
+
+// Every setting of a run, from the command line.
+struct Options {
+    std::string data_dir, metrics_path, prompt, attention_map, map_text = "To be or";
+    std::string position = "learned", mask = "causal", score = "dot";
+    int batch_size = 32, block_size = 8, max_iters = 5000, eval_interval = 500, eval_iters = 200;
+    int n_embd = 32, max_new_tokens = 500, top_k = 0;
+    float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
+    std::uint64_t seed = 1337;
+    bool trick = false, per_position = false;
+};
+
+void add_options(CLI::App& app, Options& o) {
+    nn::add_data_option(app, o.data_dir);
+    app.add_option("--batch-size", o.batch_size, "B: sequences per batch")
+        ->check(nn::Count(1, 4096))->capture_default_str();
+    app.add_option("--block-size", o.block_size, "T: characters per sequence (context length)")
+        ->check(nn::Count(1, 8192))->capture_default_str();
+    app.add_option("--n-embd", o.n_embd, "C: channels of each embedding (and the head size)")
+        ->check(nn::Count(1, 16384))->capture_default_str();
+    app.add_option("--max-iters", o.max_iters, "Training steps")
+        ->check(nn::Count(0, 1000000))->capture_default_str();
+    app.add_option("--eval-interval", o.eval_interval, "Estimate the losses every this many steps")
+        ->check(nn::Count(1, 1000000))->capture_default_str();
+    app.add_option("--eval-iters", o.eval_iters, "Batches per split in each loss estimate")
+        ->check(nn::Count(1, 10000))->capture_default_str();
+    app.add_option("--lr", o.learning_rate, "AdamW learning rate")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")
+        ->check(nn::NonNegative)->capture_default_str();
+    app.add_option("--seed", o.seed, "Seed for the weights, the batches and the sampling")
+        ->check(nn::Seed)->capture_default_str();
+    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
+        ->check(nn::Count(0, 1000000))->capture_default_str();
+    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
+    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(nn::Count(0, 2097152))->capture_default_str();
+    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--position", o.position, "Position embeddings: learned, or the fixed sinusoidal table")
+        ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
+    app.add_option("--mask", o.mask, "Attention mask: causal (no peeking ahead), anticausal (no looking back), none")
+        ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
+    app.add_option("--score", o.score,
+                   "Attention score: dot (q.k), squared-dot ((q.k)^2, sign lost), squared-elements "
+                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
+        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
+        ->capture_default_str();
+    app.add_flag("--loss-per-position", o.per_position,
+                 "After training, print the validation loss at each position of the context");
+    app.add_flag("--show-trick", o.trick,
+                 "Print the lecture's three ways to average the past (a loop, a matrix product, a "
+                 "masked softmax) for one random sequence of T = 8, C = 2, and exit");
+    app.add_option("--attention-map", o.attention_map, "After training, draw the attention weights for --map-text into this PNG");
+    app.add_option("--map-text", o.map_text, "Text for --attention-map, at most --block-size characters")
+        ->capture_default_str();
+}
+
+// One batch walked through the model, to show the shapes.
+void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Options& o, nn::Rng& rng) {
+    const int B = o.batch_size, T = o.block_size, V = data.vocab.size();
+    long n_params = 0;
+    for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
+    const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
+    const double loss0 = model.loss(example);
+    const int C = o.n_embd, hs = model.sa_head.head_size;
+    fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), hs = {} (head size), V = {}:\n",
+               B, T, C, hs, V);
+    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
+    fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+    fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", nn::shape(model.token_embedding_table.y));
+    fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
+               nn::shape(model.position_embedding_table.y), o.position);
+    fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
+    fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(model.sa_head.key.y));
+    fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
+               nn::shape(model.sa_head.wei), o.mask, o.score);
+    fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(model.sa_head.out));
+    fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(out)", nn::shape(model.lm_head.y));
+    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
+               "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+    fmt::print("  {} trained parameters\n\n", n_params);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,123 +220,53 @@ int main(int argc, char** argv) {
                  "embeddings, on Tiny Shakespeare, trained with hand-written backprop and AdamW, "
                  "then sampled.",
                  "04-self-attention"};
-    std::string data_dir, metrics_path, prompt, attention_map, map_text = "To be or";
-    std::string position = "learned", mask = "causal", score = "dot";
-    int batch_size = 32, block_size = 8, max_iters = 5000, eval_interval = 500, eval_iters = 200;
-    int n_embd = 32, max_new_tokens = 500, top_k = 0;
-    float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
-    std::uint64_t seed = 1337;
-    nn::add_data_option(app, data_dir);
-    app.add_option("--batch-size", batch_size, "B: sequences per batch")
-        ->check(nn::Count(1, 4096))->capture_default_str();
-    app.add_option("--block-size", block_size, "T: characters per sequence (context length)")
-        ->check(nn::Count(1, 8192))->capture_default_str();
-    app.add_option("--n-embd", n_embd, "C: channels of each embedding (and the head size)")
-        ->check(nn::Count(1, 16384))->capture_default_str();
-    app.add_option("--max-iters", max_iters, "Training steps")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--eval-interval", eval_interval, "Estimate the losses every this many steps")
-        ->check(nn::Count(1, 1000000))->capture_default_str();
-    app.add_option("--eval-iters", eval_iters, "Batches per split in each loss estimate")
-        ->check(nn::Count(1, 10000))->capture_default_str();
-    app.add_option("--lr", learning_rate, "AdamW learning rate")
-        ->check(nn::Positive)->capture_default_str();
-    app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")
-        ->check(nn::NonNegative)->capture_default_str();
-    app.add_option("--seed", seed, "Seed for the weights, the batches and the sampling")
-        ->check(nn::Seed)->capture_default_str();
-    app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--prompt", prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
-    app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
-        ->check(nn::Positive)->capture_default_str();
-    app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::Count(0, 2097152))->capture_default_str();
-    app.add_option("--metrics", metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
-    app.add_option("--position", position, "Position embeddings: learned, or the fixed sinusoidal table")
-        ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
-    app.add_option("--mask", mask, "Attention mask: causal (no peeking ahead), anticausal (no looking back), none")
-        ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
-    app.add_option("--score", score,
-                   "Attention score: dot (q.k), squared-dot ((q.k)^2, sign lost), squared-elements "
-                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
-        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
-        ->capture_default_str();
-    bool trick = false, per_position = false;
-    app.add_flag("--loss-per-position", per_position,
-                 "After training, print the validation loss at each position of the context");
-    app.add_flag("--show-trick", trick,
-                 "Print the lecture's three ways to average the past (a loop, a matrix product, a "
-                 "masked softmax) for one random sequence of T = 8, C = 2, and exit");
-    app.add_option("--attention-map", attention_map, "After training, draw the attention weights for --map-text into this PNG");
-    app.add_option("--map-text", map_text, "Text for --attention-map, at most --block-size characters")
-        ->capture_default_str();
+    Options o;
+    add_options(app, o);
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
         // The matrices here are small (B*T = 256 rows of 32 channels): sharing each product
         // between threads costs more than it saves, so Eigen gets one thread.
         Eigen::setNbThreads(1);
-        if (trick) {
-            show_trick(seed);
+        if (o.trick) {
+            show_trick(o.seed);
             return 0;
         }
-        const int B = batch_size, T = block_size;
-        const nn::TextData data = nn::load_text(std::filesystem::path(data_dir) / "tinyshakespeare.txt");
+        const int B = o.batch_size, T = o.block_size;
+        const nn::TextData data = nn::load_text(std::filesystem::path(o.data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
         // At the least, the attention weights of every head and their gradient: (B, T, T) floats each.
         nn::check_fits(8.0 * B * T * T, fmt::format("attention over B = {} sequences of T = {}", B, T));
-        const std::vector<int> context = prompt.empty() ? std::vector<int>{0} : data.vocab.encode(prompt, "the prompt");
-        if (!attention_map.empty() && data.vocab.encode(map_text, "--map-text").size() > static_cast<std::size_t>(T))
+        const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(o.prompt, "the prompt");
+        if (!o.attention_map.empty() && data.vocab.encode(o.map_text, "--map-text").size() > static_cast<std::size_t>(T))
             nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
-        if (!attention_map.empty() && map_text.empty()) nn::fail("--map-text is empty");
-        if (!attention_map.empty()) nn::check_writable(attention_map);
-        fmt::print("Tiny Shakespeare from {}: {} characters\n", data_dir, data.train.size() + data.val.size());
+        if (!o.attention_map.empty() && o.map_text.empty()) nn::fail("--map-text is empty");
+        if (!o.attention_map.empty()) nn::check_writable(o.attention_map);
+        fmt::print("Tiny Shakespeare from {}: {} characters\n", o.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
 
-        nn::Rng rng(seed);
-        const Config config{.vocab_size = V, .block_size = T, .n_embd = n_embd,
-                            .position = position == "learned" ? Position::learned : Position::sinusoidal,
-                            .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(mask),
+        nn::Rng rng(o.seed);
+        const Config config{.vocab_size = V, .block_size = T, .n_embd = o.n_embd,
+                            .position = o.position == "learned" ? Position::learned : Position::sinusoidal,
+                            .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(o.mask),
                             .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
                                                                   {"squared-elements", Score::squared_elements},
                                                                   {"negative-dot", Score::negative_dot},
-                                                                  {"distance", Score::distance}}.at(score)};
+                                                                  {"distance", Score::distance}}.at(o.score)};
         BigramLanguageModel model(config, rng);
-        nn::AdamW optimizer(model.parameters(), {.lr = learning_rate, .weight_decay = weight_decay});
-        long n_params = 0;
-        for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
+        nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
 
-        // One batch walked through the model, to show the shapes.
-        const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
-        const double loss0 = model.loss(example);
-        const int C = n_embd, hs = model.sa_head.head_size;
-        fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), hs = {} (head size), V = {}:\n",
-                   B, T, C, hs, V);
-        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-        fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
-        fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", nn::shape(model.token_embedding_table.y));
-        fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
-                   nn::shape(model.position_embedding_table.y), position);
-        fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
-        fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(model.sa_head.key.y));
-        fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
-                   nn::shape(model.sa_head.wei), mask, score);
-        fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(model.sa_head.out));
-        fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(out)", nn::shape(model.lm_head.y));
-        fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
-                   "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
-        fmt::print("  {} trained parameters\n\n", n_params);
+        print_shapes(model, data, o, rng);  // One batch walked through the model.
 
-        nn::MetricsLog metrics(metrics_path);
-        nn::Progress progress("step", max_iters);
+        nn::MetricsLog metrics(o.metrics_path);
+        nn::Progress progress("step", o.max_iters);
         nn::Stopwatch clock;
         auto model_loss = [&](const nn::Batch& batch) { return model.loss(batch); };
-        for (int iter = 0; iter < max_iters; ++iter) {
-            if (iter % eval_interval == 0 || iter == max_iters - 1) {
-                const nn::Losses losses = nn::estimate_loss(data, eval_iters, B, T, model_loss);
+        for (int iter = 0; iter < o.max_iters; ++iter) {
+            if (iter % o.eval_interval == 0 || iter == o.max_iters - 1) {
+                const nn::Losses losses = nn::estimate_loss(data, o.eval_iters, B, T, model_loss);
                 progress.clear();
                 fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", iter, losses.train, losses.val);
                 metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
@@ -266,13 +281,13 @@ int main(int argc, char** argv) {
         }
         progress.clear();
         const double seconds = clock.seconds();
-        fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", max_iters,
-                   seconds, seconds > 0 ? max_iters / seconds : 0.0);
+        fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", o.max_iters,
+                   seconds, seconds > 0 ? o.max_iters / seconds : 0.0);
 
-        if (per_position) print_loss_per_position(model, data, eval_iters, B, T);
-        if (!attention_map.empty()) write_attention_map(model, data.vocab, map_text, attention_map);
-        fmt::print("generate({} characters after {:?}):\n", max_new_tokens, data.vocab.decode(context));
-        const std::vector<int> out = model.generate(context, max_new_tokens, rng, temperature, top_k);
+        if (o.per_position) print_loss_per_position(model, data, o.eval_iters, B, T);
+        if (!o.attention_map.empty()) write_attention_map(model, data.vocab, o.map_text, o.attention_map);
+        fmt::print("generate({} characters after {:?}):\n", o.max_new_tokens, data.vocab.decode(context));
+        const std::vector<int> out = model.generate(context, o.max_new_tokens, rng, o.temperature, o.top_k);
         fmt::print("{}\n", data.vocab.decode(out));
         return 0;
     });

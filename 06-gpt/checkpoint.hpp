@@ -30,6 +30,7 @@
 
 #include "06-gpt/model.hpp"
 #include "06-gpt/train.hpp"
+#include "common/checkpoint.hpp"
 #include "common/fileio.hpp"
 #include "common/optim.hpp"
 
@@ -54,11 +55,6 @@ inline std::string vocabulary_text(const nn::Vocabulary& vocab) {
     return vocab.decode(all);
 }
 
-// How each type of setting is stored.
-template <typename T>
-using StoredAs = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
-                 std::conditional_t<std::is_enum_v<T> || std::is_same_v<T, int>, std::int32_t, T>>;
-
 // How many values the parameters() of a model of config `c` hold: the
 // checkpoint must hold that many floats before a model is built to read them,
 // so a crafted file cannot make this program allocate what it does not have.
@@ -70,49 +66,21 @@ inline double parameter_count(const Config& c) {
     return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
 }
 
-// The "parameters" part of the format: u64 count, then per parameter i64
-// rows, i64 cols, floats values. With `field` = &nn::Parameter::grad, the
-// gradients in the same layout.
-inline void put_parameters(nn::BinaryWriter& w, const std::vector<nn::Parameter*>& params,
-                           nn::Matrix nn::Parameter::*field = &nn::Parameter::value) {
-    w.put<std::uint64_t>(params.size());
-    for (const nn::Parameter* p : params) {
-        const nn::Matrix& m = p->*field;
-        w.put<std::int64_t>(m.rows());
-        w.put<std::int64_t>(m.cols());
-        w.put_span(nn::as_span(m));
-    }
-}
-
 // Writes the model, the optimizer and the training state to `path`, atomically.
 // info.dropout_rng_state is taken from the model.
 inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, GPTLanguageModel& model,
                             nn::AdamW& optimizer) {
     nn::BinaryWriter w(path, kCheckpointMagic, kCheckpointVersion);  // streams to path.tmp
     w.put<std::int32_t>(info.config.vocab_size);
-    for_each_setting(info.config, info.train, [&](const char*, const auto& value, const char*, Bound) {
-        using T = std::remove_cvref_t<decltype(value)>;
-        w.put<StoredAs<T>>(static_cast<StoredAs<T>>(value));
-    });
+    nn::put_settings(w, info.config, info.train);
     w.put_string(info.vocabulary);
     w.put<std::int64_t>(info.step);
     w.put<float>(info.best_val);
     w.put_string(info.rng_state);
     w.put_string(model.dropout_rng.state());
-    w.put<std::uint64_t>(info.history.size());
-    for (const EvalRecord& e : info.history) {
-        w.put<std::int32_t>(e.step);
-        w.put<float>(e.train);
-        w.put<float>(e.val);
-        w.put<double>(e.seconds);
-    }
-    const std::vector<nn::Parameter*> params = model.parameters();
-    put_parameters(w, params);
-    w.put<std::int64_t>(optimizer.steps_taken());
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        w.put_span(nn::as_span(optimizer.first_moments()[i]));
-        w.put_span(nn::as_span(optimizer.second_moments()[i]));
-    }
+    nn::put_history(w, info.history);
+    nn::put_parameters(w, model.parameters());
+    nn::put_moments(w, optimizer);
     w.commit();  // renames it over path
 }
 
@@ -129,24 +97,7 @@ public:
         : r_(path, kCheckpointMagic, kCheckpointVersion), name_(path.string()) {
         Config& c = info.config;
         c.vocab_size = r_.get<std::int32_t>();
-        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound bound) {
-            using T = std::remove_cvref_t<decltype(value)>;
-            const auto stored = r_.get<StoredAs<T>>();
-            if (!bound.accepts(stored)) nn::fail("{}: holds {} {}, which the command line refuses", name_, flag, stored);
-            if constexpr (std::is_same_v<T, bool>) {
-                if (stored > 1) nn::fail("{}: corrupt setting {}", name_, flag);
-            } else if constexpr (std::is_enum_v<T>) {
-                if (stored < 0 || static_cast<std::size_t>(stored) >= names_of(T{}).size())
-                    nn::fail("{}: corrupt setting {}", name_, flag);
-            }
-            value = static_cast<T>(stored);
-        });
-        try {
-            c.validate();
-            info.train.validate();
-        } catch (const nn::InputError& e) {
-            nn::fail("{}: holds settings this program refuses: {}", name_, e.what());
-        }
+        nn::get_settings(r_, c, info.train, name_);
         info.vocabulary = r_.get_string();
         const std::u32string chars = nn::decode_utf8(info.vocabulary, name_ + "'s vocabulary");
         if (static_cast<int>(chars.size()) != c.vocab_size)
@@ -159,16 +110,7 @@ public:
         info.best_val = r_.get<float>();
         info.rng_state = r_.get_string();
         info.dropout_rng_state = r_.get_string();
-        const auto n_history = r_.get<std::uint64_t>();
-        if (n_history > r_.remaining() / 20) nn::fail("{}: corrupt loss history", name_);  // 20 bytes a record
-        for (std::uint64_t i = 0; i < n_history; ++i) {
-            EvalRecord e{};
-            e.step = r_.get<std::int32_t>();
-            e.train = r_.get<float>();
-            e.val = r_.get<float>();
-            e.seconds = r_.get<double>();
-            info.history.push_back(e);
-        }
+        info.history = nn::get_history(r_, name_);
         // The weights come next: refuse a file too short for its settings' model
         // before that model is built.
         const double needed = 4.0 * parameter_count(c);
@@ -182,29 +124,9 @@ public:
     // `optimizer` if given, and the dropout generator's state.
     void restore(GPTLanguageModel& model, nn::AdamW* optimizer) {
         const std::vector<nn::Parameter*> params = model.parameters();
-        const auto n_params = r_.get<std::uint64_t>();
-        if (n_params != params.size())
-            nn::fail("{}: holds {} parameters, where this model has {}", name_, n_params, params.size());
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            nn::Matrix& value = params[i]->value;
-            const auto rows = r_.get<std::int64_t>(), cols = r_.get<std::int64_t>();
-            if (rows != value.rows() || cols != value.cols())
-                nn::fail("{}: parameter {} is ({}, {}), the model's ({}, {})", name_, i, rows, cols, value.rows(),
-                         value.cols());
-            r_.get_span(nn::as_span(value));
-        }
+        nn::get_parameters(r_, params, name_);
         model.dropout_rng.set_state(info.dropout_rng_state);
-        const auto adam_t = r_.get<std::int64_t>();
-        if (adam_t < 0 || adam_t > info.step) nn::fail("{}: corrupt optimizer step {}", name_, adam_t);
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            if (optimizer != nullptr) {
-                r_.get_span(nn::as_span(optimizer->first_moments()[i]));
-                r_.get_span(nn::as_span(optimizer->second_moments()[i]));
-            } else {
-                for (int skip = 0; skip < 2; ++skip) r_.skip_span<float>();
-            }
-        }
-        if (optimizer != nullptr) optimizer->set_steps_taken(static_cast<long>(adam_t));
+        nn::get_moments(r_, optimizer, params.size(), info.step, name_);
         r_.expect_end();
     }
 
@@ -213,12 +135,4 @@ private:
     std::string name_;
 };
 
-// The checkpoint file in DIR to sample from or resume: DIR/best.ckpt or DIR/last.ckpt
-// (or DIR itself, if it is a file).
-inline std::filesystem::path checkpoint_file(const std::filesystem::path& dir, const char* prefer) {
-    if (std::filesystem::is_regular_file(dir)) return dir;
-    if (!std::filesystem::is_directory(dir)) nn::fail("no checkpoint at {}: not a file or directory", dir.string());
-    for (const char* name : {prefer, "best.ckpt", "last.ckpt"})
-        if (std::filesystem::exists(dir / name)) return dir / name;
-    nn::fail("no checkpoint in {} (expected best.ckpt or last.ckpt)", dir.string());
-}
+using nn::checkpoint_file;

@@ -23,7 +23,8 @@
 #include "06-gpt/generate.hpp"
 #include "06-gpt/inspect.hpp"
 #include "06-gpt/model.hpp"
-#include "06-gpt/runtime.hpp"
+#include "06-gpt/sample.hpp"
+#include "common/runtime.hpp"
 #include "06-gpt/train.hpp"
 #include "common/cli.hpp"
 #include "common/fileio.hpp"
@@ -45,14 +46,6 @@ struct RunOptions {
     float temperature = 1.0f;
 };
 
-struct SampleOptions {
-    std::string checkpoint, prompt, attention_map;
-    int max_new_tokens = 500, top_k = 0, num_samples = 1, threads = 1;  // one row at a time: too small to share
-    float temperature = 1.0f;
-    std::uint64_t seed = 1337;
-    bool no_cache = false;
-};
-
 struct EvalOptions {
     std::string checkpoint, text, data_dir, grad_out;
     int batch_size = 16, threads = 0;
@@ -70,29 +63,6 @@ void check_fits(const Config& c, int B) {
     nn::check_fits(4.0 * (4 * params + activations),
                    fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params, B,
                                c.block_size));
-}
-
-// One flag per setting of train.hpp's table.
-void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
-    for_each_setting(config, train, [&](const char* flag, auto& value, const char* help, Bound bound) {
-        using T = std::remove_cvref_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, bool>) {
-            app.add_flag_callback(flag, [&value] { value = false; }, help);
-        } else if constexpr (std::is_enum_v<T>) {
-            const std::vector<std::string> names(names_of(value).begin(), names_of(value).end());
-            app.add_option_function<std::string>(
-                   flag, [&value, names](const std::string& name) {
-                       value = static_cast<T>(std::find(names.begin(), names.end(), name) - names.begin());
-                   }, help)
-                ->check(CLI::IsMember(names))->default_str(setting_text(value));
-        } else {
-            CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
-            if (bound.kind == Bound::positive) o->check(nn::Positive);
-            if (bound.kind == Bound::nonnegative) o->check(nn::NonNegative);
-            if (bound.kind == Bound::count) o->check(nn::Count(bound.lo, bound.hi));
-            if (bound.kind == Bound::seed) o->check(nn::Seed);
-        }
-    });
 }
 
 void add_run_options(CLI::App& app, RunOptions& o) {
@@ -116,27 +86,6 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
     app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
         ->check(nn::Count(0, 1000000));
-}
-
-CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
-    CLI::App* sample = app.add_subcommand("sample", "Write text with a model saved by --out");
-    sample->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
-        ->required();
-    sample->add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare)");
-    sample->add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate per sample")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    sample->add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
-        ->check(nn::Positive)->capture_default_str();
-    sample->add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::Count(0, 2097152))->capture_default_str();
-    sample->add_option("--seed", o.seed, "Seed for the sampling")->check(nn::Seed)->capture_default_str();
-    sample->add_option("--num-samples", o.num_samples, "How many samples to write")
-        ->check(nn::Count(1, 1000))->capture_default_str();
-    sample->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
-    sample->add_option("--attention-map", o.attention_map, "Draw every head's attention weights over the prompt "
-                       "(at most the model's context) into this PNG, and measure where each head looks");
-    sample->add_flag("--no-cache", o.no_cache, "Recompute the whole context for every character (slow; for comparison)");
-    return sample;
 }
 
 CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
@@ -177,17 +126,7 @@ void apply_preset(const CLI::App& app, const std::string& preset, Config& c, Tra
 
 // A resumed run must use the settings the checkpoint was trained with.
 void check_same(const Checkpoint& k, const Config& c, const TrainConfig& t, const std::string& vocabulary) {
-    std::vector<std::string> saved, now;
-    auto collect = [](std::vector<std::string>& out) {
-        return [&out](const char*, const auto& value, const char*, Bound) { out.push_back(setting_text(value)); };
-    };
-    for_each_setting(k.config, k.train, collect(saved));
-    for_each_setting(c, t, collect(now));
-    std::vector<std::string> flags;
-    for_each_setting(c, t, [&](const char* flag, const auto&, const char*, Bound) { flags.push_back(flag); });
-    std::string diff;
-    for (std::size_t i = 0; i < flags.size(); ++i)
-        if (saved[i] != now[i]) diff += fmt::format("{}{} {} (this run: {})", diff.empty() ? "" : ", ", flags[i], saved[i], now[i]);
+    std::string diff = nn::settings_diff(k.config, k.train, c, t);
     if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
     if (!diff.empty()) nn::fail("the checkpoint was trained with other settings; resume with the same ones: {}", diff);
 }
@@ -237,8 +176,18 @@ struct LoopStats {
 // The lecture's training loop, from step `start` to `end`: every eval_interval
 // steps estimate_loss (and save checkpoints), otherwise get_batch, loss,
 // backward, clip, AdamW step.
-LoopStats train_loop(GPTLanguageModel& model, nn::AdamW& optimizer, const nn::TextData& data, const TrainConfig& train,
-                     const RunOptions& run, Checkpoint& state, nn::Rng& rng, int start, int end) {
+struct Training {
+    GPTLanguageModel& model;
+    nn::AdamW& optimizer;
+    const nn::TextData& data;
+    const TrainConfig& train;
+    const RunOptions& run;
+    Checkpoint& state;  // what --out saves; its history grows
+    nn::Rng& rng;       // the batches'
+    int start, end;     // the steps to take: [start, end)
+};
+LoopStats train_loop(const Training& t) {
+    auto& [model, optimizer, data, train, run, state, rng, start, end] = t;
     const int B = train.batch_size, T = model.config.block_size;
     const bool resumed = !run.resume_dir.empty();
     nn::MetricsLog metrics(run.metrics_path);
@@ -305,7 +254,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
-               peak_rss_mb());
+               nn::peak_rss_mb());
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
     if (run.plot_path.empty()) return;
@@ -320,49 +269,12 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
     fmt::print("wrote the loss curves to {}\n", run.plot_path);
 }
 
-// 06-gpt sample: text from a saved model.
-int sample_command(const SampleOptions& o) {
-    nn::set_threads(o.threads);
-    const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
-    CheckpointReader reader(file);
-    const Checkpoint& k = reader.info;
-    const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
-    const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : vocab.encode(o.prompt, "the prompt");
-    if (!o.attention_map.empty()) {
-        if (context.size() > static_cast<std::size_t>(k.config.block_size))
-            nn::fail("--attention-map: the prompt has {} characters, more than the model's context of {}",
-                     context.size(), k.config.block_size);
-        nn::check_writable(o.attention_map);
-    }
-    nn::Rng init(0);
-    GPTLanguageModel model(k.config, init);
-    reader.restore(model, nullptr);
-    if (!o.attention_map.empty()) write_attention_map(model, vocab, context, o.attention_map);
-    fmt::print(stderr, "{}: step {}, val loss {:.4f}; {} layers, {} heads, n_embd {}, context {}\n", file.string(), k.step,
-               k.history.empty() ? NAN : k.history.back().val, k.config.n_layer, k.config.n_head, k.config.n_embd,
-               k.config.block_size);
-    nn::Rng rng(o.seed);
-    long tokens = 0;
-    nn::Stopwatch clock;
-    for (int s = 0; s < o.num_samples; ++s) {
-        const std::vector<int> out = generate(model, context, o.max_new_tokens, rng, o.temperature, o.top_k, !o.no_cache);
-        if (o.num_samples > 1) fmt::print("--- sample {} ---\n", s + 1);
-        fmt::print("{}\n", vocab.decode(out));
-        tokens += o.max_new_tokens;
-    }
-    const double seconds = clock.seconds();
-    std::fflush(stdout);
-    fmt::print(stderr, "{} tokens in {:.2f} s: {:.0f} tokens/s ({})\n", tokens, seconds,
-               seconds > 0 ? tokens / seconds : 0.0, o.no_cache ? "no cache" : "key/value cache");
-    return 0;
-}
-
 // 06-gpt eval: the mean cross-entropy of a saved model over a text. The text
 // is cut into consecutive windows of block_size characters (the last one may
 // be shorter); each window predicts its next characters from those before it
 // in the window, so every character but the first is predicted exactly once.
 int eval_command(const EvalOptions& o) {
-    nn::set_threads(o.threads == 0 ? idle_cores() : o.threads);
+    nn::set_threads(o.threads == 0 ? nn::idle_cores() : o.threads);
     const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
     CheckpointReader reader(file);
     const Checkpoint& k = reader.info;
@@ -406,7 +318,7 @@ int eval_command(const EvalOptions& o) {
         nn::BinaryWriter w(o.grad_out, "NN2GPTGR", 1);
         w.put<double>(loss);
         const std::vector<nn::Parameter*> params = model.parameters();
-        put_parameters(w, params, &nn::Parameter::grad);
+        nn::put_parameters(w, params, &nn::Parameter::grad);
         w.commit();
         fmt::print("loss {:.6f} on {} windows of {}; the gradients of {} parameters written to {}\n", loss,
                    o.batch_size, T, params.size(), o.grad_out);
@@ -434,7 +346,7 @@ int main(int argc, char** argv) {
     TrainConfig train;
     RunOptions run;
     SampleOptions sample_options;
-    add_settings(app, config, train);
+    nn::add_settings(app, config, train);
     add_run_options(app, run);
     const CLI::App* sample = add_sample_command(app, sample_options);
     EvalOptions eval_options;
@@ -442,15 +354,15 @@ int main(int argc, char** argv) {
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
-        keep_freed_memory();
-        if (*sample) return sample_command(sample_options);
+        nn::keep_freed_memory();
+        if (*sample) return sample_command<CheckpointReader>(sample_options);
         if (*eval) return eval_command(eval_options);
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
         apply_preset(app, run.preset, config, train);
         config.validate();
         train.validate();
         if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
-        if (run.threads == 0) run.threads = idle_cores();
+        if (run.threads == 0) run.threads = nn::idle_cores();
         nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits.
@@ -494,7 +406,7 @@ int main(int argc, char** argv) {
 
         // 5. Train, 6. report.
         const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;
-        const LoopStats stats = train_loop(model, optimizer, data, train, run, state, rng, start, end);
+        const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng, start, end});
         report(stats, end - start, run, state, end);
 
         // 7. Sample from what it learned.

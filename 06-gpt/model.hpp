@@ -19,6 +19,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <span>
@@ -82,6 +83,7 @@ struct Dropout {
     float p = 0.0f;
     bool training = true;
     nn::Rng* rng = nullptr;  // the model's: one stream for all masks, saved in checkpoints
+    std::function<void(DropMask&, float p)> draw;  // if set, draws the masks instead (08: per sequence)
     DropMask mask;           // (N, D): which values are kept
     nn::Matrix dx;
 
@@ -91,6 +93,7 @@ struct Dropout {
     void draw_mask(Eigen::Index rows, Eigen::Index cols) {
         mask.resize(rows, cols);
         mask.keep = 1.0f / (1.0f - p);
+        if (draw) return draw(mask, p);
         const auto n = static_cast<std::size_t>(rows * cols);
         for (std::size_t k = 0; k < n; ++k) {  // bit k = entry (k % rows, k / rows); no branch: the draws are random
             const std::uint64_t kept = !(rng->uniform() < p);
@@ -310,6 +313,13 @@ struct FeedForward {
     }
 };
 
+// What a block frees after forward and between the halves of its backward:
+// memory.hpp, beside this file.
+struct Block;
+inline void free_after_forward(Block& b);
+inline void free_feed_forward_gradients(Block& b);
+inline void free_attention_gradients(Block& b);
+
 // A Transformer block: communication (attention) then computation (the
 // feed-forward layer), each on a LayerNorm'd copy of x and added back to x.
 struct Block {
@@ -332,7 +342,7 @@ struct Block {
         const nn::Matrix& f = ffwd.forward(ln2.forward(x1));
         if (residual) y = x1 + f;  // y = x1 + ffwd(ln2(x1))
         else y = f;
-        free_outputs();
+        free_after_forward(*this);  // memory.hpp
         return y;
     }
     // dy (B*T, C) -> dx (B*T, C). A residual y = x + f(x) passes dy to x
@@ -340,32 +350,17 @@ struct Block {
     const nn::Matrix& backward(const nn::Matrix& dy) {
         dx1 = ln2.backward(ffwd.backward(dy));
         if (residual) dx1 += dy;
-        free_gradients();  // the feed-forward half's
+        free_feed_forward_gradients(*this);  // memory.hpp
         dx = ln1.backward(sa.backward(dx1));
         if (residual) dx += dx1;
-        dx1 = nn::Matrix();
-        free_gradients();  // the attention half's
+        free_attention_gradients(*this);  // memory.hpp
         return dx;
-    }
-
-    // The blocks take turns with the memory of what backward does not read,
-    // instead of each keeping its own (with the recomputations above, the
-    // lecture's model needs 2.7 GB, not 5.7: README). After forward: the
-    // projections' outputs, once added to the residual stream, and the GELU's.
-    void free_outputs() {
-        for (nn::Matrix* m : {&sa.proj.y, &ffwd.proj.y, &ffwd.act.y}) *m = nn::Matrix();
-    }
-    // During backward, once each half is through: the gradients only that
-    // half needed. Only dx, the block's answer, stays.
-    void free_gradients() {
-        for (nn::Matrix* m : {&ln1.dx, &sa.c_attn.dx, &sa.dqkv, &sa.proj.dx, &sa.resid_dropout.dx, &ln2.dx,
-                              &ffwd.fc.dx, &ffwd.act.dx, &ffwd.proj.dx, &ffwd.dropout.dx})
-            *m = nn::Matrix();
     }
 };
 
 struct GPTLanguageModel {
     Config config;
+    std::uint64_t dropout_seed;              // drawn from the weights' generator
     nn::Rng dropout_rng;                     // every dropout mask comes from here
     nn::Embedding token_embedding_table;     // (V, C); also the lm head when tied: logits = x W_te^T
     nn::Embedding position_embedding_table;  // (block_size, C)
@@ -378,7 +373,7 @@ struct GPTLanguageModel {
     nn::Matrix dx;             // (B*T, C)
 
     GPTLanguageModel(const Config& c, nn::Rng& rng)
-        : config(validated(c)), dropout_rng(rng.below(UINT64_MAX)),
+        : config(validated(c)), dropout_seed(rng.below(UINT64_MAX)), dropout_rng(dropout_seed),
           token_embedding_table(c.vocab_size, c.n_embd, rng),
           position_embedding_table(c.block_size, c.n_embd, rng), ln_f(c.n_embd, c.layernorm) {
         blocks.reserve(static_cast<std::size_t>(c.n_layer));  // no reallocation: Dropout points into the model
@@ -484,3 +479,5 @@ struct GPTLanguageModel {
         return d;
     }
 };
+
+#include "06-gpt/memory.hpp"  // what the blocks free

@@ -20,6 +20,12 @@
 
 #include "06-gpt/model.hpp"
 #include "common/error.hpp"
+#include "common/settings.hpp"
+#include "common/training.hpp"
+
+using nn::Bound;
+using nn::EvalRecord;
+using nn::setting_text;
 
 enum class Schedule { cosine, constant };  // warm-up then cosine decay, or one learning rate throughout
 inline constexpr std::array<const char*, 2> kScheduleNames{"cosine", "constant"};
@@ -52,30 +58,6 @@ struct TrainConfig {
 inline std::span<const char* const> names_of(Activation) { return kActivationNames; }
 inline std::span<const char* const> names_of(Schedule) { return kScheduleNames; }
 inline std::span<const char* const> names_of(Init) { return kInitNames; }
-
-// What a setting's flag accepts, on top of validate() (which checks what
-// depends on other settings): a float above 0 or at least 0, a whole number in
-// [lo, hi], or a seed. Every integer has an upper bound, so no flag can ask for
-// a run without end; a checkpoint's settings are held to the same bounds.
-struct Bound {
-    enum Kind { positive, nonnegative, count, seed, none } kind;
-    long long lo = 0, hi = 0;
-    constexpr Bound(Kind k, long long lo_ = 0, long long hi_ = 0) : kind(k), lo(lo_), hi(hi_) {}
-    static constexpr Bound in(long long lo, long long hi) { return {count, lo, hi}; }
-
-    // Whether the flag would accept `value` (as read from a checkpoint).
-    template <typename T>
-    bool accepts(T value) const {
-        if constexpr (std::is_floating_point_v<T>) {
-            if (!std::isfinite(value)) return false;
-            return kind == positive ? value > 0 : kind == nonnegative ? value >= 0 : true;
-        } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-            if (kind == count) return std::cmp_greater_equal(value, lo) && std::cmp_less_equal(value, hi);
-            return kind == seed || std::cmp_greater_equal(value, 0);
-        }
-        return true;
-    }
-};
 
 // Calls visit(flag, field, help, bound) for every setting of the model (Config)
 // and of training (TrainConfig), in the order a checkpoint stores them. Works
@@ -116,14 +98,6 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     visit("--seed", t.seed, "Seed for the weights, the batches, dropout and the sampling", Bound::seed);
 }
 
-// A setting's value as a person reads it: 0.001, gelu, on/off.
-template <typename T>
-std::string setting_text(const T& value) {
-    if constexpr (std::is_same_v<T, bool>) return value ? "on" : "off";
-    else if constexpr (std::is_enum_v<T>) return names_of(value)[static_cast<std::size_t>(value)];
-    else return fmt::format("{}", value);
-}
-
 // The learning rate for step `step` (0-based). cosine: linear warm-up from
 // lr / warmup to lr, then a cosine from lr down to min_lr at the last step.
 inline float get_lr(const TrainConfig& t, int step) {
@@ -134,10 +108,3 @@ inline float get_lr(const TrainConfig& t, int step) {
     const double coeff = 0.5 * (1.0 + std::cos(std::numbers::pi * ratio));  // 1 -> 0
     return static_cast<float>(t.min_lr + coeff * (t.learning_rate - t.min_lr));
 }
-
-// One loss estimate: the lines "step N: train loss X, val loss Y".
-struct EvalRecord {
-    int step;
-    float train, val;
-    double seconds;
-};

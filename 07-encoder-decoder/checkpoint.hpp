@@ -30,6 +30,7 @@
 #include "07-encoder-decoder/data.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/train.hpp"
+#include "common/checkpoint.hpp"
 #include "common/fileio.hpp"
 
 inline constexpr const char* kCheckpointMagic = "NN2GPTED";
@@ -52,11 +53,6 @@ inline std::string vocabulary_text(const WordVocabulary& vocab) {
     return out;
 }
 
-// How each type of setting is stored.
-template <typename T>
-using StoredAs = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
-                 std::conditional_t<std::is_enum_v<T> || std::is_same_v<T, int>, std::int32_t, T>>;
-
 // How many values the parameters() of a model of config `c` hold: the
 // checkpoint must hold that many floats before a model is built to read them,
 // so a crafted file cannot make this program allocate what it does not have.
@@ -75,28 +71,13 @@ inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint&
     nn::BinaryWriter w(path, kCheckpointMagic, kCheckpointVersion);  // streams to path.tmp
     w.put<std::int32_t>(info.config.src_vocab_size);
     w.put<std::int32_t>(info.config.tgt_vocab_size);
-    for_each_setting(info.config, info.train, [&](const char*, const auto& value, const char*, Bound) {
-        using T = std::remove_cvref_t<decltype(value)>;
-        w.put<StoredAs<T>>(static_cast<StoredAs<T>>(value));
-    });
+    nn::put_settings(w, info.config, info.train);
     w.put_string(vocabulary_text(info.src_vocab));
     w.put_string(vocabulary_text(info.tgt_vocab));
     w.put<std::int64_t>(info.step);
     w.put<float>(info.best_val);
-    w.put<std::uint64_t>(info.history.size());
-    for (const EvalRecord& e : info.history) {
-        w.put<std::int32_t>(e.step);
-        w.put<float>(e.train);
-        w.put<float>(e.val);
-        w.put<double>(e.seconds);
-    }
-    const std::vector<nn::Parameter*> params = model.parameters();
-    w.put<std::uint64_t>(params.size());
-    for (const nn::Parameter* p : params) {
-        w.put<std::int64_t>(p->value.rows());
-        w.put<std::int64_t>(p->value.cols());
-        w.put_span(nn::as_span(p->value));
-    }
+    nn::put_history(w, info.history);
+    nn::put_parameters(w, model.parameters());
     w.commit();  // renames it over path
 }
 
@@ -114,40 +95,14 @@ public:
         Config& c = info.config;
         c.src_vocab_size = r_.get<std::int32_t>();
         c.tgt_vocab_size = r_.get<std::int32_t>();
-        for_each_setting(c, info.train, [&](const char* flag, auto& value, const char*, Bound bound) {
-            using T = std::remove_cvref_t<decltype(value)>;
-            const auto stored = r_.get<StoredAs<T>>();
-            if (!bound.accepts(stored)) nn::fail("{}: holds {} {}, which the command line refuses", name_, flag, stored);
-            if constexpr (std::is_same_v<T, bool>) {
-                if (stored > 1) nn::fail("{}: corrupt setting {}", name_, flag);
-            } else if constexpr (std::is_enum_v<T>) {
-                if (stored < 0 || static_cast<std::size_t>(stored) >= names_of(T{}).size())
-                    nn::fail("{}: corrupt setting {}", name_, flag);
-            }
-            value = static_cast<T>(stored);
-        });
-        try {
-            c.validate();
-            info.train.validate();
-        } catch (const nn::InputError& e) {
-            nn::fail("{}: holds settings this program refuses: {}", name_, e.what());
-        }
+        nn::get_settings(r_, c, info.train, name_);
         info.src_vocab = read_vocabulary(c.src_vocab_size, "source");
         info.tgt_vocab = read_vocabulary(c.tgt_vocab_size, "target");
         info.step = static_cast<long>(r_.get<std::int64_t>());
         if (info.step < 0 || info.step > info.train.max_iters)
             nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
         info.best_val = r_.get<float>();
-        const auto n_history = r_.get<std::uint64_t>();
-        if (n_history > r_.remaining() / 20) nn::fail("{}: corrupt loss history", name_);  // 20 bytes a record
-        for (std::uint64_t i = 0; i < n_history; ++i) {
-            EvalRecord e{};
-            e.step = r_.get<std::int32_t>();
-            e.train = r_.get<float>();
-            e.val = r_.get<float>();
-            e.seconds = r_.get<double>();
-            info.history.push_back(e);
-        }
+        info.history = nn::get_history(r_, name_);
         // The weights come next: refuse a file too short for its settings' model
         // before that model is built.
         const double needed = 4.0 * parameter_count(c);
@@ -159,18 +114,7 @@ public:
     // Reads the weights into `model` (built from info.config: it fixes how many
     // parameters of which shapes the file must hold).
     void restore(Transformer& model) {
-        const std::vector<nn::Parameter*> params = model.parameters();
-        const auto n_params = r_.get<std::uint64_t>();
-        if (n_params != params.size())
-            nn::fail("{}: holds {} parameters, where this model has {}", name_, n_params, params.size());
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            nn::Matrix& value = params[i]->value;
-            const auto rows = r_.get<std::int64_t>(), cols = r_.get<std::int64_t>();
-            if (rows != value.rows() || cols != value.cols())
-                nn::fail("{}: parameter {} is ({}, {}), the model's ({}, {})", name_, i, rows, cols, value.rows(),
-                         value.cols());
-            r_.get_span(nn::as_span(value));
-        }
+        nn::get_parameters(r_, model.parameters(), name_);
         r_.expect_end();
     }
 
@@ -197,11 +141,4 @@ private:
     std::string name_;
 };
 
-// The checkpoint file in DIR: DIR/best.ckpt or DIR/last.ckpt (or DIR itself, if it is a file).
-inline std::filesystem::path checkpoint_file(const std::filesystem::path& dir, const char* prefer) {
-    if (std::filesystem::is_regular_file(dir)) return dir;
-    if (!std::filesystem::is_directory(dir)) nn::fail("no checkpoint at {}: not a file or directory", dir.string());
-    for (const char* name : {prefer, "best.ckpt", "last.ckpt"})
-        if (std::filesystem::exists(dir / name)) return dir / name;
-    nn::fail("no checkpoint in {} (expected best.ckpt or last.ckpt)", dir.string());
-}
+using nn::checkpoint_file;

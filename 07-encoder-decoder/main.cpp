@@ -27,7 +27,7 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
-#include "07-encoder-decoder/runtime.hpp"
+#include "common/runtime.hpp"
 #include "07-encoder-decoder/train.hpp"
 #include "common/cli.hpp"
 #include "common/metrics.hpp"
@@ -49,26 +49,6 @@ struct TranslateOptions {
     std::string checkpoint, text, map_path;
     int beam = 0, threads = 1;
 };
-
-// One flag per setting of train.hpp's table.
-void add_settings(CLI::App& app, Config& config, TrainConfig& train) {
-    for_each_setting(config, train, [&](const char* flag, auto& value, const char* help, Bound bound) {
-        using T = std::remove_cvref_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, bool>) {
-            app.add_flag_callback(flag, [&value] { value = false; }, help);
-        } else if constexpr (std::is_enum_v<T>) {
-            std::map<std::string, T> choices;
-            for (std::size_t i = 0; i < names_of(value).size(); ++i) choices[names_of(value)[i]] = static_cast<T>(i);
-            app.add_option(flag, value, help)->transform(CLI::CheckedTransformer(choices))->default_str(setting_text(value));
-        } else {
-            CLI::Option* o = app.add_option(flag, value, help)->capture_default_str();
-            if (bound.kind == Bound::positive) o->check(nn::Positive);
-            if (bound.kind == Bound::nonnegative) o->check(nn::NonNegative);
-            if (bound.kind == Bound::count) o->check(nn::Count(bound.lo, bound.hi));
-            if (bound.kind == Bound::seed) o->check(nn::Seed);
-        }
-    });
-}
 
 void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
@@ -159,8 +139,17 @@ struct LoopStats {
 // The training loop: every eval_interval steps estimate the losses (and save
 // checkpoints), otherwise get_batch, loss, backward, clip, Adam step with the
 // learning rate of the schedule.
-LoopStats train_loop(Transformer& model, nn::AdamW& optimizer, const PairData& data, const TrainConfig& train,
-                     const RunOptions& run, Checkpoint& state, nn::Rng& rng) {
+struct Training {
+    Transformer& model;
+    nn::AdamW& optimizer;
+    const PairData& data;
+    const TrainConfig& train;
+    const RunOptions& run;
+    Checkpoint& state;  // what --out saves; its history grows
+    nn::Rng& rng;       // the batches'
+};
+LoopStats train_loop(const Training& t) {
+    auto& [model, optimizer, data, train, run, state, rng] = t;
     nn::MetricsLog metrics(run.metrics_path);
     auto save = [&](const char* name, int step) {
         state.step = step;
@@ -214,7 +203,7 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
-               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, peak_rss_mb());
+               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, nn::peak_rss_mb());
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
@@ -343,13 +332,13 @@ int main(int argc, char** argv) {
     TrainConfig train;
     RunOptions run;
     TranslateOptions translate_options;
-    add_settings(app, config, train);
+    nn::add_settings(app, config, train);
     add_run_options(app, run);
     const CLI::App* translate = add_translate_command(app, translate_options);
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
-        keep_freed_memory();
+        nn::keep_freed_memory();
         if (*translate) return translate_command(translate_options);
         // 1. Settings: refuse what cannot work, before any work is done.
         config.validate();
@@ -389,7 +378,7 @@ int main(int argc, char** argv) {
         print_shapes(model, data, train, run.threads);
 
         // 5. Train, 6. report.
-        const LoopStats stats = train_loop(model, optimizer, data, train, run, state, rng);
+        const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng});
         report(stats, train, run, state);
 
         // 7. Translate the test set: greedy, and beam search with --beam.

@@ -1,418 +1,30 @@
-// 08-data-parallel: the model, its forward and backward.
+// 08-data-parallel: 06's model, with dropout masks that do not depend on how a
+// step's batch is split.
 //
-// 05's heads and feed-forward layer become a Transformer: n_layer Blocks, each
-//   x = x + attn(ln1(x))      communication: every position reads earlier ones
-//   x = x + mlp(ln2(x))       computation: every position thinks on its own
-// with residual connections (the "+ x": gradients flow straight through),
-// LayerNorm (each position's C channels rescaled to mean 0, variance 1), a
-// GELU feed-forward four times wider than C, dropout, and a final LayerNorm
-// before the lm head, which reuses the token embedding table (weight tying).
-// Each of these pieces has a switch in Config, so a run can show what it is
-// worth (the README walks the lecture's path with them).
-//
-// Beside this file: attention.hpp (all heads at once, the fast form of 05's
-// Head), generate.hpp (sampling with a key/value cache), train.hpp (settings
-// and learning-rate schedule), checkpoint.hpp (the file format), runtime.hpp.
+// The model is 06-gpt/model.hpp, unchanged. One thing must change for a step
+// to be the same on any number of ranks and micro-batches: 06 draws every
+// dropout mask from one generator, so a sequence's masks depend on which
+// sequences were drawn before it. Here each sequence of the batch draws its
+// rows of every mask from its own generator, seeded by the step and the
+// sequence's place in the global batch, whichever rank and micro-batch it
+// lands in.
 #pragma once
-#include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorised erf, for GELU
-
-#include <array>
-#include <cmath>
 #include <cstdint>
-#include <iterator>
-#include <optional>
-#include <span>
+#include <stdexcept>
 #include <vector>
 
-#include "08-data-parallel/attention.hpp"
-#include "common/error.hpp"
-#include "common/layers.hpp"
+#include "06-gpt/model.hpp"
+#include "common/random.hpp"
 #include "common/text.hpp"
 
-enum class Activation { gelu, relu };  // the feed-forward layer's nonlinearity: GELU, or 05's ReLU
-inline constexpr std::array<const char*, 2> kActivationNames{"gelu", "relu"};
-enum class Init { gpt2, pytorch };  // GPT-2's initial weights, or PyTorch's defaults (the lecture's)
-inline constexpr std::array<const char*, 2> kInitNames{"gpt2", "pytorch"};
+struct DataParallelGPT : GPTLanguageModel {
+    std::vector<nn::Rng> dropout_rngs;  // (B): the generator of each sequence of the batch
 
-struct Config {
-    int vocab_size = 65;  // V
-    int block_size = 64;  // the longest context T the model takes
-    int n_embd = 128;     // C
-    int n_head = 4;       // nh; head size hs = C / nh
-    int n_layer = 4;      // Blocks
-    float dropout = 0.0f;
-    // The pieces this lesson adds, each of which can be switched off:
-    bool residual = true;    // x = x + f(x); off: x = f(x)
-    bool layernorm = true;   // ln1, ln2, ln_f; off: the identity
-    bool projection = true;  // attention's and the feed-forward layer's output projections
-    Activation activation = Activation::gelu;
-    int ffwd_mult = 4;       // the feed-forward layer's hidden width, in units of C
-    bool tie = true;         // the lm head reuses token_embedding_table; off: its own (V, C) matrix
-    Init init = Init::gpt2;
-
-    // InputError, naming the flag to change, unless the settings can build a model.
-    // The only home of these checks: the command line and checkpoints use it too.
-    void validate() const {
-        if (vocab_size < 1 || vocab_size > (1 << 21)) nn::fail("a vocabulary of {} characters is impossible", vocab_size);
-        if (n_embd % n_head != 0)
-            nn::fail("--n-embd ({}) must be a multiple of --n-head ({}): each head gets n_embd / n_head channels",
-                     n_embd, n_head);
-        if (!(dropout >= 0 && dropout < 1)) nn::fail("--dropout must be in [0, 1), not {}", dropout);
-        if (!projection && ffwd_mult != 1)
-            nn::fail("--no-proj needs --ffwd-mult 1: without its projection the feed-forward layer's "
-                     "hidden width is its output width, C");
-        // Limits far beyond a CPU's reach, so that no product of them overflows an int.
-        if (block_size < 1 || block_size > (1 << 20) || n_embd < 1 || n_embd > 65536 || n_head < 1 ||
-            n_layer < 1 || n_layer > 1024 || ffwd_mult < 1 || ffwd_mult > 64)
-            nn::fail("impossible model size (block {}, C {}, heads {}, layers {}, ffwd-mult {})", block_size,
-                     n_embd, n_head, n_layer, ffwd_mult);
+    // The weights as 06 draws them; dropout_seed, drawn first, seeds every mask.
+    DataParallelGPT(const Config& c, nn::Rng& rng) : GPTLanguageModel(c, rng) {
+        for (Dropout* d : dropouts()) d->draw = [this](DropMask& mask, float p) { draw_mask(mask, p); };
     }
-};
-
-inline const Config& validated(const Config& c) {
-    c.validate();
-    return c;
-}
-
-// A random probability that each value is zeroed while training.
-// Inverted dropout: the kept values are scaled by 1 / (1 - p), so nothing
-// needs rescaling at evaluation time, when dropout does nothing. The mask is
-// kept as bits (attention.hpp's DropMask), 32 times smaller than floats.
-// Each sequence of the batch draws its rows of the mask from its own generator
-// (the model's dropout_rngs), so a sequence gets the same masks whichever
-// rank and micro-batch it lands in.
-struct Dropout {
-    float p = 0.0f;
-    bool training = true;
-    std::vector<nn::Rng>* rngs = nullptr;  // the model's: one generator per sequence of the batch
-    DropMask mask;                         // (N, D): which values are kept
-    nn::Matrix dx;
-
-    bool active() const { return training && p > 0.0f; }
-    // Draws a new (rows, cols) mask: the rows are the batch's sequences' rows,
-    // rows / B of them each, and sequence b's come from (*rngs)[b], row by
-    // row: one uniform draw per value, kept when it is not below p.
-    void draw_mask(Eigen::Index rows, Eigen::Index cols) {
-        mask.resize(rows, cols);
-        mask.keep = 1.0f / (1.0f - p);
-        const Eigen::Index per_sequence = rows / static_cast<Eigen::Index>(rngs->size());
-        for (Eigen::Index r = 0; r < rows; ++r) {
-            nn::Rng& rng = (*rngs)[static_cast<std::size_t>(r / per_sequence)];
-            for (Eigen::Index j = 0; j < cols; ++j) {  // no branch: the draws are random
-                const std::uint64_t kept = !(rng.uniform() < p);
-                const auto k = static_cast<std::size_t>(j * rows + r);
-                mask.bits[k >> 6] |= kept << (k & 63);
-            }
-        }
-    }
-    // x (N, D) *= mask, in place, with a new mask (x is a layer's output that
-    // nothing else reads).
-    void forward(nn::Matrix& x) {
-        if (!active()) return;
-        draw_mask(x.rows(), x.cols());
-        mask.apply(x, 0);
-    }
-    // dy (N, D) -> dx (N, D) = dy * mask
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        if (!active()) return dy;
-        dx = dy;
-        mask.apply(dx, 0);
-        return dx;
-    }
-};
-
-// Normalises each row (one position's C channels) to mean 0 and variance 1,
-// then scales and shifts it with learned gain and bias:
-//   xhat = (x - mean) / sqrt(var + eps),  y = xhat * gain + bias
-// With `on` false (--no-layernorm) it is the identity. It keeps each row's
-// mean and 1 / sqrt(var + eps), and backward computes xhat again from them
-// and the input, rather than keeping a second (N, C) matrix.
-struct LayerNorm {
-    static constexpr float eps = 1e-5f;
-    bool on = true;
-    nn::Parameter weight, bias;     // (1, C): the gain (starts at 1) and the bias (starts at 0)
-    const nn::Matrix* x = nullptr;  // the last input, as Linear keeps it (unchanged until backward)
-    nn::Vector mean, rstd;          // (N): each row's mean and 1 / sqrt(var + eps)
-    nn::Matrix y, dx;
-
-    LayerNorm(int C, bool on_) : on(on_) {
-        weight.resize(1, C);
-        weight.value.setOnes();
-        bias.resize(1, C);
-        weight.decay = bias.decay = false;
-    }
-
-    // x (N, C) -> y (N, C)
-    const nn::Matrix& forward(const nn::Matrix& input) {
-        if (!on) return input;
-        x = &input;
-        const Eigen::Index N = input.rows();
-        y.resize(N, input.cols());
-        mean.resize(N);
-        rstd.resize(N);
-#pragma omp parallel for schedule(static) if (input.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) {
-            mean(n) = input.row(n).mean();
-            const float var = (input.row(n).array() - mean(n)).square().mean();
-            rstd(n) = 1.0f / std::sqrt(var + eps);
-            y.row(n) = ((input.row(n).array() - mean(n)) * rstd(n)).matrix().cwiseProduct(weight.value) + bias.value;
-        }
-        return y;
-    }
-
-    // dy (N, C) -> dx (N, C). With g = dy * gain (the gradient reaching xhat):
-    //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
-    // the two means are what the mean and the variance of the row pass back.
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        if (!on) return dy;
-        const Eigen::Index N = dy.rows();
-        dx.resize(N, dy.cols());  // holds xhat first, the forward's, computed again
-#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) dx.row(n) = (x->row(n).array() - mean(n)) * rstd(n);
-        nn::add_column_sums(dy.cwiseProduct(dx), weight.grad);  // d gain = sum_n dy * xhat
-        nn::add_column_sums(dy, bias.grad);                     // d bias = sum_n dy
-#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) {
-            const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
-            const auto xhat = dx.row(n).array();
-            const float g_mean = g.mean();
-            const float gx_mean = (g * xhat).mean();
-            dx.row(n) = rstd(n) * (g - g_mean - xhat * gx_mean);  // each value from its own xhat: in place
-        }
-        return dx;
-    }
-};
-
-// The feed-forward layer's nonlinearity, elementwise.
-//   gelu: the Gaussian Error Linear Unit, a smooth ReLU: y = x Phi(x), with Phi
-//         the standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2
-//   relu: 05's, y = max(x, 0)
-struct Nonlinearity {
-    Activation kind = Activation::gelu;
-    nn::Matrix y, dx;  // (N, D)
-
-    // x (N, D) -> y (N, D)
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        y.resize(x.rows(), x.cols());
-        if (kind == Activation::relu) {
-            y = x.cwiseMax(0.0f);
-            return y;
-        }
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
-            y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
-        }
-        return y;
-    }
-
-    // x (N, D), the forward's input; dy (N, D) -> dx (N, D)
-    //   gelu: dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-    //   relu: dy/dx = 1 where x > 0, else 0
-    const nn::Matrix& backward(const nn::Matrix& x, const nn::Matrix& dy) {
-        dx.resize(x.rows(), x.cols());
-        if (kind == Activation::relu) {
-            dx = (x.array() > 0.0f).select(dy.array(), 0.0f).matrix();
-            return dx;
-        }
-        const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
-            const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
-            const auto phi = inv_sqrt_2pi * (-0.5f * a.square()).exp();
-            dx.row(n) = dy.row(n).array() * (Phi + a * phi);
-        }
-        return dx;
-    }
-};
-
-// nh heads of causal self-attention side by side, as 05's MultiHeadAttention,
-// with one (C, 3C) projection for the keys, queries and values of all heads
-// (05's separate key, query and value Linears of every head, stacked). For
-// each sequence b and head h (hs = C / nh channels of q, k and v):
-//   wei = softmax(mask(q k^T / sqrt(hs)))   (T, T)
-//   out = dropout(wei) v                    (T, hs), into columns [h hs, (h+1) hs) of out
-// then y = dropout(proj(out)) (no proj with --no-proj).
-struct MultiHeadAttention {
-    int n_head, head_size;
-    bool projection;
-    nn::Linear c_attn;  // C -> 3C: [q of every head | k of every head | v of every head]
-    nn::Linear proj;    // C -> C
-    Dropout attn_dropout, resid_dropout;
-    AttentionState att;  // what backward needs of every head: attention.hpp
-    nn::Matrix out;      // (B*T, C): the heads' outputs, concatenated
-    nn::Matrix dqkv;     // (B*T, 3C)
-
-    MultiHeadAttention(const Config& c, nn::Rng& rng)
-        : n_head(c.n_head), head_size(c.n_embd / c.n_head), projection(c.projection),
-          c_attn(c.n_embd, 3 * c.n_embd, true, rng), proj(c.n_embd, c.n_embd, true, rng) {
-        attn_dropout.p = resid_dropout.p = c.dropout;
-    }
-
-    const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
-
-    // x (B*T, C) -> y (B*T, C), which the caller adds to the residual stream
-    // (and may then free: backward does not read it)
-    nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
-        const nn::Matrix& qkv = c_attn.forward(x);  // (B*T, 3C)
-        if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * T, T);
-        causal_attention_forward(qkv, B, T, n_head, attn_mask(), att, out);  // (B*T, C)
-        nn::Matrix* y = &out;
-        if (projection) {
-            proj.forward(out);
-            y = &proj.y;
-        }
-        resid_dropout.forward(*y);  // in place
-        return *y;
-    }
-
-    // dy (B*T, C) -> dx (B*T, C)
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        const nn::Matrix& dproj = resid_dropout.backward(dy);
-        const nn::Matrix& dout = projection ? proj.backward(dproj) : dproj;  // (B*T, C)
-        causal_attention_backward(dout, c_attn.y, n_head, attn_mask(), att, dqkv);  // c_attn.y: the forward's qkv
-        return c_attn.backward(dqkv);
-    }
-};
-
-// The feed-forward layer, ffwd_mult (4) times wider than C inside:
-//   y = dropout(proj(gelu(fc(x))))     (without proj and with fc C -> C under --no-proj)
-// The hidden values gelu(fc(x)), (N, 4C), are not kept: backward computes
-// them again from fc's output, which it keeps anyway (the GELU's derivative
-// needs it), so the blocks do not each hold a second (N, 4C) matrix.
-struct FeedForward {
-    bool projection;
-    nn::Linear fc;    // C -> 4C
-    Nonlinearity act;
-    nn::Linear proj;  // 4C -> C
-    Dropout dropout;
-
-    FeedForward(const Config& c, nn::Rng& rng)
-        : projection(c.projection), fc(c.n_embd, c.ffwd_mult * c.n_embd, true, rng),
-          proj(c.ffwd_mult * c.n_embd, c.n_embd, true, rng) {
-        act.kind = c.activation;
-        dropout.p = c.dropout;
-    }
-    // x (N, C) -> y (N, C), which the caller adds to the residual stream (and may then free)
-    nn::Matrix& forward(const nn::Matrix& x) {
-        act.forward(fc.forward(x));  // (N, 4C)
-        if (!projection) {
-            dropout.forward(act.y);
-            return act.y;
-        }
-        proj.forward(act.y);  // the Block frees act.y after this: backward computes it again
-        dropout.forward(proj.y);
-        return proj.y;
-    }
-    // dy (N, C) -> dx (N, C)
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        const nn::Matrix& dproj = dropout.backward(dy);
-        const nn::Matrix* dh = &dproj;
-        if (projection) {
-            act.forward(fc.y);  // proj's input again, for its weights' gradient
-            dh = &proj.backward(dproj);
-            act.y = nn::Matrix();  // read: the GELU's own gradient needs only fc.y
-        }
-        return fc.backward(act.backward(fc.y, *dh));  // the activation's input was fc's output
-    }
-};
-
-// A Transformer block: communication (attention) then computation (the
-// feed-forward layer), each on a LayerNorm'd copy of x and added back to x.
-struct Block {
-    bool residual;
-    LayerNorm ln1;
-    MultiHeadAttention sa;
-    LayerNorm ln2;
-    FeedForward ffwd;
-    nn::Matrix x1, y;  // (B*T, C): x + sa(ln1(x)), and the block's output
-    nn::Matrix dx1, dx;
-
-    Block(const Config& c, nn::Rng& rng)
-        : residual(c.residual), ln1(c.n_embd, c.layernorm), sa(c, rng), ln2(c.n_embd, c.layernorm), ffwd(c, rng) {}
-
-    // x (B*T, C) -> y (B*T, C)
-    const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
-        const nn::Matrix& a = sa.forward(ln1.forward(x), B, T);
-        if (residual) x1 = x + a;  // x1 = x + sa(ln1(x))
-        else x1 = a;
-        const nn::Matrix& f = ffwd.forward(ln2.forward(x1));
-        if (residual) y = x1 + f;  // y = x1 + ffwd(ln2(x1))
-        else y = f;
-        free_outputs();
-        return y;
-    }
-    // dy (B*T, C) -> dx (B*T, C). A residual y = x + f(x) passes dy to x
-    // unchanged and adds what f passes back.
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        dx1 = ln2.backward(ffwd.backward(dy));
-        if (residual) dx1 += dy;
-        free_gradients();  // the feed-forward half's
-        dx = ln1.backward(sa.backward(dx1));
-        if (residual) dx += dx1;
-        dx1 = nn::Matrix();
-        free_gradients();  // the attention half's
-        return dx;
-    }
-
-    // The blocks take turns with the memory of what backward does not read,
-    // instead of each keeping its own (with the recomputations above, the
-    // lecture's model needs 2.7 GB, not 5.7: README). After forward: the
-    // projections' outputs, once added to the residual stream, and the GELU's.
-    void free_outputs() {
-        for (nn::Matrix* m : {&sa.proj.y, &ffwd.proj.y, &ffwd.act.y}) *m = nn::Matrix();
-    }
-    // During backward, once each half is through: the gradients only that
-    // half needed. Only dx, the block's answer, stays.
-    void free_gradients() {
-        for (nn::Matrix* m : {&ln1.dx, &sa.c_attn.dx, &sa.dqkv, &sa.proj.dx, &sa.resid_dropout.dx, &ln2.dx,
-                              &ffwd.fc.dx, &ffwd.act.dx, &ffwd.proj.dx, &ffwd.dropout.dx})
-            *m = nn::Matrix();
-    }
-};
-
-struct GPTLanguageModel {
-    Config config;
-    std::uint64_t dropout_seed;              // with the step and a sequence's place in the global batch, seeds its masks
-    std::vector<nn::Rng> dropout_rngs;       // (B): the generator of each sequence of the batch
-    nn::Embedding token_embedding_table;     // (V, C); also the lm head when tied: logits = x W_te^T
-    nn::Embedding position_embedding_table;  // (block_size, C)
-    std::vector<Block> blocks;
-    LayerNorm ln_f;
-    std::optional<nn::Linear> lm_head;  // (V, C), without bias: only with --no-tie
-    nn::CrossEntropy criterion;
-    std::vector<int> pos;      // (B*T): the position t of each row
-    nn::Matrix x, logits;      // (B*T, C), (B*T, V)
-    nn::Matrix dx;             // (B*T, C)
-
-    GPTLanguageModel(const Config& c, nn::Rng& rng)
-        : config(validated(c)), dropout_seed(rng.below(UINT64_MAX)),
-          token_embedding_table(c.vocab_size, c.n_embd, rng),
-          position_embedding_table(c.block_size, c.n_embd, rng), ln_f(c.n_embd, c.layernorm) {
-        blocks.reserve(static_cast<std::size_t>(c.n_layer));  // no reallocation: Dropout points into the model
-        for (int l = 0; l < c.n_layer; ++l) blocks.emplace_back(c, rng);
-        if (!c.tie) lm_head.emplace(c.n_embd, c.vocab_size, false, rng);
-        for (Block& b : blocks)
-            for (nn::Linear* l : {&b.sa.c_attn, &b.sa.proj, &b.ffwd.fc, &b.ffwd.proj}) l->bias.decay = false;  // decay shrinks matrices only
-        for (Dropout* d : dropouts()) d->rngs = &dropout_rngs;
-        if (c.init == Init::pytorch) return;  // as built: embeddings N(0, 1), Linear U(-1/sqrt(in), 1/sqrt(in))
-        // GPT-2's initialisation: N(0, 0.02) for weights, zero biases, and the
-        // projections that feed the residual stream scaled by 1/sqrt(2 n_layer),
-        // so the sum of 2 n_layer of them starts as small as one.
-        auto normal = [&](nn::Parameter& p, float std) { rng.fill_normal(nn::as_span(p.value), 0.0f, std); };
-        normal(token_embedding_table.weight, 0.02f);
-        normal(position_embedding_table.weight, 0.02f);
-        const float std_proj = 0.02f / std::sqrt(2.0f * static_cast<float>(c.n_layer));
-        for (Block& b : blocks) {
-            for (nn::Linear* l : {&b.sa.c_attn, &b.sa.proj, &b.ffwd.fc, &b.ffwd.proj}) {
-                normal(l->weight, l == &b.sa.proj || l == &b.ffwd.proj ? std_proj : 0.02f);
-                l->bias.value.setZero();
-            }
-        }
-        if (lm_head) normal(lm_head->weight, 0.02f);
-    }
-    GPTLanguageModel(const GPTLanguageModel&) = delete;  // the dropouts point at dropout_rngs
+    DataParallelGPT(const DataParallelGPT&) = delete;  // the dropouts point at this model
 
     // Seeds the dropout masks of the next forward of B sequences: sequence i
     // is sequence first + i of step `step`'s global batch, and its generator
@@ -431,83 +43,27 @@ struct GPTLanguageModel {
         return x ^ (x >> 31);
     }
 
-    // Switches dropout on (training) or off (evaluation, generation).
-    void train(bool on) {
-        for (Dropout* d : dropouts()) d->training = on;
-    }
-
-    // idx (B*T) -> logits (B*T, V)
-    const nn::Matrix& forward(std::span<const int> idx, int B, int T) {
-        if (T < 1 || static_cast<std::size_t>(B) * T != idx.size())
-            nn::fail("forward needs B*T = {}*{} tokens, got {}", B, T, idx.size());
-        if (T > config.block_size)
-            nn::fail("a context of {} characters is longer than the {} this model was built for "
-                     "(--block-size)", T, config.block_size);
-        if (dropout_rngs.size() != static_cast<std::size_t>(B)) seed_dropout(-1, 0, B);  // not a training step's batch
-        pos.resize(idx.size());
-        for (std::size_t n = 0; n < pos.size(); ++n) pos[n] = static_cast<int>(n % T);
-        x = token_embedding_table.forward(idx) + position_embedding_table.forward(pos);  // (B*T, C)
-        const nn::Matrix* h = &x;
-        for (Block& block : blocks) h = &block.forward(*h, B, T);  // (B*T, C)
-        return head_forward(ln_f.forward(*h));                     // (B*T, V)
-    }
-
-    // hf (N, C) -> logits (N, V): hf W_te^T when tied, else lm_head(hf)
-    const nn::Matrix& head_forward(const nn::Matrix& hf) {
-        if (lm_head) return lm_head->forward(hf);
-        logits.resize(hf.rows(), config.vocab_size);
-        nn::product_by_rows(hf, token_embedding_table.weight.value.transpose(), logits);
-        return logits;
-    }
-
-    // batch x, y (B*T) -> loss (): forward, then cross-entropy against the targets
+    // batch x, y (B*T) -> loss (): 06's, seeding the masks first when this is
+    // not a training step's batch (seed_dropout was not called for it)
     double loss(const nn::Batch& batch) {
-        return criterion.forward(forward(batch.x, batch.B, batch.T), batch.y);
+        if (dropout_rngs.size() != static_cast<std::size_t>(batch.B)) seed_dropout(-1, 0, batch.B);
+        return GPTLanguageModel::loss(batch);
     }
 
-    // () -> (): d(loss)/d(every parameter), added to its .grad, after loss()
-    void backward() {
-        const nn::Matrix& dlogits = criterion.backward();  // (B*T, V)
-        const nn::Matrix& hf = config.layernorm ? ln_f.y : blocks.back().y;  // what head_forward was given
-        if (lm_head) {
-            dx = lm_head->backward(dlogits);
-        } else {
-            // logits = hf W_te^T:  dW_te += dlogits^T hf,  dhf = dlogits W_te
-            nn::Parameter& wte = token_embedding_table.weight;
-            nn::linear_backward(dlogits, hf, wte.value, wte.grad, nullptr, dx);
+    // Draws a (rows, cols) mask: the rows are the batch's sequences' rows,
+    // rows / B of them each, and sequence b's come from dropout_rngs[b], row
+    // by row: one uniform draw per value, kept when it is not below p.
+    void draw_mask(DropMask& mask, float p) {
+        if (dropout_rngs.empty()) throw std::logic_error("a dropout mask before seed_dropout");
+        const Eigen::Index rows = mask.rows, cols = mask.cols;
+        const Eigen::Index per_sequence = rows / static_cast<Eigen::Index>(dropout_rngs.size());
+        for (Eigen::Index r = 0; r < rows; ++r) {
+            nn::Rng& rng = dropout_rngs[static_cast<std::size_t>(r / per_sequence)];
+            for (Eigen::Index j = 0; j < cols; ++j) {  // no branch: the draws are random
+                const std::uint64_t kept = !(rng.uniform() < p);
+                const auto k = static_cast<std::size_t>(j * rows + r);
+                mask.bits[k >> 6] |= kept << (k & 63);
+            }
         }
-        const nn::Matrix* d = &ln_f.backward(dx);
-        for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {
-            d = &b->backward(*d);
-            if (b != blocks.rbegin()) std::prev(b)->dx = nn::Matrix();  // the later block's dx, now read
-        }
-        token_embedding_table.backward(*d);  // x = tok_emb + pos_emb: both get d
-        position_embedding_table.backward(*d);
-        blocks.front().dx = nn::Matrix();
-    }
-
-    // Every trained parameter, in one order: the optimizer's, the checkpoint's.
-    std::vector<nn::Parameter*> parameters() {
-        std::vector<nn::Parameter*> p{&token_embedding_table.weight, &position_embedding_table.weight};
-        auto add_ln = [&](LayerNorm& ln) {
-            if (ln.on) p.insert(p.end(), {&ln.weight, &ln.bias});
-        };
-        for (Block& b : blocks) {
-            p.insert(p.end(), {&b.sa.c_attn.weight, &b.sa.c_attn.bias});
-            if (b.sa.projection) p.insert(p.end(), {&b.sa.proj.weight, &b.sa.proj.bias});
-            p.insert(p.end(), {&b.ffwd.fc.weight, &b.ffwd.fc.bias});
-            if (b.ffwd.projection) p.insert(p.end(), {&b.ffwd.proj.weight, &b.ffwd.proj.bias});
-            add_ln(b.ln1);
-            add_ln(b.ln2);
-        }
-        add_ln(ln_f);
-        if (lm_head) p.push_back(&lm_head->weight);
-        return p;
-    }
-
-    std::vector<Dropout*> dropouts() {
-        std::vector<Dropout*> d;
-        for (Block& b : blocks) d.insert(d.end(), {&b.sa.attn_dropout, &b.sa.resid_dropout, &b.ffwd.dropout});
-        return d;
     }
 };

@@ -212,7 +212,7 @@ TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the mic
     Config c;
     c.vocab_size = 11, c.block_size = 5, c.n_embd = 8, c.n_head = 2, c.n_layer = 2, c.dropout = 0.5f;
     nn::Rng init(7), data(8);
-    GPTLanguageModel model(c, init);
+    DataParallelGPT model(c, init);
     const nn::Batch whole = test::random_batch(4, c.block_size, c.vocab_size, data);
     auto floats = [](const DropMask& bits) {  // a mask as 0 or 1 / (1 - p)
         nn::Matrix m(bits.rows, bits.cols);

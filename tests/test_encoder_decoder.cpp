@@ -12,7 +12,7 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
-#include "07-encoder-decoder/runtime.hpp"
+#include "common/runtime.hpp"
 #include "lm_helpers.hpp"
 
 namespace {

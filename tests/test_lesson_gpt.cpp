@@ -85,7 +85,7 @@ std::size_t setting_offset(const std::string& wanted) {
     TrainConfig t;
     for_each_setting(c, t, [&](const char* flag, const auto& value, const char*, Bound) {
         if (flag == wanted) found = offset;
-        offset += sizeof(StoredAs<std::remove_cvref_t<decltype(value)>>);
+        offset += sizeof(nn::StoredAs<std::remove_cvref_t<decltype(value)>>);
     });
     return found != 0 ? found : offset;
 }

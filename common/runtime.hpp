@@ -1,4 +1,5 @@
-// 06-gpt: threads and memory of the process (tooling beside the concept).
+// Threads and memory of the process, for the lessons that train a Transformer
+// (06, 07, 08).
 #pragma once
 #include <Eigen/Core>
 #include <malloc.h>
@@ -13,6 +14,8 @@
 #include <string>
 #include <thread>
 
+namespace nn {
+
 // The most resident memory this process has used so far, in MB.
 inline double peak_rss_mb() {
     rusage usage{};
@@ -22,7 +25,7 @@ inline double peak_rss_mb() {
 
 // Eigen's matrix products allocate their packing buffers on every call, and
 // the blocks free and allocate again the buffers they take turns with
-// (model.hpp). Keep freed memory in the heap, up to 1 GB, rather than handing
+// (06-gpt/memory.hpp). Keep freed memory in the heap, up to 1 GB, rather than handing
 // it back to the kernel (glibc's default for a block above 32 MB), or each
 // step pays for fresh zeroed pages. The peak stays what is in use at once.
 inline void keep_freed_memory() {
@@ -56,3 +59,5 @@ inline int idle_cores() {
     const double idle_share = (idle1 - idle0) / (total1 - total0);
     return std::clamp(static_cast<int>(std::lround(idle_share * cores)), 1, cores);
 }
+
+}  // namespace nn
