@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <span>
 #include <utility>
 #include <vector>
@@ -32,6 +33,17 @@ struct Parameter {
 
 // Softmax of each row, in place; -infinity entries become 0.
 void softmax_rows(Eigen::Ref<Matrix> m);
+
+// log(sum_j exp(z_j)) of one row of logits, computed as max + log(sum_j
+// exp(z_j - max)) so that no exp overflows: -log softmax(z)_v = lse - z_v,
+// without taking the log of a probability that underflowed to 0. The exps
+// are summed in the row's own type (float, or double for a row cast to
+// double), the log taken in double.
+template <typename Row>
+double log_sum_exp(const Eigen::MatrixBase<Row>& z) {
+    const auto max = z.maxCoeff();
+    return max + std::log(static_cast<double>((z.array() - max).exp().sum()));
+}
 
 // Inside a parallel region: this thread's share [first, second) of `rows`
 // rows, in order. The boundaries between threads fall on multiples of 8 rows:
