@@ -20,14 +20,9 @@ namespace test {
 // rounding gives ~1e-3, a dropped term or a wrong sign ~1.
 constexpr double kGradTolerance = 1e-2;
 
-inline std::span<float> span_of(nn::Matrix& m) { return {m.data(), static_cast<std::size_t>(m.size())}; }
-inline std::span<const float> span_of(const nn::Matrix& m) {
-    return {m.data(), static_cast<std::size_t>(m.size())};
-}
-
 inline nn::Matrix random_matrix(Eigen::Index rows, Eigen::Index cols, nn::Rng& rng, float stddev = 1.0f) {
     nn::Matrix m(rows, cols);
-    rng.fill_normal(span_of(m), 0.0f, stddev);
+    rng.fill_normal(nn::as_span(m), 0.0f, stddev);
     return m;
 }
 
@@ -53,7 +48,7 @@ void check_grad(const std::string& name, LossFn&& loss, nn::Matrix& value, const
                 const GradOptions& o = {}) {
     REQUIRE(grad.rows() == value.rows());
     REQUIRE(grad.cols() == value.cols());
-    const nn::GradCheck r = nn::check_gradient(loss, span_of(value), span_of(grad), kinked, o.eps, o.samples, o.floor);
+    const nn::GradCheck r = nn::check_gradient(loss, nn::as_span(value), nn::as_span(grad), kinked, o.eps, o.samples, o.floor);
     INFO(name << ": worst relative error " << r.max_rel_error << " at " << r.worst_index << " (analytic "
               << r.analytic << ", numeric " << r.numeric << "), " << r.skipped << " entries skipped at a kink");
     CHECK(r.max_rel_error < o.tolerance);
