@@ -7,7 +7,7 @@
 #include <regex>
 
 #include "06-gpt/checkpoint.hpp"
-#include "fuzz/fuzz.hpp"  // with_valid_container: a crafted payload past the checksum
+#include "common/fileio.hpp"  // reseal_container: a crafted payload past the checksum
 #include "lm_helpers.hpp"
 
 namespace {
@@ -150,7 +150,7 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
           "[06-gpt][run]") {
     CheckpointCopy copy;
     auto sample = [&](std::string bytes) {
-        copy.rewrite(fuzz::with_valid_container(std::move(bytes)));
+        copy.rewrite(nn::reseal_container(std::move(bytes)));
         const auto r = test::run_command(test::memory_capped(std::string(NN2GPT_BIN_DIR) +
                                                              "/06-gpt sample --max-new-tokens 5 --checkpoint " +
                                                              copy.file.string()));
@@ -164,7 +164,7 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
     std::memcpy(&vocab_bytes, copy.bytes.data() + vocabulary, 8);
     const std::size_t step = vocabulary + 8 + vocab_bytes;
     SECTION("the unchanged copy samples, so the cases below fail for their own fault") {
-        copy.rewrite(fuzz::with_valid_container(copy.bytes));
+        copy.rewrite(nn::reseal_container(copy.bytes));
         const auto r = test::run_lesson("06-gpt", "sample --max-new-tokens 5 --checkpoint " + copy.file.string());
         CHECK(r.status == 0);
     }
