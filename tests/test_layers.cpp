@@ -210,3 +210,20 @@ TEST_CASE("sampling follows the distribution, temperature and top-k", "[sampling
     nn::Rng r1(9), r2(9);
     for (int k = 0; k < 50; ++k) CHECK(nn::sample(logits, r1) == nn::sample(logits, r2));
 }
+
+TEST_CASE("log_sum_exp is log(sum(exp)) of a row, without overflow, in float rows and double ones", "[layers]") {
+    nn::Matrix z(2, 4);
+    z << 0.5f, -1.0f, 2.0f, 0.25f,  //
+        1000.0f, 999.0f, -1000.0f, 0.0f;
+    const double direct = std::log(std::exp(0.5) + std::exp(-1.0) + std::exp(2.0) + std::exp(0.25));
+    CHECK(nn::log_sum_exp(z.row(0)) == Approx(direct).epsilon(1e-6));
+    CHECK(nn::log_sum_exp(z.row(0).cast<double>()) == Approx(direct).epsilon(1e-12));
+    // exp(1000) overflows even a double: the max is taken out first.
+    const double big = 1000.0 + std::log(1.0 + std::exp(-1.0));
+    CHECK(nn::log_sum_exp(z.row(1)) == Approx(big).epsilon(1e-6));
+    CHECK(nn::log_sum_exp(z.row(1).cast<double>()) == Approx(big).epsilon(1e-12));
+    // -log softmax(z)_v = lse - z_v: the probabilities sum to 1.
+    double total = 0;
+    for (int v = 0; v < 4; ++v) total += std::exp(double(z(0, v)) - nn::log_sum_exp(z.row(0).cast<double>()));
+    CHECK(total == Approx(1.0).epsilon(1e-12));
+}
