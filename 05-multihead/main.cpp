@@ -59,9 +59,7 @@ void print_loss_per_position(BigramLanguageModel& model, const nn::TextData& dat
         const nn::Matrix& logits = model.forward(batch.x, B, T);  // (B*T, V)
         for (int n = 0; n < B * T; ++n) {  // -log softmax(logits)[n, y_n], as the loss computes it
             const auto row = logits.row(n);
-            const float max = row.maxCoeff();
-            const double lse = max + std::log(static_cast<double>((row.array() - max).exp().sum()));
-            sum[n % T] += lse - row(batch.y[n]);
+            sum[n % T] += nn::log_sum_exp(row) - row(batch.y[n]);
         }
     }
     double mean = 0;

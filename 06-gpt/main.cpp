@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -41,7 +42,7 @@ namespace fs = std::filesystem;
 
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
-    std::string data_dir, metrics_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
+    std::string data_dir, metrics_path, summary_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
     int max_new_tokens = 500, top_k = 0, threads = 0, stop_at = -1;  // threads 0: one per idle core
     float temperature = 1.0f;
 };
@@ -75,6 +76,8 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
         ->check(nn::Count(0, 2097152))->capture_default_str();
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
+                   "last losses) here as one JSON line");
     app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
     app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
                    "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
@@ -255,6 +258,11 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
                nn::peak_rss_mb());
+    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
+    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    nn::write_summary_json(run.summary_path, {{"steps", steps}, {"seconds", s.seconds}, {"eval_seconds", s.eval_seconds},
+                                              {"ms_per_step_median", s.median_step_ms}, {"peak_memory_mb", nn::peak_rss_mb()},
+                                              {"threads", run.threads}, {"train_loss", last.train}, {"val_loss", last.val}});
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
     if (run.plot_path.empty()) return;
@@ -403,6 +411,7 @@ int main(int argc, char** argv) {
             nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
         }
         if (!run.plot_path.empty()) nn::check_writable(run.plot_path);
+        if (!run.summary_path.empty()) nn::check_writable(run.summary_path);
 
         // 5. Train, 6. report.
         const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;

@@ -103,7 +103,7 @@ inline std::vector<std::vector<int>> beam_decode(Transformer& model, std::span<c
             std::vector<Candidate> candidates;
             for (int k = 0; k < static_cast<int>(a.size()); ++k) {
                 const auto z = next_word_logits(model, b * K + k, t).cast<double>();
-                const double max = z.maxCoeff(), lse = max + std::log((z.array() - max).exp().sum());
+                const double lse = nn::log_sum_exp(z);
                 for (int v = static_cast<int>(kSpecials.size()) - 1; v < V; ++v)  // <eos> and the words
                     candidates.push_back({a[static_cast<std::size_t>(k)].score + z(v) - lse, k, v});
             }

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -41,7 +42,7 @@ namespace fs = std::filesystem;
 
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
-    std::string pairs_path, metrics_path, plot_path, positions_path, out_dir;
+    std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
     int threads = 1, beam = 0, show = 5;  // one thread: see the README on threads
 };
 
@@ -58,6 +59,8 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--show", o.show, "Test sentences to print with their translations")
         ->check(nn::Count(0, 100000))->capture_default_str();
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
+                   "last losses) here as one JSON line");
     app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
     app.add_option("--plot-positions", o.positions_path, "Draw the positional-encoding table (position x dimension) into this PNG");
     app.add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
@@ -204,6 +207,12 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
                s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, nn::peak_rss_mb());
+    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
+    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
+                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
+                                              {"peak_memory_mb", nn::peak_rss_mb()}, {"threads", run.threads},
+                                              {"train_loss", last.train}, {"val_loss", last.val}});
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
@@ -373,6 +382,7 @@ int main(int argc, char** argv) {
             nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
         }
         if (!run.plot_path.empty()) nn::check_writable(run.plot_path);
+        if (!run.summary_path.empty()) nn::check_writable(run.summary_path);
 
         // 4. One batch through the model.
         print_shapes(model, data, train, run.threads);

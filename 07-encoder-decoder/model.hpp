@@ -467,8 +467,7 @@ struct LabelSmoothedCrossEntropy {
             const int t = targets[static_cast<std::size_t>(n)];
             if (t == kPad) continue;
             const auto z = logits.row(n).cast<double>();
-            const double max = z.maxCoeff(), lse = max + std::log((z.array() - max).exp().sum());
-            loss += lse - (1 - eps) * z(t) - eps / V * z.sum();
+            loss += nn::log_sum_exp(z) - (1 - eps) * z(t) - eps / V * z.sum();
             ++count;
         }
         return count > 0 ? loss / count : 0.0;

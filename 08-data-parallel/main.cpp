@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -45,7 +46,7 @@ namespace fs = std::filesystem;
 
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
-    std::string data_dir, metrics_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
+    std::string data_dir, metrics_path, summary_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
     int max_new_tokens = 500, top_k = 0, threads = 1, stop_at = -1;
     float temperature = 1.0f;
 };
@@ -74,6 +75,8 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
         ->check(nn::Count(0, 2097152))->capture_default_str();
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
+                   "last losses) here as one JSON line");
     app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
     app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
                    "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
@@ -307,6 +310,14 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
                peak_mb);
     fmt::print("all-reduce of the gradients: {:.1f}% of the training steps' time on rank 0 (with {} rank{})\n",
                100 * s.allreduce_share, dist.world, dist.world == 1 ? "" : "s");
+    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
+    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    if (dist.root())
+        nn::write_summary_json(run.summary_path, {{"steps", steps}, {"seconds", s.seconds}, {"eval_seconds", s.eval_seconds},
+                                                  {"ms_per_step_median", s.median_step_ms}, {"peak_memory_mb", peak_mb},
+                                                  {"allreduce_share", s.allreduce_share}, {"ranks", dist.world},
+                                                  {"threads", run.threads}, {"train_loss", last.train},
+                                                  {"val_loss", last.val}});
     // Every rank took the same steps from the same weights: the same bits.
     const std::vector<std::uint64_t> sums = dist.gather(weights_checksum(model.parameters()));
     std::string list;
@@ -407,6 +418,7 @@ int main(int argc, char** argv) {
                     fs::remove(fs::path(run.out_dir) / name);
             }
             if (dist.root() && !run.plot_path.empty()) nn::check_writable(run.plot_path);
+            if (dist.root() && !run.summary_path.empty()) nn::check_writable(run.summary_path);
             if (dist.root() && !run.metrics_path.empty()) nn::check_writable(run.metrics_path);
         });
 

@@ -14,7 +14,9 @@ Prints one line: median ms per training step over --steps steps (after 10
 warm-up steps), and the peak resident memory.
 """
 import argparse
+import json
 import math
+import os
 import resource
 import statistics
 import time
@@ -73,6 +75,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summary-json", help="write ms_per_step_median, peak_memory_mb, threads here as one JSON line")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
@@ -98,6 +101,11 @@ def main():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"torch {torch.__version__}, {a.threads} thread(s): {statistics.median(times):.1f} ms per training step "
           f"(median of {a.steps}), last loss {loss.item():.4f}, peak memory {rss:.0f} MB")
+    if a.summary_json:  # as the lessons' --summary-json: one line, written whole
+        with open(a.summary_json + ".tmp", "w") as f:
+            f.write(json.dumps({"ms_per_step_median": statistics.median(times), "peak_memory_mb": rss,
+                                "threads": a.threads}) + "\n")
+        os.replace(a.summary_json + ".tmp", a.summary_json)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ as 06-gpt.
 
 Prints the `step N: train loss X, val loss Y` lines, then one summary line:
     RESULT ms_per_step_median=... val_loss=... peak_rss_mb=... threads=...
+and with --summary-json PATH writes the same figures as 06-gpt's summary
+(ms_per_step_median, val_loss, peak_memory_mb, threads) as one JSON line.
 Run with Debian's python (/usr/bin/python3, python3-torch); set
 OPENBLAS_NUM_THREADS in the environment for the BLAS threads.
 """
 import argparse
+import json
 import math
 import os
 import resource
@@ -113,10 +116,18 @@ class GPT(nn.Module):
 GELU_APPROXIMATE = "none"
 
 
+def write_summary(path, fields):
+    """One JSON line, written to PATH.tmp and renamed: as the lessons' --summary-json."""
+    with open(path + ".tmp", "w") as f:
+        f.write(json.dumps(fields) + "\n")
+    os.replace(path + ".tmp", path)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data"))
     p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--summary-json", help="write the figures here as one JSON line, as the lessons do")
     p.add_argument("--n-layer", type=int, default=4)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=128)
@@ -204,6 +215,9 @@ def main():
     print(f"RESULT ms_per_step_median={statistics.median(step_ms):.2f} val_loss={val:.4f} "
           f"peak_rss_mb={peak_mb:.1f} threads={args.threads} "
           f"openblas_threads={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}", flush=True)
+    if args.summary_json:
+        write_summary(args.summary_json, {"ms_per_step_median": statistics.median(step_ms), "val_loss": val,
+                                          "peak_memory_mb": peak_mb, "threads": args.threads})
 
 
 if __name__ == "__main__":

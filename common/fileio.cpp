@@ -283,4 +283,13 @@ void BinaryReader::expect_end() const {
     if (pos_ != end_) fail("{}: {} unexpected bytes at the end", path_.string(), end_ - pos_);
 }
 
+std::string reseal_container(std::string bytes) {
+    if (bytes.size() < kHeader + kTrailer) return bytes;
+    const std::uint64_t length = bytes.size() - kHeader - kTrailer;
+    std::memcpy(bytes.data() + 12, &length, 8);
+    const std::uint32_t crc = crc32_of(std::string_view(bytes).substr(0, kHeader + length));
+    std::memcpy(bytes.data() + kHeader + length, &crc, 4);
+    return bytes;
+}
+
 }  // namespace nn

@@ -92,9 +92,7 @@ double CrossEntropy::forward(const Matrix& logits, std::span<const int> target_t
     for (Eigen::Index n = 0; n < probs.rows(); ++n) {
         // -log p computed from the logits (log-sum-exp) rather than log(p), which underflows.
         const auto row = logits.row(n);
-        const float max = row.maxCoeff();
-        const double lse = max + std::log(static_cast<double>((row.array() - max).exp().sum()));
-        loss += lse - row(targets[static_cast<std::size_t>(n)]);
+        loss += log_sum_exp(row) - row(targets[static_cast<std::size_t>(n)]);
     }
     return loss / static_cast<double>(probs.rows());
 }

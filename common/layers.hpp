@@ -8,6 +8,7 @@
 #pragma once
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <span>
 #include <utility>
 #include <vector>
@@ -31,6 +32,17 @@ struct Parameter {
 
 // Softmax of each row, in place; -infinity entries become 0.
 void softmax_rows(Eigen::Ref<Matrix> m);
+
+// log(sum_j exp(z_j)) of one row of logits, computed as max + log(sum_j
+// exp(z_j - max)) so that no exp overflows: -log softmax(z)_v = lse - z_v,
+// without taking the log of a probability that underflowed to 0. The exps
+// are summed in the row's own type (float, or double for a row cast to
+// double), the log taken in double.
+template <typename Row>
+double log_sum_exp(const Eigen::MatrixBase<Row>& z) {
+    const auto max = z.maxCoeff();
+    return max + std::log(static_cast<double>((z.array() - max).exp().sum()));
+}
 
 // The backward of y = x W^T (+ b), W (out, in): dW += dy^T x (out, in),
 // db += sum_n dy (1, out) when db is given, dx = dy W (N, in). The three

@@ -1,7 +1,16 @@
 // --metrics PATH: one JSON object per line, for plots. The whole file is
 // rewritten atomically after each line, so a reader never sees half a line.
+// --summary-json PATH: the run's figures (step time, peak memory, losses) as
+// one JSON object on one line, which the benchmark scripts read instead of
+// the printed text.
 #pragma once
+#include <cmath>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "common/fileio.hpp"
 
@@ -25,5 +34,21 @@ private:
     std::string path_;
     std::string text_;
 };
+
+// Writes a run's summary to `path`, atomically, as {"key": number, ...} on
+// one line, the fields in the order given, each to seven significant digits
+// (more than any figure here means; a count below 10^7 stays whole). A value
+// that is not finite is null. An empty path writes nothing. (Check the path
+// with check_writable before the run, as for any output.)
+inline void write_summary_json(const std::string& path,
+                               std::initializer_list<std::pair<std::string_view, double>> fields) {
+    if (path.empty()) return;
+    std::string line = "{";
+    for (const auto& [key, value] : fields) {
+        if (line.size() > 1) line += ", ";
+        line += std::isfinite(value) ? fmt::format("\"{}\": {:.7g}", key, value) : fmt::format("\"{}\": null", key);
+    }
+    write_file_atomically(path, line + "}\n");
+}
 
 }  // namespace nn

@@ -15,16 +15,15 @@
 // (fuzz/regressions/TARGET/) as regression tests.
 #pragma once
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/fileio.hpp"
 
 namespace fuzz {
 
@@ -40,18 +39,6 @@ inline std::filesystem::path as_file(std::string_view bytes, const char* name) {
     const auto path = dir / name;
     std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return path;
-}
-
-// Rewrites a container's length and CRC-32 (common/fileio.hpp) to match its
-// bytes, so a mutated payload gets past the checksum to the reader's own checks.
-inline std::string with_valid_container(std::string bytes) {
-    if (bytes.size() < 24) return bytes;
-    const std::uint64_t length = bytes.size() - 24;
-    std::memcpy(bytes.data() + 12, &length, 8);
-    const auto crc = static_cast<std::uint32_t>(
-        ::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size() - 4)));
-    std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
-    return bytes;
 }
 
 // Whether the last input was refused (standalone.cpp checks that no seed is).

@@ -6,7 +6,7 @@
 #include "fuzz/fuzz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const auto path = fuzz::as_file(fuzz::with_valid_container({reinterpret_cast<const char*>(data), size}), "net.bin");
+    const auto path = fuzz::as_file(nn::reseal_container({reinterpret_cast<const char*>(data), size}), "net.bin");
     return fuzz::refuse_or_read([&] { nn::load_network_file(path.string()); });
 }
 

@@ -8,7 +8,7 @@
 #include "fuzz/fuzz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const auto path = fuzz::as_file(fuzz::with_valid_container({reinterpret_cast<const char*>(data), size}), kScratchName);
+    const auto path = fuzz::as_file(nn::reseal_container({reinterpret_cast<const char*>(data), size}), kScratchName);
     return fuzz::refuse_or_read([&] {
         CheckpointReader reader(path);
         nn::Rng rng(0);

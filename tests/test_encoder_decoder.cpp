@@ -19,7 +19,6 @@ namespace {
 
 using Catch::Matchers::Contains;
 using test::random_matrix;
-using test::span_of;
 
 constexpr test::GradOptions kLayer{.floor = 3e-2};
 constexpr test::GradOptions kDeep{.floor = 3e-2, .tolerance = 4e-2};
@@ -37,7 +36,7 @@ Config tiny_config(Norm norm = Norm::post, Position position = Position::sinusoi
 // Gives every parameter values of order one, so that no layer is nearly linear.
 void randomize(std::vector<nn::Parameter*> params, nn::Rng& rng) {
     for (nn::Parameter* p : params) {
-        rng.fill_normal(span_of(p->value), 0.0f, 0.5f);
+        rng.fill_normal(nn::as_span(p->value), 0.0f, 0.5f);
         if (p->value.rows() == 1) p->value.array() += 0.5f;  // gains near 1, biases off zero
     }
 }

@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fstream>
 #include <vector>
 
 #include "common/fileio.hpp"
 #include "common/limits.hpp"
+#include "common/metrics.hpp"
 #include "helpers.hpp"
 
 namespace {
@@ -130,4 +132,34 @@ TEST_CASE("checked_mul refuses a product that overflows 64 bits", "[fileio]") {
     CHECK(nn::checked_mul(std::uint64_t{1} << 31, std::uint64_t{1} << 32, "x") == std::uint64_t{1} << 63);
     REQUIRE_THROWS_WITH(nn::checked_mul(std::uint64_t{1} << 32, std::uint64_t{1} << 32, "the header's sizes"),
                         Contains("the header's sizes is too large: 4294967296 x 4294967296 overflows 64 bits"));
+}
+
+TEST_CASE("reseal_container makes a changed payload pass the checksum, and nothing else", "[fileio]") {
+    test::ScratchDir dir;
+    save_sample(dir / "f.bin");
+    std::string bytes = nn::read_file(dir / "f.bin");
+    bytes[20] = 43;  // the first payload value, 42 -> 43
+    nn::write_file_atomically(dir / "changed.bin", bytes);
+    CHECK_THROWS_WITH(nn::BinaryReader(dir / "changed.bin", "NN2GTEST", 3), Contains("checksum mismatch"));
+    nn::write_file_atomically(dir / "resealed.bin", nn::reseal_container(bytes));
+    nn::BinaryReader r(dir / "resealed.bin", "NN2GTEST", 3);
+    CHECK(r.get<std::uint32_t>() == 43);
+    // Bytes appended to the payload: the length follows them, so the reader finds them unread.
+    nn::write_file_atomically(dir / "longer.bin", nn::reseal_container(bytes.substr(0, bytes.size() - 4) + "xyz" +
+                                                                       bytes.substr(bytes.size() - 4)));
+    nn::BinaryReader longer(dir / "longer.bin", "NN2GTEST", 3);
+    CHECK(longer.remaining() == r.remaining() + 4 + 3);
+    // Too short to be a container: returned as it is.
+    CHECK(nn::reseal_container("short") == "short");
+}
+
+TEST_CASE("write_summary_json writes one JSON line, in order, null for what is not finite", "[fileio]") {
+    test::ScratchDir dir;
+    const std::string path = (dir / "summary.json").string();
+    nn::write_summary_json(path, {{"steps", 2000}, {"ms_per_step_median", 17.71234567}, {"val_loss", 1.9063999652862549},
+                                  {"missing", std::nan("")}});
+    CHECK(nn::read_file(path) ==
+          "{\"steps\": 2000, \"ms_per_step_median\": 17.71235, \"val_loss\": 1.9064, \"missing\": null}\n");
+    CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+    nn::write_summary_json("", {{"steps", 1}});  // an empty path writes nothing
 }

@@ -16,7 +16,6 @@
 namespace {
 
 using test::random_matrix;
-using test::span_of;
 
 // Gradients here are of order 0.1 to 1; an error below 3e-4 is the float32
 // noise of a finite difference (some entries, e.g. of the key bias, have a
@@ -38,7 +37,7 @@ Config tiny_config(float dropout) {
 void randomize(GPTLanguageModel& model, nn::Rng& rng) {
     const float stddev = model.config.layernorm ? 0.5f : 0.25f;
     for (nn::Parameter* p : model.parameters()) {
-        rng.fill_normal(span_of(p->value), 0.0f, stddev);
+        rng.fill_normal(nn::as_span(p->value), 0.0f, stddev);
         if (p->value.rows() == 1) p->value.array() += 0.5f;  // gains near 1, biases off zero
     }
 }
@@ -196,8 +195,8 @@ TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout i
                 // float noise around that 0 passes the floor.
                 for (int part : {0, 2}) {  // [q | k | v], 6 entries each
                     const nn::GradCheck r = nn::check_gradient(
-                        loss, span_of(sa.c_attn.bias.value).subspan(6 * part, 6),
-                        span_of(std::as_const(sa.c_attn.bias.grad)).subspan(6 * part, 6), kLayer.eps, kLayer.samples,
+                        loss, nn::as_span(sa.c_attn.bias.value).subspan(6 * part, 6),
+                        nn::as_span(std::as_const(sa.c_attn.bias.grad)).subspan(6 * part, 6), kLayer.eps, kLayer.samples,
                         kLayer.floor);
                     INFO("c_attn.bias part " << part << ": worst relative error " << r.max_rel_error);
                     CHECK(r.max_rel_error < kLayer.tolerance);

@@ -14,7 +14,6 @@
 namespace {
 using test::project;
 using test::random_matrix;
-using test::span_of;
 constexpr double kTolerance = test::kGradTolerance;
 }  // namespace
 
@@ -23,11 +22,11 @@ TEST_CASE("check_gradient is tight enough to catch a wrong sign or a dropped ter
     nn::Matrix w = random_matrix(3, 4, rng), x = random_matrix(5, 4, rng), r = random_matrix(5, 3, rng);
     auto loss = [&] { return project(x * w.transpose(), r); };
     nn::Matrix good = r.transpose() * x;  // d/dW of sum((x W^T) .* R)
-    CHECK(nn::check_gradient(loss, span_of(w), span_of(good)).max_rel_error < kTolerance);
+    CHECK(nn::check_gradient(loss, nn::as_span(w), nn::as_span(good)).max_rel_error < kTolerance);
     nn::Matrix flipped = -good;
-    CHECK(nn::check_gradient(loss, span_of(w), span_of(flipped)).max_rel_error > 0.5);
+    CHECK(nn::check_gradient(loss, nn::as_span(w), nn::as_span(flipped)).max_rel_error > 0.5);
     nn::Matrix partial = r.topRows(4).transpose() * x.topRows(4);  // forgets the last row
-    CHECK(nn::check_gradient(loss, span_of(w), span_of(partial)).max_rel_error > 0.05);
+    CHECK(nn::check_gradient(loss, nn::as_span(w), nn::as_span(partial)).max_rel_error > 0.05);
 }
 
 TEST_CASE("Linear backward matches finite differences, with and without bias", "[layers]") {
@@ -41,12 +40,12 @@ TEST_CASE("Linear backward matches finite differences, with and without bias", "
             CHECK(dx.rows() == 6);
             CHECK(dx.cols() == 4);
             auto loss = [&] { return project(layer.forward(x), r); };
-            CHECK(nn::check_gradient(loss, span_of(x), std::span<const float>(dx.data(), dx.size()))
+            CHECK(nn::check_gradient(loss, nn::as_span(x), std::span<const float>(dx.data(), dx.size()))
                       .max_rel_error < kTolerance);
-            CHECK(nn::check_gradient(loss, span_of(layer.weight.value), span_of(layer.weight.grad))
+            CHECK(nn::check_gradient(loss, nn::as_span(layer.weight.value), nn::as_span(layer.weight.grad))
                       .max_rel_error < kTolerance);
             if (bias) {
-                CHECK(nn::check_gradient(loss, span_of(layer.bias.value), span_of(layer.bias.grad))
+                CHECK(nn::check_gradient(loss, nn::as_span(layer.bias.value), nn::as_span(layer.bias.grad))
                           .max_rel_error < kTolerance);
             } else {
                 CHECK(layer.bias.value.size() == 0);
@@ -106,7 +105,7 @@ TEST_CASE("Embedding backward matches finite differences, repeated tokens includ
     table.backward(r);
     CHECK(table.weight.grad.row(3).isZero());
     auto loss = [&] { return project(table.forward(idx), r); };
-    CHECK(nn::check_gradient(loss, span_of(table.weight.value), span_of(table.weight.grad))
+    CHECK(nn::check_gradient(loss, nn::as_span(table.weight.value), nn::as_span(table.weight.grad))
               .max_rel_error < kTolerance);
 }
 
@@ -126,7 +125,7 @@ TEST_CASE("CrossEntropy matches -log softmax and its backward finite differences
     CHECK(ce.probs.rowwise().sum().isOnes(1e-6f));
     const nn::Matrix dlogits = ce.backward();
     auto loss = [&] { return double(ce.forward(logits, targets)); };
-    CHECK(nn::check_gradient(loss, span_of(logits), std::span<const float>(dlogits.data(), dlogits.size()),
+    CHECK(nn::check_gradient(loss, nn::as_span(logits), std::span<const float>(dlogits.data(), dlogits.size()),
                              1e-2, 64, 1e-4)
               .max_rel_error < kTolerance);
     // Uniform logits: the loss of guessing among V = 5 is log 5.
@@ -221,4 +220,21 @@ TEST_CASE("sampling follows the distribution, temperature and top-k", "[sampling
     CHECK(argmax > 1990);
     nn::Rng r1(9), r2(9);
     for (int k = 0; k < 50; ++k) CHECK(nn::sample(logits, r1) == nn::sample(logits, r2));
+}
+
+TEST_CASE("log_sum_exp is log(sum(exp)) of a row, without overflow, in float rows and double ones", "[layers]") {
+    nn::Matrix z(2, 4);
+    z << 0.5f, -1.0f, 2.0f, 0.25f,  //
+        1000.0f, 999.0f, -1000.0f, 0.0f;
+    const double direct = std::log(std::exp(0.5) + std::exp(-1.0) + std::exp(2.0) + std::exp(0.25));
+    CHECK(nn::log_sum_exp(z.row(0)) == Approx(direct).epsilon(1e-6));
+    CHECK(nn::log_sum_exp(z.row(0).cast<double>()) == Approx(direct).epsilon(1e-12));
+    // exp(1000) overflows even a double: the max is taken out first.
+    const double big = 1000.0 + std::log(1.0 + std::exp(-1.0));
+    CHECK(nn::log_sum_exp(z.row(1)) == Approx(big).epsilon(1e-6));
+    CHECK(nn::log_sum_exp(z.row(1).cast<double>()) == Approx(big).epsilon(1e-12));
+    // -log softmax(z)_v = lse - z_v: the probabilities sum to 1.
+    double total = 0;
+    for (int v = 0; v < 4; ++v) total += std::exp(double(z(0, v)) - nn::log_sum_exp(z.row(0).cast<double>()));
+    CHECK(total == Approx(1.0).epsilon(1e-12));
 }

@@ -7,7 +7,7 @@
 #include <regex>
 
 #include "06-gpt/checkpoint.hpp"
-#include "fuzz/fuzz.hpp"  // with_valid_container: a crafted payload past the checksum
+#include "common/fileio.hpp"  // reseal_container: a crafted payload past the checksum
 #include "lm_helpers.hpp"
 
 namespace {
@@ -150,7 +150,7 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
           "[06-gpt][run]") {
     CheckpointCopy copy;
     auto sample = [&](std::string bytes) {
-        copy.rewrite(fuzz::with_valid_container(std::move(bytes)));
+        copy.rewrite(nn::reseal_container(std::move(bytes)));
         const auto r = test::run_command(test::memory_capped(std::string(NN2GPT_BIN_DIR) +
                                                              "/06-gpt sample --max-new-tokens 5 --checkpoint " +
                                                              copy.file.string()));
@@ -164,7 +164,7 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
     std::memcpy(&vocab_bytes, copy.bytes.data() + vocabulary, 8);
     const std::size_t step = vocabulary + 8 + vocab_bytes;
     SECTION("the unchanged copy samples, so the cases below fail for their own fault") {
-        copy.rewrite(fuzz::with_valid_container(copy.bytes));
+        copy.rewrite(nn::reseal_container(copy.bytes));
         const auto r = test::run_lesson("06-gpt", "sample --max-new-tokens 5 --checkpoint " + copy.file.string());
         CHECK(r.status == 0);
     }
@@ -452,4 +452,37 @@ TEST_CASE("06-gpt eval gives the mean cross-entropy over consecutive windows, wh
     const auto r = test::run_lesson("06-gpt", "eval --checkpoint " + ckpt.string() + " --text " + (dir / "cafe.txt").string());
     CHECK(r.status == 2);
     CHECK_THAT(r.output, Contains("1 character outside the vocabulary: '\xc3\xa9'"));
+}
+
+TEST_CASE("06-gpt --summary-json: the figures it printed, as one JSON line the benchmarks read", "[06-gpt][run]") {
+    test::ScratchDir dir;
+    const std::string path = (dir / "summary.json").string();
+    const auto r = test::run_lesson("06-gpt", run_args("--threads 1 --max-iters 20 --eval-interval 10 --max-new-tokens 0 "
+                                                       "--summary-json " + path));
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    const std::string json = nn::read_file(path);
+    INFO(json);
+    CHECK(std::count(json.begin(), json.end(), '\n') == 1);
+    auto field = [&](const std::string& key) {
+        const auto at = json.find("\"" + key + "\": ");
+        REQUIRE(at != std::string::npos);
+        return std::stod(json.substr(at + key.size() + 4));
+    };
+    CHECK(field("steps") == 20);
+    CHECK(field("threads") == 1);
+    CHECK(field("ms_per_step_median") > 0);
+    CHECK(field("peak_memory_mb") > 0);
+    CHECK(field("seconds") >= field("eval_seconds"));
+    // The last estimate's losses, as printed to 4 decimals.
+    std::smatch m;
+    REQUIRE(std::regex_search(r.output, m, std::regex("step 20: train loss ([0-9.]+), val loss ([0-9.]+)")));
+    CHECK(field("train_loss") == Approx(std::stod(m[1].str())).margin(5e-5));
+    CHECK(field("val_loss") == Approx(std::stod(m[2].str())).margin(5e-5));
+    // A path that cannot be written is refused before the run.
+    const auto bad = test::run_lesson("06-gpt", run_args("--max-iters 20 --summary-json " +
+                                                         (dir / "no-such-dir" / "s.json").string()));
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.output, Contains("no-such-dir/s.json.tmp: No such file or directory"));
+    CHECK_THAT(bad.output, !Contains("step 0:"));
 }
