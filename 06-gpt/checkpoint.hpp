@@ -157,6 +157,7 @@ public:
         if (info.step < 0 || info.step > info.train.max_iters)
             nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
         info.best_val = r_.get<float>();
+        if (!(info.best_val >= 0)) nn::fail("{}: corrupt best validation loss {}", name_, info.best_val);  // NaN or below 0
         info.rng_state = r_.get_string();
         info.dropout_rng_state = r_.get_string();
         const auto n_history = r_.get<std::uint64_t>();
@@ -178,8 +179,8 @@ public:
     }
 
     // Reads the weights into `model` (built from info.config: it fixes how many
-    // parameters of which shapes the file must hold), the AdamW state into
-    // `optimizer` if given, and the dropout generator's state.
+    // parameters of which shapes the file must hold), and, if `optimizer` is
+    // given (to resume training), the AdamW state and the dropout generator's.
     void restore(GPTLanguageModel& model, nn::AdamW* optimizer) {
         const std::vector<nn::Parameter*> params = model.parameters();
         const auto n_params = r_.get<std::uint64_t>();
@@ -193,7 +194,7 @@ public:
                          value.cols());
             r_.get_span(nn::as_span(value));
         }
-        model.dropout_rng.set_state(info.dropout_rng_state);
+        if (optimizer != nullptr) model.dropout_rng.set_state(info.dropout_rng_state, name_);  // sample and eval draw no masks
         const auto adam_t = r_.get<std::int64_t>();
         if (adam_t < 0 || adam_t > info.step) nn::fail("{}: corrupt optimizer step {}", name_, adam_t);
         for (std::size_t i = 0; i < params.size(); ++i) {
