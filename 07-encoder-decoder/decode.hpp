@@ -43,6 +43,7 @@ public:
         read_.resize(static_cast<std::size_t>(model_.B));
     }
     const nn::Matrix& step(const std::vector<int>& tokens, int t) {
+        filled_ = t + 1;
         if (use_cache_) return decode_cached(model_, tokens, t, cache_);
         const int B = model_.B;
         std::vector<int> tgt_in;  // the plain form: every word read so far, again
@@ -59,7 +60,7 @@ public:
     }
     // Sequence i continues the words of sequence from[i] (beam search's new hypotheses).
     void reorder(const std::vector<int>& from) {
-        if (use_cache_) return reorder_cache(cache_, from);
+        if (use_cache_) return reorder_cache(cache_, from, filled_);
         std::vector<std::vector<int>> read(read_.size());
         for (std::size_t i = 0; i < from.size(); ++i) read[i] = read_[static_cast<std::size_t>(from[i])];
         read_ = std::move(read);
@@ -68,6 +69,7 @@ public:
 private:
     Transformer& model_;
     bool use_cache_;
+    int filled_ = 0;  // positions read so far
     DecoderCache cache_;
     std::vector<std::vector<int>> read_;  // the plain form's words read by each sequence
     nn::Matrix last_;

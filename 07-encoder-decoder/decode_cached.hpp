@@ -74,14 +74,16 @@ inline const nn::Matrix& decode_cached(Transformer& m, const std::vector<int>& t
     return cache.logits;
 }
 
-// Sequence i continues the words of sequence from[i]: its cached positions
-// become those of from[i] (beam search's new hypotheses).
-inline void reorder_cache(DecoderCache& cache, const std::vector<int>& from) {
+// Sequence i continues the words of sequence from[i]: its first `filled`
+// cached positions become those of from[i] (beam search's new hypotheses).
+inline void reorder_cache(DecoderCache& cache, const std::vector<int>& from, int filled) {
     const Eigen::Index L = cache.positions;
     for (nn::Matrix& kv : cache.self_kv) {
-        const nn::Matrix old = kv;
+        std::vector<nn::Matrix> moved;  // the rows that move, read before any is overwritten
         for (std::size_t i = 0; i < from.size(); ++i)
-            if (from[i] != static_cast<int>(i))
-                kv.middleRows(static_cast<Eigen::Index>(i) * L, L) = old.middleRows(from[i] * L, L);
+            if (from[i] != static_cast<int>(i)) moved.push_back(kv.middleRows(from[i] * L, filled));
+        std::size_t m = 0;
+        for (std::size_t i = 0; i < from.size(); ++i)
+            if (from[i] != static_cast<int>(i)) kv.middleRows(static_cast<Eigen::Index>(i) * L, filled) = moved[m++];
     }
 }
