@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,11 @@
 namespace {
 
 // Network sizes must take 784 pixels in and give 10 digits out. `source`
-// names where they came from: the --sizes flag or a loaded file.
-void check_sizes(const std::vector<int>& sizes, const std::string& source = "--sizes") {
+// names where they came from: the --sizes flag or a loaded file. Refuses a
+// network whose largest buffers cannot fit: its weights and their gradients;
+// a mini-batch's activations, z and deltas at every layer; and evaluate's
+// z and activation at the widest layer for all 10,000 images at once.
+void check_sizes(const std::vector<int>& sizes, int mini_batch_size, const std::string& source = "--sizes") {
     if (sizes.size() < 2 || sizes.size() > 64) nn::fail("{} needs 2 to 64 layers, got {}", source, sizes.size());
     if (sizes.front() != 784 || sizes.back() != 10)
         nn::fail("{} must start with 784 (pixels) and end with 10 (digits), got {}", source,
@@ -35,6 +39,12 @@ void check_sizes(const std::vector<int>& sizes, const std::string& source = "--s
     double weights = 0;
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) weights += double(sizes[l]) * double(sizes[l + 1]);
     nn::check_fits(8.0 * weights, fmt::format("{} ({:.0f} weights): its weights and their gradients", source, weights));
+    double neurons = 0;
+    for (int n : sizes) neurons += n;
+    const double widest = *std::max_element(sizes.begin(), sizes.end());
+    nn::check_fits(8.0 * weights + 12.0 * mini_batch_size * neurons + 8.0 * 10000 * widest,
+                   fmt::format("{} with mini-batches of {}: its weights, their gradients, the activations of a "
+                               "mini-batch and of the 10,000 images evaluated", source, mini_batch_size));
 }
 
 // Walks the first mini-batch through feedforward and backprop and prints the
@@ -107,7 +117,7 @@ int main(int argc, char** argv) {
 
     return nn::guarded(app, [&] {
         const std::vector<int> sizes = nn::split_counts(sizes_text);
-        check_sizes(sizes);
+        check_sizes(sizes, mini_batch_size);
         if (eta * lmbda >= static_cast<float>(train_size))
             nn::fail("--eta {} with --lambda {}: the weight decay factor 1 - eta lambda / n = {} "
                      "must stay above 0", eta, lmbda, 1.0 - double(eta) * lmbda / train_size);

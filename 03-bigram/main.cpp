@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
         const int V = data.vocab.size();
         // The table, its gradient and AdamW's two moments: four (V, V) float matrices.
         nn::check_fits(16.0 * V * V, fmt::format("the bigram table for V = {} characters", V));
+        // With a batch's logits, their softmax and its gradient: three (B*T, V) more.
+        nn::check_fits(16.0 * V * V + 12.0 * B * T * V,
+                       fmt::format("the bigram table and the logits of B = {} sequences of T = {} over V = {} characters",
+                                   B, T, V));
         const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(o.prompt, "the prompt");
         fmt::print("Tiny Shakespeare from {}: {} characters\n", o.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());

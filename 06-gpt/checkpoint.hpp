@@ -108,6 +108,7 @@ public:
         if (info.step < 0 || info.step > info.train.max_iters)
             nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
         info.best_val = r_.get<float>();
+        if (!(info.best_val >= 0)) nn::fail("{}: corrupt best validation loss {}", name_, info.best_val);  // NaN or below 0
         info.rng_state = r_.get_string();
         info.dropout_rng_state = r_.get_string();
         info.history = nn::get_history(r_, name_);
@@ -120,12 +121,12 @@ public:
     }
 
     // Reads the weights into `model` (built from info.config: it fixes how many
-    // parameters of which shapes the file must hold), the AdamW state into
-    // `optimizer` if given, and the dropout generator's state.
+    // parameters of which shapes the file must hold), and, if `optimizer` is
+    // given (to resume training), the AdamW state and the dropout generator's.
     void restore(GPTLanguageModel& model, nn::AdamW* optimizer) {
         const std::vector<nn::Parameter*> params = model.parameters();
         nn::get_parameters(r_, params, name_);
-        model.dropout_rng.set_state(info.dropout_rng_state);
+        if (optimizer != nullptr) model.dropout_rng.set_state(info.dropout_rng_state, name_);  // sample and eval draw no masks
         nn::get_moments(r_, optimizer, params.size(), info.step, name_);
         r_.expect_end();
     }

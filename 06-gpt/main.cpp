@@ -57,11 +57,14 @@ struct EvalOptions {
 // AdamW's two moments, and what every block keeps for its backward pass of
 // each of the B*T positions (model.hpp): ln1(x), out, x1, ln2(x1) and the
 // block's output y (5C), q, k, v (3C), and fc's output, the activation's
-// input (ffwd_mult C).
+// input (ffwd_mult C); the logits and their softmax (2V); the (B, nh, T, T)
+// attention weights print_shapes keeps for one block, and every block's
+// dropout mask, a bit per weight.
 void check_fits(const Config& c, int B) {
     const double params = parameter_count(c);
-    const double activations = double(c.n_layer) * B * c.block_size * c.n_embd * (8 + c.ffwd_mult);
-    nn::check_fits(4.0 * (4 * params + activations),
+    const double BT = double(B) * c.block_size, attention = BT * c.n_head * c.block_size;
+    const double activations = c.n_layer * BT * c.n_embd * (8 + c.ffwd_mult) + 2 * BT * c.vocab_size + attention;
+    nn::check_fits(4.0 * (4 * params + activations) + (c.dropout > 0 ? c.n_layer * attention / 8 : 0),
                    fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params, B,
                                c.block_size));
 }
@@ -128,10 +131,11 @@ void apply_preset(const CLI::App& app, const std::string& preset, Config& c, Tra
 }
 
 // A resumed run must use the settings the checkpoint was trained with.
-void check_same(const Checkpoint& k, const Config& c, const TrainConfig& t, const std::string& vocabulary) {
+void check_same(const fs::path& file, const Checkpoint& k, const Config& c, const TrainConfig& t,
+                const std::string& vocabulary) {
     std::string diff = nn::settings_diff(k.config, k.train, c, t);
     if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
-    if (!diff.empty()) nn::fail("the checkpoint was trained with other settings; resume with the same ones: {}", diff);
+    if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
 }
 
 // One batch walked through the model, to show the shapes.
@@ -394,9 +398,9 @@ int main(int argc, char** argv) {
         if (!run.resume_dir.empty()) {
             const fs::path file = checkpoint_file(run.resume_dir, "last.ckpt");
             CheckpointReader reader(file);
-            check_same(reader.info, config, train, state.vocabulary);
+            check_same(file, reader.info, config, train, state.vocabulary);
             reader.restore(model, &optimizer);
-            rng.set_state(reader.info.rng_state);
+            rng.set_state(reader.info.rng_state, file.string());
             state = reader.info;
             start = static_cast<int>(state.step);
             if (run.stop_at >= 0 && run.stop_at <= start)

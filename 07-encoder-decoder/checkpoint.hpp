@@ -102,6 +102,7 @@ public:
         if (info.step < 0 || info.step > info.train.max_iters)
             nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
         info.best_val = r_.get<float>();
+        if (!(info.best_val >= 0)) nn::fail("{}: corrupt best validation loss {}", name_, info.best_val);  // NaN or below 0
         info.history = nn::get_history(r_, name_);
         // The weights come next: refuse a file too short for its settings' model
         // before that model is built.

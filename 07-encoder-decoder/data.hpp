@@ -53,6 +53,15 @@ inline std::vector<std::string> split_words(std::string_view utf8, std::string_v
     return words;
 }
 
+// InputError if a word of `words` is one of the special tokens: text may not
+// reach them ("<eos>" typed as a word would end a sentence, "<pad>" hide it).
+inline void refuse_specials(const std::vector<std::string>& words, std::string_view what) {
+    for (const std::string& w : words)
+        if (std::find(kSpecials.begin(), kSpecials.end(), w) != kSpecials.end())
+            nn::fail("{} holds the word {}, one of the special tokens <pad>, <bos>, <eos>, which text may not contain",
+                     what, w);
+}
+
 // The words of one language; a token is an index into it. The specials come
 // first, then the words in byte order.
 class WordVocabulary {
@@ -137,8 +146,11 @@ inline std::vector<std::pair<std::string, std::string>> read_pairs(const std::fi
             nn::fail("{}: line {} has more than one tab: expected \"source<TAB>target\"", path.string(), line_no);
         const std::string src = line.substr(0, tab), tgt = line.substr(tab + 1);
         const std::string where = fmt::format("{}: line {}", path.string(), line_no);
-        if (split_words(src, where).empty()) nn::fail("{}: line {} has an empty source sentence", path.string(), line_no);
-        if (split_words(tgt, where).empty()) nn::fail("{}: line {} has an empty target sentence", path.string(), line_no);
+        const std::vector<std::string> src_words = split_words(src, where), tgt_words = split_words(tgt, where);
+        if (src_words.empty()) nn::fail("{}: line {} has an empty source sentence", path.string(), line_no);
+        if (tgt_words.empty()) nn::fail("{}: line {} has an empty target sentence", path.string(), line_no);
+        refuse_specials(src_words, where);
+        refuse_specials(tgt_words, where);
         out.emplace_back(src, tgt);
     }
     if (out.empty()) nn::fail("{} holds no sentence pairs", path.string());

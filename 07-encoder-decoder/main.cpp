@@ -31,6 +31,7 @@
 #include "common/runtime.hpp"
 #include "07-encoder-decoder/train.hpp"
 #include "common/cli.hpp"
+#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -50,6 +51,24 @@ struct TranslateOptions {
     std::string checkpoint, text, map_path;
     int beam = 0, threads = 1;
 };
+
+// Refuses settings whose model cannot fit in this machine's memory, before
+// anything is allocated: at the least, the parameters with their gradients and
+// Adam's two moments, and, for a batch of B pairs of up to T words (the data's
+// longest sentence, with <bos> or <eos>: a batch is padded to its longest),
+// what each layer keeps at each of the B*T positions (the sums, LayerNorms,
+// q, k, v, outputs and their gradients, about 40C, and the feed-forward's
+// 6 d_ff), the attention weights and their gradients over up to T keys in
+// each of its (at most 3) attentions, and the logits, their softmax and its
+// gradient (3 Vt).
+void check_fits(const Config& c, int B, int T) {
+    const double params = parameter_count(c), BT = double(B) * T;
+    const double layer = 40.0 * c.d_model + 6.0 * c.d_ff + 3 * 2.0 * c.n_head * T;
+    const double activations = BT * (2 * c.n_layer * layer + 3.0 * c.tgt_vocab_size);
+    nn::check_fits(4.0 * (4 * params + activations),
+                   fmt::format("a model of {:.0f} parameters trained on batches of {} pairs of up to {} words", params,
+                               B, T));
+}
 
 void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
@@ -310,6 +329,7 @@ int translate_command(const TranslateOptions& o) {
     const Checkpoint& k = reader.info;
     const std::vector<std::string> words = split_words(o.text, "--text");
     if (words.empty()) nn::fail("--text is empty: give a sentence to translate");
+    refuse_specials(words, "--text");
     if (static_cast<int>(words.size()) > k.config.max_len - 1)
         nn::fail("--text has {} words, more than the {} this model takes (--max-len {})", words.size(),
                  k.config.max_len - 1, k.config.max_len);
@@ -360,6 +380,10 @@ int main(int argc, char** argv) {
                                     : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();
+        int longest = 0;
+        for (const auto* split : {&data.train, &data.val, &data.test})
+            for (const Example& e : *split) longest = std::max({longest, int(e.src.size()), int(e.tgt.size()) + 1});
+        check_fits(config, train.batch_size, longest);
         fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n", dates ? "dates from 1900 to 2099" : run.pairs_path,
                    data.train.size() + data.val.size() + data.test.size(), data.test_text.front().first,
                    data.test_text.front().second);

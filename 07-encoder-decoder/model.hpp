@@ -19,9 +19,10 @@
 // with label smoothing.
 //
 // Beside this file: attention.hpp (all heads at once, with the masks),
-// decode.hpp (greedy decoding and beam search), train.hpp (settings and the
-// paper's learning-rate schedule), checkpoint.hpp (the file format),
-// data.hpp and dates.hpp (the sentence pairs), runtime.hpp.
+// decode.hpp (greedy decoding and beam search) and decode_cached.hpp (its
+// key/value cache), train.hpp (settings and the paper's learning-rate
+// schedule), checkpoint.hpp (the file format), data.hpp and dates.hpp (the
+// sentence pairs), runtime.hpp.
 #pragma once
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorised erf, for GELU
 

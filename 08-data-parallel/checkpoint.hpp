@@ -101,6 +101,9 @@ public:
         Config& c = info.config;
         c.vocab_size = r_.get<std::int32_t>();
         nn::get_settings(r_, c, info.train, name_);
+        if (info.train.batch_size % info.train.grad_accum != 0)  // it was saved by a run that split its batch so
+            nn::fail("{}: holds --grad-accum {}, which does not divide its --batch-size {}", name_,
+                     info.train.grad_accum, info.train.batch_size);
         info.vocabulary = r_.get_string();
         const std::u32string chars = nn::decode_utf8(info.vocabulary, name_ + "'s vocabulary");
         if (static_cast<int>(chars.size()) != c.vocab_size)
@@ -111,6 +114,7 @@ public:
         if (info.step < 0 || info.step > info.train.max_iters)
             nn::fail("{}: step {} is outside [0, --max-iters {}]", name_, info.step, info.train.max_iters);
         info.best_val = r_.get<float>();
+        if (!(info.best_val >= 0)) nn::fail("{}: corrupt best validation loss {}", name_, info.best_val);  // NaN or below 0
         info.rng_state = r_.get_string();
         info.history = nn::get_history(r_, name_);
         // The weights come next: refuse a file too short for its settings' model

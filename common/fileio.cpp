@@ -123,7 +123,7 @@ AtomicFile::AtomicFile(const fs::path& path) : path_(path), tmp_(path.string() +
     if (fd_ < 0) {
         const int err = errno;
         release_slot(slot_);
-        fail("cannot write {}: {}", tmp_.string(), std::strerror(err));
+        fail("cannot write {}: {}", path_.string(), std::strerror(err));
     }
 }
 
@@ -144,7 +144,7 @@ void AtomicFile::write_at(std::uint64_t offset, std::string_view bytes) {
     while (done < bytes.size()) {
         const ssize_t n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail("cannot write {}: {}", tmp_.string(), std::strerror(errno));
+        if (n < 0) fail("cannot write {}: {}", path_.string(), std::strerror(errno));
         done += static_cast<std::size_t>(n);
     }
 }
@@ -156,13 +156,14 @@ void AtomicFile::commit() {
         const int err = errno;
         ::unlink(tmp_.c_str());
         release_slot(slot_);
-        fail("cannot write {}: {}", tmp_.string(), std::strerror(err));
+        fail("cannot write {}: {}", path_.string(), std::strerror(err));
     }
     if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
         const int err = errno;
         ::unlink(tmp_.c_str());
         release_slot(slot_);
-        fail("cannot rename {} to {}: {}", tmp_.string(), path_.string(), std::strerror(err));
+        fail("cannot write {}: cannot rename its temporary file {} to it: {}", path_.string(), tmp_.string(),
+             std::strerror(err));
     }
     release_slot(slot_);
 }
@@ -243,8 +244,12 @@ void BinaryWriter::commit() {
 BinaryReader::BinaryReader(const fs::path& path, std::string_view magic, std::uint32_t version)
     : path_(path), bytes_(read_file(path)) {
     const std::string name = path.string();
-    if (bytes_.size() < kHeader + kTrailer || bytes_.compare(0, 8, padded_magic(magic)) != 0)
+    const std::string expected = padded_magic(magic);
+    if (bytes_.compare(0, 8, expected.substr(0, std::min<std::size_t>(8, bytes_.size()))) != 0)
         fail("{}: not a {} file (wrong magic number)", name, magic);
+    if (bytes_.size() < kHeader + kTrailer)
+        fail("{}: truncated ({} bytes, fewer than the {} of a {} file's header and checksum)", name, bytes_.size(),
+             kHeader + kTrailer, magic);
     std::uint32_t file_version;
     std::memcpy(&file_version, bytes_.data() + 8, 4);
     if (file_version != version)

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <memory>
+#include <string>
 
 #include "common/error.hpp"
 #include "common/fileio.hpp"
@@ -34,14 +35,26 @@ struct GzFile {
         while (done < n) {
             const auto chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
             const int got = gzread(handle, static_cast<char*>(out) + done, chunk);
-            if (got < 0) {
-                int code = 0;
-                fail("{}: corrupt gzip data ({})", name, gzerror(handle, &code));
+            if (got < 0) fail("{}: corrupt gzip data ({})", name, zlib_message());
+            if (got == 0) {
+                // zlib reports a gzip stream cut short (its CRC and length,
+                // which prove the file whole, missing) only when asked.
+                int code = Z_OK;
+                gzerror(handle, &code);
+                if (code == Z_BUF_ERROR) fail("{}: truncated gzip file ({})", name, zlib_message());
+                break;
             }
-            if (got == 0) break;
             done += static_cast<std::size_t>(got);
         }
         return done;
+    }
+
+    // zlib's message without the "<fd:N>: " it puts first: the file is `name`.
+    std::string zlib_message() const {
+        int code = 0;
+        const std::string message = gzerror(handle, &code);
+        const auto colon = message.find(": ");
+        return message.starts_with("<fd:") && colon != std::string::npos ? message.substr(colon + 2) : message;
     }
 
     std::string name;

@@ -9,6 +9,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -63,13 +64,25 @@ public:
         out << engine_ << ' ' << has_spare_ << ' ' << std::hexfloat << spare_;
         return out.str();
     }
-    void set_state(const std::string& text) {
+    // `source` names where the text came from (a checkpoint file), for the
+    // message if it is not a state this generator can be in.
+    void set_state(const std::string& text, std::string_view source) {
         std::istringstream in(text);
-        in >> engine_ >> has_spare_;
+        std::mt19937_64 engine;
+        bool has_spare = false;
         std::string spare;
-        in >> spare;
-        if (!in) throw InputError("corrupt random-number state");
-        spare_ = std::strtod(spare.c_str(), nullptr);
+        in >> engine >> has_spare >> spare;
+        char* end = nullptr;
+        const double value = in ? std::strtod(spare.c_str(), &end) : 0.0;
+        if (!in || end != spare.c_str() + spare.size() || !std::isfinite(value))
+            fail("{}: corrupt random-number state", source);
+        // An all-zero engine draws 0 forever (a resumed run would see one batch
+        // again and again); no seed leads there.
+        std::mt19937_64 probe = engine;
+        bool all_zero = true;
+        for (std::size_t i = 0; i < 2 * std::mt19937_64::state_size && all_zero; ++i) all_zero = probe() == 0;
+        if (all_zero) fail("{}: corrupt random-number state (all zero: it would draw 0 forever)", source);
+        engine_ = engine, has_spare_ = has_spare, spare_ = value;
     }
 
 private:

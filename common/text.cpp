@@ -123,7 +123,7 @@ TextData load_text(const std::filesystem::path& path) {
     std::vector<int> tokens = vocab.encode(text);
     // The lecture's split: n = int(0.9 * len(data)).
     const auto n = static_cast<std::ptrdiff_t>(0.9 * static_cast<double>(tokens.size()));
-    TextData data{std::move(vocab), {}, {}};
+    TextData data{std::move(vocab), {}, {}, path.string()};
     data.train.assign(tokens.begin(), tokens.begin() + n);
     data.val.assign(tokens.begin() + n, tokens.end());
     return data;
@@ -133,8 +133,9 @@ namespace {
 void check_split(const TextData& data, Split split, int T) {
     const std::vector<int>& tokens = data.tokens(split);
     if (tokens.size() < static_cast<std::size_t>(T) + 1)
-        fail("the {} split has {} characters, too few for a context of {} plus its target",
-             split == Split::train ? "training" : "validation", tokens.size(), T);
+        fail("{}{} split has {} characters, too few for a context of {} plus its target",
+             data.source.empty() ? "the " : data.source + ": its ", split == Split::train ? "training" : "validation",
+             tokens.size(), T);
 }
 }  // namespace
 

@@ -47,6 +47,7 @@ struct TextData {
     Vocabulary vocab;
     std::vector<int> train;  // the first 90% of the tokens
     std::vector<int> val;    // the last 10%
+    std::string source;      // the file it was read from, for messages
     const std::vector<int>& tokens(Split split) const { return split == Split::train ? train : val; }
 };
 

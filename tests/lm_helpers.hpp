@@ -150,6 +150,19 @@ inline void write_text(const fs::path& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
 }
 
+// Settings that cannot fit in memory: refused before anything large is
+// allocated (the run is capped at 1 GB), on one line that gives the bytes.
+inline void check_refuses_what_cannot_fit(const std::string& lesson, const std::string& args,
+                                          const std::string& message) {
+    using Catch::Matchers::Contains;
+    const RunResult r = run_command(memory_capped(std::string(NN2GPT_BIN_DIR) + "/" + lesson + " " + args));
+    INFO(lesson << " " << args << "\n" << r.output);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains(message + " would need") && Contains(" bytes), more than this machine's"));
+    CHECK_THAT(r.output, !Contains("out of memory"));
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+}
+
 // What every language-model lesson does with bad input: one line and exit status 2.
 inline void check_refuses_bad_input(const std::string& lesson) {
     using Catch::Matchers::Contains;
@@ -170,7 +183,7 @@ inline void check_refuses_bad_input(const std::string& lesson) {
     write_text(dir / "tinyshakespeare.txt", "Bonjour, caf\xe9 cr\xe8me\n");
     expect(data, "tinyshakespeare.txt is not valid UTF-8: the character at byte 12 (0xe9) is incomplete");
     write_text(dir / "tinyshakespeare.txt", std::string(19, 'a') + "\n");  // val: 2 characters
-    expect(data + " --block-size 8", "the validation split has 2 characters, too few for a context of 8");
+    expect(data + " --block-size 8", "tinyshakespeare.txt: its validation split has 2 characters, too few for a context of 8");
     const std::string shakespeare = " --data " + shakespeare_dir() + " " + kTinyRun;
     expect(shakespeare + " --prompt 'ROMEO: 100% #1'",
            "the prompt has 4 characters outside the vocabulary: '1', '0', '%', '#'");
@@ -182,7 +195,7 @@ inline void check_refuses_bad_input(const std::string& lesson) {
     expect(shakespeare + " --lr 1e39", "--lr: '1e39' is too large");
     expect(" --data " + shakespeare_dir() + " --block-size 200000", "--block-size: must be a whole number in [1, 8192]");
     expect(shakespeare + " --metrics " + (dir / "no-such-dir" / "m.jsonl").string(),
-           "no-such-dir/m.jsonl.tmp: No such file or directory");
+           "no-such-dir/m.jsonl: No such file or directory");
     expect(shakespeare + " --temperature 0", "--temperature: must be greater than 0, not 0");
     expect(shakespeare + " --max-iters -1", "--max-iters: must be a whole number in [0, 1000000], not -1");
     // A text of more than 1 GiB (a sparse file: nothing is written) is refused before it is read.

@@ -192,6 +192,11 @@ TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][r
                       "--map-text", "To be or", "--show-trick", "--loss-per-position"});
 }
 
+TEST_CASE("04: attention that cannot fit is refused up front", "[04-self-attention][run]") {
+    test::check_refuses_what_cannot_fit("04-self-attention", "--data " + test::shakespeare_dir() + " --batch-size 4096 --block-size 8192",
+                                        "attention over B = 4096 sequences of T = 8192");
+}
+
 TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {
     test::check_refuses_bad_input("04-self-attention");
     using Catch::Matchers::Contains;

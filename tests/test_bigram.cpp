@@ -42,6 +42,15 @@ TEST_CASE("03: bad input is one line and exit status 2", "[03-bigram][run]") {
     test::check_refuses_bad_input("03-bigram");
 }
 
+TEST_CASE("03: a batch whose (B*T, V) logits cannot fit is refused up front", "[03-bigram][run]") {
+    test::ScratchDir dir;
+    std::u32string text;  // 100,000 characters, 20,000 of them distinct: the table fits, the logits do not
+    for (int i = 0; i < 100000; ++i) text += static_cast<char32_t>(0x10000 + i % 20000);
+    test::write_text(dir / "tinyshakespeare.txt", nn::encode_utf8(text));
+    test::check_refuses_what_cannot_fit("03-bigram", "--data " + dir.path.string() + " --batch-size 64 --block-size 8192",
+                                        "the bigram table and the logits of B = 64 sequences of T = 8192 over V = 20000 characters");
+}
+
 TEST_CASE("03: a text of 50,000 distinct characters is refused before its (V, V) table is allocated",
           "[03-bigram][run]") {
     test::ScratchDir dir;

@@ -7,11 +7,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 
 #include <cmath>
 #include <regex>
 
 #include "08-data-parallel/checkpoint.hpp"
+#include "fuzz/fuzz.hpp"  // with_valid_container: a crafted payload past the checksum
 #include "lm_helpers.hpp"
 
 namespace {
@@ -206,6 +209,62 @@ TEST_CASE("08-data-parallel refuses a global batch that does not split evenly", 
 TEST_CASE("08-data-parallel: bad input is one line and exit status 2, and --help lists --grad-accum", "[08-data-parallel][run]") {
     test::check_refuses_bad_input(kLesson);
     test::check_help(kLesson, {"--grad-accum", "--batch-size", "--threads", "sample"});
+}
+
+TEST_CASE("08-data-parallel refuses up front what cannot fit: the (B, nh, T, T) attention weights", "[08-data-parallel][run]") {
+    test::check_refuses_what_cannot_fit(kLesson, "--data " + test::shakespeare_dir() +
+                                                     " --batch-size 16 --block-size 8192 --n-head 16 --n-embd 64 --n-layer 1",
+                                        "trained on batches of 16 x 8192 characters");
+}
+
+TEST_CASE("08-data-parallel --resume names the checkpoint in each refusal, and refuses impossible state",
+          "[08-data-parallel][run]") {
+    test::ScratchDir dir;
+    const auto first = test::run_lesson(kLesson, small("--out " + (dir / "ckpt").string(), 8, 20));
+    REQUIRE(first.status == 0);
+    const std::filesystem::path file = dir / "ckpt" / "last.ckpt";
+    const std::string name = file.string(), good = nn::read_file(file);
+    // Where --grad-accum sits, and where the settings end (checkpoint.hpp's layout).
+    std::size_t offset = 20 + 4, grad_accum = 0;
+    Config c;
+    TrainConfig t;
+    for_each_setting(c, t, [&](const char* flag, const auto& value, const char*, Bound) {
+        if (flag == std::string("--grad-accum")) grad_accum = offset;
+        offset += sizeof(StoredAs<std::remove_cvref_t<decltype(value)>>);
+    });
+    REQUIRE(grad_accum != 0);
+    std::uint64_t vocab_bytes;
+    std::memcpy(&vocab_bytes, good.data() + offset, 8);
+    const std::size_t best = offset + 8 + vocab_bytes + 8, rng = best + 4;
+    std::uint64_t rng_bytes;
+    std::memcpy(&rng_bytes, good.data() + rng, 8);
+    auto resume = [&](const std::string& bytes, const std::string& extra = "") {
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+        return test::run_lesson(kLesson, small(extra + " --resume " + name, 8, 20));
+    };
+    auto refused = [&](const test::RunResult& r, const std::string& message) {
+        INFO(r.output);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Contains(name + message));
+    };
+    CHECK(resume(good).status == 0);  // so that each case below fails for its own fault
+    std::string bytes = good;
+    std::int32_t three = 3;
+    std::memcpy(bytes.data() + grad_accum, &three, 4);
+    refused(resume(fuzz::with_valid_container(bytes)), ": holds --grad-accum 3, which does not divide its --batch-size 8");
+    bytes = good;
+    const float nan = NAN;
+    std::memcpy(bytes.data() + best, &nan, 4);
+    refused(resume(fuzz::with_valid_container(bytes)), ": corrupt best validation loss");
+    std::string zero;
+    for (std::size_t i = 0; i < std::mt19937_64::state_size; ++i) zero += "0 ";
+    zero += "312 0 0x0p+0";
+    bytes = good.substr(0, rng);
+    const std::uint64_t n = zero.size();
+    bytes.append(reinterpret_cast<const char*>(&n), 8).append(zero).append(good.substr(rng + 8 + rng_bytes));
+    refused(resume(fuzz::with_valid_container(bytes)), ": corrupt random-number state (all zero");
+    refused(resume(good, "--dropout 0.1"), " was trained with other settings");
+    refused(resume(good.substr(0, 16)), ": truncated (16 bytes");
 }
 
 TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the micro-batch it is in", "[08-data-parallel]") {

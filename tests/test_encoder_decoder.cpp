@@ -355,6 +355,62 @@ TEST_CASE("07: decoding: padding does not change a translation, and one beam is 
     }
 }
 
+TEST_CASE("07: decoding with the key/value cache writes the words of the plain decoder, from close logits",
+          "[07-encoder-decoder]") {
+    for (auto [norm, position] : {std::pair{Norm::post, Position::sinusoidal}, std::pair{Norm::pre, Position::learned}}) {
+        DYNAMIC_SECTION(kNormNames[static_cast<std::size_t>(norm)] << "-norm, " << kPositionNames[static_cast<std::size_t>(position)]) {
+            nn::Rng rng(31);
+            Config c = tiny_config(norm, position);
+            c.max_len = 10, c.tgt_vocab_size = 40;
+            Transformer model(c, rng);
+            randomize(model.parameters(), rng);
+            model.train(false);
+            const std::vector<Example> examples = random_examples(7, c, rng);
+            std::vector<const Example*> all;
+            for (const Example& e : examples) all.push_back(&e);
+            // Step by step, on words drawn at random: the logits of every position.
+            const Batch batch = make_batch(all);
+            model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
+            DecoderSteps cached(model, c.max_len - 1, true), plain(model, c.max_len - 1, false);
+            std::vector<int> tokens(all.size(), kBos);
+            float worst = 0;
+            for (int t = 0; t < c.max_len - 1; ++t) {
+                const nn::Matrix a = cached.step(tokens, t), b = plain.step(tokens, t);
+                REQUIRE(a.rows() == batch.B);
+                REQUIRE(a.cols() == c.tgt_vocab_size);
+                worst = std::max(worst, (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff());
+                for (int& w : tokens) w = 3 + static_cast<int>(rng.below(static_cast<std::uint64_t>(c.tgt_vocab_size - 3)));
+            }
+            CHECK(worst < 1e-5f);
+            // The searches: the same words, greedy and with beams (which reorder the cache).
+            CHECK(greedy_decode(model, all, true) == greedy_decode(model, all, false));
+            for (int K : {2, 4}) CHECK(beam_decode(model, all, K, true) == beam_decode(model, all, K, false));
+        }
+    }
+}
+
+TEST_CASE("07: a translation stops at its source's length + 50 words, even without <eos>", "[07-encoder-decoder]") {
+    nn::Rng rng(32);
+    Config c = tiny_config();
+    c.max_len = 80;
+    Transformer model(c, rng);
+    randomize(model.parameters(), rng);
+    // The last LayerNorm's gain 0 and bias u: every position's logits are u W^T,
+    // and <eos>'s row of W is -u, so <eos> is never the likeliest word.
+    LayerNorm& last = model.decoder.back().an3.ln;
+    last.weight.value.setZero();
+    const nn::RowVector u = last.bias.value;
+    model.tgt_embedding.weight.value.row(kEos) = -u;
+    Example three{{3, 4, 5}, {}}, seventy{std::vector<int>(70, 3), {}};
+    const Example* sources[] = {&three, &seventy};
+    for (int K : {1, 3}) {
+        const auto out = beam_decode(model, sources, K);
+        CHECK(out[0].size() == 3 + 50);
+        CHECK(out[1].size() == static_cast<std::size_t>(c.max_len - 1));  // 70 + 50 is past max_len - 1
+        CHECK(max_words(c, 3) == 53);
+    }
+}
+
 TEST_CASE("07: the model refuses settings that cannot work and sentences longer than max_len", "[07-encoder-decoder]") {
     Config c = tiny_config();
     c.n_head = 3;

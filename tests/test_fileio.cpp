@@ -82,6 +82,10 @@ TEST_CASE("only regular files are read: a FIFO, a device or a directory is refus
     REQUIRE_THROWS_WITH(nn::read_file("/dev/zero"), Contains("not a regular file"));
     REQUIRE_THROWS_WITH(nn::read_file(dir.path), Contains("it is a directory"));
     nn::write_file_atomically(dir / "five", "12345");
+    // A file that cannot be written is named as the user gave it, not as its temporary file.
+    REQUIRE_THROWS_WITH(nn::write_file_atomically(dir / "no-such-dir" / "out.png", "x"),
+                        Contains("cannot write " + (dir / "no-such-dir" / "out.png").string() + ": No such file") &&
+                            !Contains(".tmp"));
     REQUIRE_THROWS_WITH(nn::read_file(dir / "five", 4), Contains("5 bytes, more than the 4"));
     CHECK(nn::read_file(dir / "five", 5) == "12345");
 }
@@ -102,6 +106,19 @@ TEST_CASE("the binary container refuses bad files", "[fileio]") {
     SECTION("truncated") {
         rewrite(bytes.substr(0, bytes.size() - 7));
         REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3), Contains("truncated"));
+    }
+    SECTION("cut inside its header: the magic number is right, the file is truncated") {
+        for (std::size_t size : {1, 8, 12, 20, 23}) {
+            rewrite(bytes.substr(0, size));
+            REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3),
+                                Contains("f.bin: truncated (" + std::to_string(size) + " bytes, fewer than the 24"));
+        }
+        rewrite("");
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3), Contains("f.bin: truncated (0 bytes"));
+        rewrite("NN2");
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3), Contains("truncated (3 bytes"));
+        rewrite("XY");
+        REQUIRE_THROWS_WITH(nn::BinaryReader(path, "NN2GTEST", 3), Contains("wrong magic"));
     }
     SECTION("one flipped bit") {
         bytes[25] ^= 0x10;

@@ -119,16 +119,16 @@ TEST_CASE("06: Dropout zeroes about p of the values, scales the rest, and passes
         }
     CHECK(kept == (y.array() != 0.0f).count());
     // The mask is drawn column by column, one uniform draw per value.
-    masks.set_state(state);
+    masks.set_state(state, "a test");
     for (int j = 0; j < 40; ++j)
         for (int i = 0; i < 100; ++i) REQUIRE(drop.mask.kept(i, j) == !(masks.uniform() < 0.25f));
     // With the mask fixed (the generator rewound before every forward), the
     // backward is the derivative of the forward.
-    masks.set_state(state);
+    masks.set_state(state, "a test");
     dropped();
     const nn::Matrix dx = drop.backward(r);
     auto loss = [&] {
-        masks.set_state(state);
+        masks.set_state(state, "a test");
         return test::project(dropped(), r);
     };
     test::check_grad("x", loss, x, dx, kLayer);
@@ -176,7 +176,7 @@ TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout i
             const std::string state = masks.state();
             sa.att.keep_weights = true;  // to check causality below
             auto loss = [&] {
-                masks.set_state(state);
+                masks.set_state(state, "a test");
                 return test::project(sa.forward(x, B, T), r);
             };
             loss();
@@ -287,7 +287,7 @@ TEST_CASE("06: a whole Block's backward matches finite differences, with and wit
             nn::Matrix x = random_matrix(B * T, 8, rng), r = random_matrix(B * T, 8, rng);
             const std::string state = masks.state();
             auto loss = [&] {
-                masks.set_state(state);
+                masks.set_state(state, "a test");
                 return test::project(block.forward(x, B, T), r);
             };
             loss();
@@ -330,7 +330,7 @@ TEST_CASE("06: the whole model's loss has the gradients backward computes, with 
             const nn::Batch batch = test::random_batch(2, 6, 11, rng);
             const std::string state = model.dropout_rng.state();
             auto loss = [&] {
-                model.dropout_rng.set_state(state);
+                model.dropout_rng.set_state(state, "a test");
                 return model.loss(batch);
             };
             // Where a ReLU's input crosses zero, a finite difference measures the kink.

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/fileio.hpp"
 #include "common/idx.hpp"
 #include "common/mnist.hpp"
 #include "helpers.hpp"
@@ -83,6 +84,24 @@ TEST_CASE("read_idx refuses bad files with a message naming the file and fault",
         bytes += std::string(200, '\x5a');
         write(dir / "garbage.gz", bytes);
         REQUIRE_THROWS_WITH(nn::read_idx(dir / "garbage.gz"), Contains("garbage.gz") && Contains("corrupt gzip"));
+    }
+    SECTION("gzip data whose check fails names the file, not zlib's descriptor") {
+        std::string bytes = idx_bytes({4}, 4);
+        write_gz(dir / "flipped.gz", bytes);
+        std::string gz = nn::read_file(dir / "flipped.gz");
+        gz[gz.size() - 8] ^= 0x01;  // the trailer's CRC-32
+        write(dir / "flipped.gz", gz);
+        REQUIRE_THROWS_WITH(nn::read_idx(dir / "flipped.gz"),
+                            Contains("flipped.gz: corrupt gzip data (incorrect data check)") && !Contains("<fd:"));
+    }
+    SECTION("gzip file without its trailer (the CRC and length that prove it whole)") {
+        write_gz(dir / "cut.gz", idx_bytes({10, 28, 28}, 10 * 28 * 28));
+        const std::string gz = nn::read_file(dir / "cut.gz");
+        for (std::size_t cut : {1, 5, 8}) {
+            write(dir / "cut.gz", gz.substr(0, gz.size() - cut));
+            REQUIRE_THROWS_WITH(nn::read_idx(dir / "cut.gz"),
+                                Contains("cut.gz: truncated gzip file (unexpected end of file)"));
+        }
     }
     SECTION("empty file") {
         write(path, "");

@@ -75,6 +75,10 @@ TEST_CASE("07-encoder-decoder translate: one line from a checkpoint, a map, and 
     };
     refuses("--text 'march thirty-third nineteen ninety-nine'", "--text has 1 word outside the vocabulary: 'thirty-third'");
     refuses("--text ''", "--text is empty");
+    // The special tokens are not words: "<eos>" would end the sentence, "<pad>" hide it.
+    refuses("--text '<eos>'", "--text holds the word <eos>, one of the special tokens");
+    refuses("--text '<pad> <pad>'", "--text holds the word <pad>, one of the special tokens");
+    refuses("--text 'may first <bos> nineteen ten'", "--text holds the word <bos>");
     refuses("--text '   '", "--text is empty");
     refuses("--text 'march march march march march march march march march march march march march march march march'",
             "--text has 16 words, more than the 15 this model takes (--max-len 16)");
@@ -106,6 +110,34 @@ TEST_CASE("07-encoder-decoder --pairs trains on a TSV file and refuses a malform
     const test::RunResult bad = test::run_lesson(kLesson, kSmall + " --pairs " + (dir / "bad.tsv").string());
     CHECK(bad.status == 2);
     CHECK_THAT(bad.output, Contains("bad.tsv: line 33 has no tab"));
+    // A special token written as a word, on either side, refused by line number.
+    for (const std::string& line : {std::string("un gato\t<pad>\n"), std::string("<eos> gato\tun gato\n")}) {
+        test::write_text(dir / "special.tsv", tsv + "\n" + line);
+        const test::RunResult special = test::run_lesson(kLesson, kSmall + " --pairs " + (dir / "special.tsv").string());
+        INFO(special.output);
+        CHECK(special.status == 2);
+        CHECK_THAT(special.output, Contains("special.tsv: line 34 holds the word <"));
+    }
+}
+
+TEST_CASE("07-encoder-decoder refuses a model that cannot fit, up front, with the bytes it needs",
+          "[07-encoder-decoder][run]") {
+    const test::RunResult r = test::run_lesson(kLesson, "--d-model 16384");
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("trained on batches of 64 pairs of up to 12 words would need") && Contains(" bytes)"));
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+}
+
+TEST_CASE("07-encoder-decoder: an untrained model, which never ends a sentence, decodes in bounded time",
+          "[07-encoder-decoder][run]") {
+    // Every test date decoded to its length + 50 words, with the cache; the
+    // plain decoder took minutes and gigabytes here.
+    const test::RunResult r = test::run_command(test::memory_capped(
+        std::string(NN2GPT_BIN_DIR) + "/07-encoder-decoder --threads 1 --max-len 1024 --max-iters 0 --show 1", 2048));
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Contains("exact match on the test set: 0 / 7305"));
 }
 
 TEST_CASE("07-encoder-decoder: --help lists the settings, and bad flags exit with 2", "[07-encoder-decoder][run]") {

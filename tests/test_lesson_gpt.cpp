@@ -253,6 +253,81 @@ TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatc
     }
 }
 
+TEST_CASE("06-gpt names the checkpoint and the cause of every refusal; eval and sample ignore the generators",
+          "[06-gpt][run]") {
+    CheckpointCopy copy;
+    const std::string name = copy.file.string();
+    const std::size_t vocabulary = setting_offset("");
+    std::uint64_t vocab_bytes;
+    std::memcpy(&vocab_bytes, copy.bytes.data() + vocabulary, 8);
+    const std::size_t best = vocabulary + 8 + vocab_bytes + 8, rng = best + 4;  // the batch generator's string
+    std::uint64_t rng_bytes;
+    std::memcpy(&rng_bytes, copy.bytes.data() + rng, 8);
+    const std::size_t dropout = rng + 8 + rng_bytes;
+    std::uint64_t dropout_bytes;
+    std::memcpy(&dropout_bytes, copy.bytes.data() + dropout, 8);
+    // The checkpoint with the string at `at` replaced, length and checksum made right.
+    auto with_string = [&](std::size_t at, std::uint64_t old_size, const std::string& text) {
+        std::string b = copy.bytes.substr(0, at);
+        const std::uint64_t n = text.size();
+        b.append(reinterpret_cast<const char*>(&n), 8).append(text).append(copy.bytes.substr(at + 8 + old_size));
+        return fuzz::with_valid_container(b);
+    };
+    auto refused = [&](const test::RunResult& r, const std::string& message) {
+        INFO(r.output);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Contains(name + ": " + message));
+    };
+    const std::string eval = "eval --text " + (copy.dir / "text.txt").string() + " --checkpoint " + name;
+    test::write_text(copy.dir / "text.txt", "First Citizen:\nBefore we proceed any further, hear me speak.\n");
+    SECTION("a batch generator's state that is not one") {
+        copy.rewrite(with_string(rng, rng_bytes, "12 34 not a generator"));
+        refused(copy.resume(), "corrupt random-number state");
+    }
+    SECTION("an all-zero generator, which would draw the same batch forever") {
+        std::string zero;
+        for (std::size_t i = 0; i < std::mt19937_64::state_size; ++i) zero += "0 ";
+        copy.rewrite(with_string(rng, rng_bytes, zero + "312 0 0x0p+0"));
+        refused(copy.resume(), "corrupt random-number state (all zero");
+    }
+    SECTION("a dropout generator's state that is not one: resuming refuses it, eval and sample never use it") {
+        copy.rewrite(with_string(dropout, dropout_bytes, "garbage"));
+        refused(copy.resume(), "corrupt random-number state");
+        const auto e = test::run_lesson("06-gpt", eval);
+        INFO(e.output);
+        CHECK(e.status == 0);
+        CHECK_THAT(e.output, Contains("mean cross-entropy"));
+        const auto s = test::run_lesson("06-gpt", "sample --max-new-tokens 5 --checkpoint " + name);
+        CHECK(s.status == 0);
+    }
+    SECTION("a NaN or negative best validation loss") {
+        for (float bad : {NAN, -1.0f}) {
+            poke<float>(copy.bytes, best, bad);
+            copy.rewrite(fuzz::with_valid_container(copy.bytes));
+            refused(test::run_lesson("06-gpt", eval), "corrupt best validation loss");
+        }
+    }
+    SECTION("cut to 8-23 bytes: its magic number is right, it is truncated") {
+        for (std::size_t size : {8, 12, 20, 23}) {
+            copy.rewrite(copy.bytes.substr(0, size));
+            refused(copy.resume(), "truncated (" + std::to_string(size) + " bytes");
+        }
+    }
+    SECTION("other settings") {
+        const auto r = copy.resume(" --dropout 0.1");
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Contains(name + " was trained with other settings"));
+    }
+    SECTION("a text too short for the context") {
+        test::ScratchDir data;
+        test::write_text(data / "tinyshakespeare.txt", std::string(79, 'a') + "\n");  // val: 8 characters
+        const auto r = test::run_lesson("06-gpt", "--data " + data.path.string() + kSmall);
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Contains((data / "tinyshakespeare.txt").string() +
+                                      ": its validation split has 8 characters, too few for a context of 16"));
+    }
+}
+
 TEST_CASE("06-gpt's default model trains to the same weights, bit for bit, with 1 thread and with 2", "[06-gpt][run]") {
     // The default sizes, where the products, LayerNorm, attention and the
     // column sums are shared between threads (the small model above is not).
@@ -316,7 +391,7 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[06-gpt][run
     std::ofstream(dir / "a-file") << "x";
     const std::vector<std::pair<std::string, std::string>> paths{
         {"--out " + (dir / "a-file").string(), "cannot create directories"},
-        {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png.tmp: No such file or directory"},
+        {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png: No such file or directory"},
         {"--block-size 200000", "--block-size: must be a whole number in [1, 8192], not 200000"},
         {"--n-layer 256 --n-embd 16384 --n-head 1",
          "a model of 824690393088 parameters trained on batches of 12 x 64 characters would need"}};
@@ -327,6 +402,13 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[06-gpt][run
         CHECK_THAT(p.output, Contains(message));
         CHECK_THAT(p.output, !Contains("step 0:"));
     }
+}
+
+TEST_CASE("06-gpt refuses up front what cannot fit: the (B, nh, T, T) attention weights", "[06-gpt][run]") {
+    // One attention matrix alone is 16 x 16 x 8192 x 8192 floats, 68.7 GB.
+    test::check_refuses_what_cannot_fit("06-gpt", "--data " + test::shakespeare_dir() +
+                                                      " --batch-size 16 --block-size 8192 --n-head 16 --n-embd 64 --n-layer 1",
+                                        "trained on batches of 16 x 8192 characters");
 }
 
 TEST_CASE("06-gpt --preset lecture builds the lecture's model", "[06-gpt][run]") {

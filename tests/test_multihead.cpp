@@ -131,6 +131,11 @@ TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]")
                       "--map-text", "--show-trick", "--loss-per-position"});
 }
 
+TEST_CASE("05: attention that cannot fit is refused up front", "[05-multihead][run]") {
+    test::check_refuses_what_cannot_fit("05-multihead", "--data " + test::shakespeare_dir() + " --batch-size 4096 --block-size 8192",
+                                        "attention over B = 4096 sequences of T = 8192");
+}
+
 TEST_CASE("05: bad input is one line and exit status 2", "[05-multihead][run]") {
     test::check_refuses_bad_input("05-multihead");
     const test::RunResult r = test::run_lesson(
