@@ -44,7 +44,7 @@ namespace fs = std::filesystem;
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
-    int threads = 1, beam = 0, show = 5;  // one thread: see the README on threads
+    int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
 };
 
 struct TranslateOptions {
@@ -82,7 +82,9 @@ void add_run_options(CLI::App& app, RunOptions& o) {
                    "last losses) here as one JSON line");
     app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
     app.add_option("--plot-positions", o.positions_path, "Draw the positional-encoding table (position x dimension) into this PNG");
-    app.add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
+    app.add_option("--threads", o.threads, "OpenMP threads (0: one per core left idle by other programs)")
+        ->check(nn::Count(0, 256))
+        ->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
 }
 
@@ -372,6 +374,7 @@ int main(int argc, char** argv) {
         // 1. Settings: refuse what cannot work, before any work is done.
         config.validate();
         train.validate();
+        if (run.threads == 0) run.threads = nn::idle_cores();
         nn::set_threads(run.threads);
 
         // 2. Data: the sentence pairs, their vocabularies, the train, val and test splits.

@@ -14,7 +14,7 @@
 #include <regex>
 
 #include "08-data-parallel/checkpoint.hpp"
-#include "fuzz/fuzz.hpp"  // with_valid_container: a crafted payload past the checksum
+#include "common/fileio.hpp"  // reseal_container: a crafted payload past the checksum
 #include "lm_helpers.hpp"
 
 namespace {
@@ -230,7 +230,7 @@ TEST_CASE("08-data-parallel --resume names the checkpoint in each refusal, and r
     TrainConfig t;
     for_each_setting(c, t, [&](const char* flag, const auto& value, const char*, Bound) {
         if (flag == std::string("--grad-accum")) grad_accum = offset;
-        offset += sizeof(StoredAs<std::remove_cvref_t<decltype(value)>>);
+        offset += sizeof(nn::StoredAs<std::remove_cvref_t<decltype(value)>>);
     });
     REQUIRE(grad_accum != 0);
     std::uint64_t vocab_bytes;
@@ -251,18 +251,18 @@ TEST_CASE("08-data-parallel --resume names the checkpoint in each refusal, and r
     std::string bytes = good;
     std::int32_t three = 3;
     std::memcpy(bytes.data() + grad_accum, &three, 4);
-    refused(resume(fuzz::with_valid_container(bytes)), ": holds --grad-accum 3, which does not divide its --batch-size 8");
+    refused(resume(nn::reseal_container(bytes)), ": holds --grad-accum 3, which does not divide its --batch-size 8");
     bytes = good;
     const float nan = NAN;
     std::memcpy(bytes.data() + best, &nan, 4);
-    refused(resume(fuzz::with_valid_container(bytes)), ": corrupt best validation loss");
+    refused(resume(nn::reseal_container(bytes)), ": corrupt best validation loss");
     std::string zero;
     for (std::size_t i = 0; i < std::mt19937_64::state_size; ++i) zero += "0 ";
     zero += "312 0 0x0p+0";
     bytes = good.substr(0, rng);
     const std::uint64_t n = zero.size();
     bytes.append(reinterpret_cast<const char*>(&n), 8).append(zero).append(good.substr(rng + 8 + rng_bytes));
-    refused(resume(fuzz::with_valid_container(bytes)), ": corrupt random-number state (all zero");
+    refused(resume(nn::reseal_container(bytes)), ": corrupt random-number state (all zero");
     refused(resume(good, "--dropout 0.1"), " was trained with other settings");
     refused(resume(good.substr(0, 16)), ": truncated (16 bytes");
 }

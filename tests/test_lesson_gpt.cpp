@@ -271,7 +271,7 @@ TEST_CASE("06-gpt names the checkpoint and the cause of every refusal; eval and 
         std::string b = copy.bytes.substr(0, at);
         const std::uint64_t n = text.size();
         b.append(reinterpret_cast<const char*>(&n), 8).append(text).append(copy.bytes.substr(at + 8 + old_size));
-        return fuzz::with_valid_container(b);
+        return nn::reseal_container(b);
     };
     auto refused = [&](const test::RunResult& r, const std::string& message) {
         INFO(r.output);
@@ -303,7 +303,7 @@ TEST_CASE("06-gpt names the checkpoint and the cause of every refusal; eval and 
     SECTION("a NaN or negative best validation loss") {
         for (float bad : {NAN, -1.0f}) {
             poke<float>(copy.bytes, best, bad);
-            copy.rewrite(fuzz::with_valid_container(copy.bytes));
+            copy.rewrite(nn::reseal_container(copy.bytes));
             refused(test::run_lesson("06-gpt", eval), "corrupt best validation loss");
         }
     }
