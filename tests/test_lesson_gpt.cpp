@@ -565,6 +565,6 @@ TEST_CASE("06-gpt --summary-json: the figures it printed, as one JSON line the b
     const auto bad = test::run_lesson("06-gpt", run_args("--max-iters 20 --summary-json " +
                                                          (dir / "no-such-dir" / "s.json").string()));
     CHECK(bad.status == 2);
-    CHECK_THAT(bad.output, Contains("no-such-dir/s.json.tmp: No such file or directory"));
+    CHECK_THAT(bad.output, Contains("no-such-dir/s.json: No such file or directory"));
     CHECK_THAT(bad.output, !Contains("step 0:"));
 }
