@@ -33,7 +33,6 @@ inline void keep_freed_memory() {
     ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
-
 // The cores that other programs leave idle now, from /proc/stat sampled over
 // 100 ms; at least 1. The default thread count: the threads of a step meet at
 // many barriers, and one whose core is taken by another program makes the
