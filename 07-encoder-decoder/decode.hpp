@@ -76,6 +76,7 @@ private:
 };
 
 // sources -> their translations (tokens, without <bos> and <eos>), all at once.
+// Exercise: greedy_decode
 inline std::vector<std::vector<int>> greedy_decode(Transformer& model, std::span<const Example* const> sources,
                                                    bool use_cache = true) {
     model.train(false);
