@@ -17,10 +17,10 @@
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/train.hpp"
-#include "check.hpp"
+#include "tests/exercises/check.hpp"
 #include "common/optim.hpp"
 #include "common/runtime.hpp"
-#include "lm_helpers.hpp"
+#include "tests/lm_helpers.hpp"
 
 namespace {
 
@@ -175,11 +175,11 @@ TEST_CASE("Cross-attention backward, to the decoder and to the encoder, against 
     check::golden("query.weight's gradient", ca.query.weight.grad);
     check::golden("key_value.weight's gradient", ca.key_value.weight.grad);
     auto loss = [&] { return project(forward(), G); };
-    check::gradient("dL/dx of cross-attention (the decoder's words)", loss, nn::as_span(x), nn::as_span(dx), 1e-2);
-    check::gradient("dL/dmemory of cross-attention (the encoder's output)", loss, nn::as_span(memory),
-                    nn::as_span(added), 1e-2);
-    check::gradient("dL/d key_value.weight of cross-attention", loss, nn::as_span(ca.key_value.weight.value),
-                    nn::as_span(ca.key_value.weight.grad), 1e-2);
+    check::gradient("dL/dx of cross-attention (the decoder's words)", loss, x, dx, 1e-2);
+    check::gradient("dL/dmemory of cross-attention (the encoder's output)", loss, memory,
+                    added, 1e-2);
+    check::gradient("dL/d key_value.weight of cross-attention", loss, ca.key_value.weight.value,
+                    ca.key_value.weight.grad, 1e-2);
 }
 
 TEST_CASE("Label-smoothed cross-entropy forward, 6 rows of V = 5, two of them <pad>", "[label_smoothing_forward]") {
@@ -221,7 +221,7 @@ TEST_CASE("Label-smoothed cross-entropy backward, against finite differences", "
         }
         return sum / 4;
     };
-    check::gradient("dL/dlogits of the label-smoothed loss", loss, nn::as_span(logits), nn::as_span(d), 1e-2);
+    check::gradient("dL/dlogits of the label-smoothed loss", loss, logits, d, 1e-2);
 }
 
 TEST_CASE("Greedy search on a tiny fixed decoder: <eos> ends a sentence, and so does its limit", "[greedy_search]") {

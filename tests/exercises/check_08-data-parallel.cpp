@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "08-data-parallel/gradients.hpp"
-#include "check.hpp"
+#include "tests/exercises/check.hpp"
 #include "common/optim.hpp"
 #include "common/runtime.hpp"
-#include "lm_helpers.hpp"
+#include "tests/lm_helpers.hpp"
 
 namespace {
 
