@@ -175,11 +175,13 @@ TEST_CASE("Cross-attention backward, to the decoder and to the encoder, against 
     check::golden("query.weight's gradient", ca.query.weight.grad);
     check::golden("key_value.weight's gradient", ca.key_value.weight.grad);
     auto loss = [&] { return project(forward(), G); };
-    check::gradient("dL/dx of cross-attention (the decoder's words)", loss, x, dx, 1e-2);
+    // Some entries are of order 1e-4: float rounding alone gives them relative
+    // errors near 1e-2, a wrong term one of order 1.
+    check::gradient("dL/dx of cross-attention (the decoder's words)", loss, x, dx, 3e-2);
     check::gradient("dL/dmemory of cross-attention (the encoder's output)", loss, memory,
-                    added, 1e-2);
+                    added, 3e-2);
     check::gradient("dL/d key_value.weight of cross-attention", loss, ca.key_value.weight.value,
-                    ca.key_value.weight.grad, 1e-2);
+                    ca.key_value.weight.grad, 3e-2);
 }
 
 TEST_CASE("Label-smoothed cross-entropy forward, 6 rows of V = 5, two of them <pad>", "[label_smoothing_forward]") {
@@ -295,5 +297,5 @@ TEST_CASE("07-encoder-decoder end to end: the Transformer learns to translate da
     int right = 0;
     for (std::size_t i = 0; i < sources.size(); ++i) right += out[i] == sources[i]->tgt;
     INFO(right << " of " << sources.size() << " test dates translated exactly after " << steps << " steps");
-    REQUIRE(right >= 240);
+    REQUIRE(right >= 285);  // the reference: 300
 }
