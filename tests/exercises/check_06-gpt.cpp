@@ -133,15 +133,22 @@ TEST_CASE("A dropout mask of (40, 50) with p = 0.25", "[dropout_mask]") {
     DropMask mask;
     const float p = 0.25f;
     draw_dropout_mask(mask, 40, 50, p, rng);
-    INFO("the mask's rows and cols: (" << mask.rows << ", " << mask.cols << "), expected (40, 50), with "
-         << mask.bits.size() << " words of bits, expected " << (40 * 50 + 63) / 64);
-    REQUIRE((mask.rows == 40 && mask.cols == 50 && mask.bits.size() == (40 * 50 + 63) / 64));
-    INFO("the scale of the kept values, mask.keep = " << mask.keep << ", expected 1 / (1 - p) = " << 1.0f / (1.0f - p));
-    REQUIRE(mask.keep == 1.0f / (1.0f - p));
+    {
+        INFO("the mask's rows and cols: (" << mask.rows << ", " << mask.cols << "), expected (40, 50), with "
+             << mask.bits.size() << " words of bits, expected " << (40 * 50 + 63) / 64);
+        REQUIRE((mask.rows == 40 && mask.cols == 50 && mask.bits.size() == (40 * 50 + 63) / 64));
+    }
+    {
+        INFO("the scale of the kept values, mask.keep = " << mask.keep << ", expected 1 / (1 - p) = "
+             << 1.0f / (1.0f - p));
+        REQUIRE(mask.keep == 1.0f / (1.0f - p));
+    }
     const nn::Matrix m = mask_values(mask);
-    const double dropped = (m.array() == 0.0f).cast<double>().mean();
-    INFO("the share of dropped values: " << dropped << ", expected about p = " << p);
-    REQUIRE(std::abs(dropped - p) < 0.03);
+    {
+        const double dropped = (m.array() == 0.0f).cast<double>().mean();
+        INFO("the share of dropped values: " << dropped << ", expected about p = " << p);
+        REQUIRE(std::abs(dropped - p) < 0.03);
+    }
     check::golden("the mask applied to ones (0, or 1 / (1 - p) where kept)", m);
 }
 
