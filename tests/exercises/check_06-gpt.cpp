@@ -14,12 +14,17 @@
 #include "06-gpt/model.hpp"
 #include "tests/exercises/check.hpp"
 #include "common/optim.hpp"
+#include "common/runtime.hpp"
 #include "common/text.hpp"
 #include "tests/lm_helpers.hpp"
 
 namespace {
 
 using test::random_matrix;
+
+// Small matrices: one thread, so that no parallel loop waits on the others
+// (on a busy machine, 2 threads made the end-to-end run 10 times slower).
+const bool kOneThread = (nn::set_threads(1), true);
 
 // sum(y .* G) in double: a loss whose gradient with respect to y is G.
 double project(const Eigen::MatrixXd& y, const nn::Matrix& G) { return (y.array() * G.cast<double>().array()).sum(); }
