@@ -75,6 +75,29 @@ inline const Config& validated(const Config& c) {
     return c;
 }
 
+// A new (rows, cols) dropout mask, drawn from rng column by column: one
+// uniform draw u per value, kept when u is not below p (so with probability
+// 1 - p), and the kept values scaled by keep = 1 / (1 - p) when the mask is
+// applied (inverted dropout: the mean of each value is unchanged).
+// Exercise: dropout_mask
+inline void draw_dropout_mask(DropMask& mask, Eigen::Index rows, Eigen::Index cols, float p, nn::Rng& rng) {
+    mask.resize(rows, cols);
+    mask.keep = 1.0f / (1.0f - p);
+    const auto n = static_cast<std::size_t>(rows * cols);
+    for (std::size_t k = 0; k < n; ++k) {  // bit k = entry (k % rows, k / rows); no branch: the draws are random
+        const std::uint64_t kept = !(rng.uniform() < p);
+        mask.bits[k >> 6] |= kept << (k & 63);
+    }
+}
+
+// dy (N, D), the forward's mask -> dx (N, D) = dy * mask: through the same
+// mask as the forward, dy * keep where the value was kept, 0 where dropped.
+// Exercise: dropout_backward
+inline void dropout_backward(const nn::Matrix& dy, const DropMask& mask, nn::Matrix& dx) {
+    dx = dy;
+    mask.apply(dx, 0);
+}
+
 // A random probability that each value is zeroed while training.
 // Inverted dropout: the kept values are scaled by 1 / (1 - p), so nothing
 // needs rescaling at evaluation time, when dropout does nothing. The mask is
@@ -83,22 +106,17 @@ struct Dropout {
     float p = 0.0f;
     bool training = true;
     nn::Rng* rng = nullptr;  // the model's: one stream for all masks, saved in checkpoints
-    std::function<void(DropMask&, float p)> draw;  // if set, draws the masks instead (08: per sequence)
+    std::function<void(DropMask&, float p)> draw;  // if set, draws the masks' bits instead (08: per sequence)
     DropMask mask;           // (N, D): which values are kept
     nn::Matrix dx;
 
     bool active() const { return training && p > 0.0f; }
-    // Draws a new (rows, cols) mask from rng, column by column: one uniform
-    // draw per value, kept when it is not below p.
+    // Draws a new (rows, cols) mask: draw_dropout_mask, or `draw`'s bits at the same scale.
     void draw_mask(Eigen::Index rows, Eigen::Index cols) {
+        if (!draw) return draw_dropout_mask(mask, rows, cols, p, *rng);
         mask.resize(rows, cols);
         mask.keep = 1.0f / (1.0f - p);
-        if (draw) return draw(mask, p);
-        const auto n = static_cast<std::size_t>(rows * cols);
-        for (std::size_t k = 0; k < n; ++k) {  // bit k = entry (k % rows, k / rows); no branch: the draws are random
-            const std::uint64_t kept = !(rng->uniform() < p);
-            mask.bits[k >> 6] |= kept << (k & 63);
-        }
+        draw(mask, p);
     }
     // x (N, D) *= mask, in place, with a new mask (x is a layer's output that
     // nothing else reads).
@@ -110,22 +128,66 @@ struct Dropout {
     // dy (N, D) -> dx (N, D) = dy * mask
     const nn::Matrix& backward(const nn::Matrix& dy) {
         if (!active()) return dy;
-        dx = dy;
-        mask.apply(dx, 0);
+        dropout_backward(dy, mask, dx);
         return dx;
     }
 };
 
-// Normalises each row (one position's C channels) to mean 0 and variance 1,
-// then scales and shifts it with learned gain and bias:
-//   xhat = (x - mean) / sqrt(var + eps),  y = xhat * gain + bias
-// With `on` false (--no-layernorm) it is the identity. It keeps each row's
-// mean and 1 / sqrt(var + eps), and backward computes xhat again from them
-// and the input, rather than keeping a second (N, C) matrix.
+// LayerNorm's arithmetic, on plain matrices (the LayerNorm below keeps what
+// its backward needs). Each row (one position's C channels) is normalised
+// to mean 0 and variance 1, then scaled and shifted by the learned gain and bias:
+//   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps),  y = xhat * gain + bias
+// x (N, C), gain and bias (1, C) -> y (N, C), and each row's mean and rstd (N)
+// Exercise: layernorm_forward
+inline void layernorm_forward(const nn::Matrix& x, const nn::Matrix& gain, const nn::Matrix& bias, float eps,
+                              nn::Matrix& y, nn::Vector& mean, nn::Vector& rstd) {
+    const Eigen::Index N = x.rows();
+    y.resize(N, x.cols());
+    mean.resize(N);
+    rstd.resize(N);
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
+    for (Eigen::Index n = 0; n < N; ++n) {
+        mean(n) = x.row(n).mean();
+        const float var = (x.row(n).array() - mean(n)).square().mean();
+        rstd(n) = 1.0f / std::sqrt(var + eps);
+        y.row(n) = ((x.row(n).array() - mean(n)) * rstd(n)).matrix().cwiseProduct(gain) + bias;
+    }
+}
+
+// x (N, C), the forward's mean and rstd (N), gain (1, C), dy (N, C) -> dx (N, C);
+// adds d gain = sum_n dy * xhat and d bias = sum_n dy (1, C) to dgain and dbias.
+// With g = dy * gain (the gradient reaching xhat):
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+// the two means are what the mean and the variance of the row pass back. It
+// computes xhat again from x, mean and rstd, rather than keeping a second
+// (N, C) matrix.
+// Exercise: layernorm_backward
+inline void layernorm_backward(const nn::Matrix& x, const nn::Vector& mean, const nn::Vector& rstd,
+                               const nn::Matrix& gain, const nn::Matrix& dy, nn::Matrix& dx, nn::Matrix& dgain,
+                               nn::Matrix& dbias) {
+    const Eigen::Index N = dy.rows();
+    dx.resize(N, dy.cols());  // holds xhat first, the forward's, computed again
+#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
+    for (Eigen::Index n = 0; n < N; ++n) dx.row(n) = (x.row(n).array() - mean(n)) * rstd(n);
+    nn::add_column_sums(dy.cwiseProduct(dx), dgain);  // d gain = sum_n dy * xhat
+    nn::add_column_sums(dy, dbias);                   // d bias = sum_n dy
+#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
+    for (Eigen::Index n = 0; n < N; ++n) {
+        const auto g = (dy.row(n).cwiseProduct(gain)).array();
+        const auto xhat = dx.row(n).array();
+        const float g_mean = g.mean();
+        const float gx_mean = (g * xhat).mean();
+        dx.row(n) = rstd(n) * (g - g_mean - xhat * gx_mean);  // each value from its own xhat: in place
+    }
+}
+
+// LayerNorm as a layer: the gain (starts at 1) and the bias (starts at 0),
+// and what backward needs of the forward: its input, and each row's mean and
+// 1 / sqrt(var + eps). With `on` false (--no-layernorm) it is the identity.
 struct LayerNorm {
     static constexpr float eps = 1e-5f;
     bool on = true;
-    nn::Parameter weight, bias;     // (1, C): the gain (starts at 1) and the bias (starts at 0)
+    nn::Parameter weight, bias;     // (1, C): the gain and the bias
     const nn::Matrix* x = nullptr;  // the last input, as Linear keeps it (unchanged until backward)
     nn::Vector mean, rstd;          // (N): each row's mean and 1 / sqrt(var + eps)
     nn::Matrix y, dx;
@@ -141,83 +203,64 @@ struct LayerNorm {
     const nn::Matrix& forward(const nn::Matrix& input) {
         if (!on) return input;
         x = &input;
-        const Eigen::Index N = input.rows();
-        y.resize(N, input.cols());
-        mean.resize(N);
-        rstd.resize(N);
-#pragma omp parallel for schedule(static) if (input.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) {
-            mean(n) = input.row(n).mean();
-            const float var = (input.row(n).array() - mean(n)).square().mean();
-            rstd(n) = 1.0f / std::sqrt(var + eps);
-            y.row(n) = ((input.row(n).array() - mean(n)) * rstd(n)).matrix().cwiseProduct(weight.value) + bias.value;
-        }
+        layernorm_forward(input, weight.value, bias.value, eps, y, mean, rstd);
         return y;
     }
 
-    // dy (N, C) -> dx (N, C). With g = dy * gain (the gradient reaching xhat):
-    //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
-    // the two means are what the mean and the variance of the row pass back.
+    // dy (N, C) -> dx (N, C)
     const nn::Matrix& backward(const nn::Matrix& dy) {
         if (!on) return dy;
-        const Eigen::Index N = dy.rows();
-        dx.resize(N, dy.cols());  // holds xhat first, the forward's, computed again
-#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) dx.row(n) = (x->row(n).array() - mean(n)) * rstd(n);
-        nn::add_column_sums(dy.cwiseProduct(dx), weight.grad);  // d gain = sum_n dy * xhat
-        nn::add_column_sums(dy, bias.grad);                     // d bias = sum_n dy
-#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) {
-            const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
-            const auto xhat = dx.row(n).array();
-            const float g_mean = g.mean();
-            const float gx_mean = (g * xhat).mean();
-            dx.row(n) = rstd(n) * (g - g_mean - xhat * gx_mean);  // each value from its own xhat: in place
-        }
+        layernorm_backward(*x, mean, rstd, weight.value, dy, dx, weight.grad, bias.grad);
         return dx;
     }
 };
 
-// The feed-forward layer's nonlinearity, elementwise.
-//   gelu: the Gaussian Error Linear Unit, a smooth ReLU: y = x Phi(x), with Phi
-//         the standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2
-//   relu: 05's, y = max(x, 0)
+// GELU, the Gaussian Error Linear Unit, a smooth ReLU, elementwise:
+//   y = x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF
+// x (N, D) -> y (N, D)
+// Exercise: gelu_forward
+inline void gelu_forward(const nn::Matrix& x, nn::Matrix& y) {
+    y.resize(x.rows(), x.cols());
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
+    for (Eigen::Index n = 0; n < x.rows(); ++n) {
+        const auto a = x.row(n).array();
+        y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
+    }
+}
+
+// x (N, D), the forward's input; dy (N, D) -> dx (N, D) = dy * (Phi(x) + x phi(x)),
+// with phi(x) = exp(-x^2 / 2) / sqrt(2 pi), the standard normal density
+// Exercise: gelu_backward
+inline void gelu_backward(const nn::Matrix& x, const nn::Matrix& dy, nn::Matrix& dx) {
+    dx.resize(x.rows(), x.cols());
+    const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
+#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
+    for (Eigen::Index n = 0; n < x.rows(); ++n) {
+        const auto a = x.row(n).array();
+        const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
+        const auto phi = inv_sqrt_2pi * (-0.5f * a.square()).exp();
+        dx.row(n) = dy.row(n).array() * (Phi + a * phi);
+    }
+}
+
+// The feed-forward layer's nonlinearity, elementwise: GELU (above), or 05's
+// ReLU, y = max(x, 0).
 struct Nonlinearity {
     Activation kind = Activation::gelu;
     nn::Matrix y, dx;  // (N, D)
 
     // x (N, D) -> y (N, D)
     const nn::Matrix& forward(const nn::Matrix& x) {
-        y.resize(x.rows(), x.cols());
-        if (kind == Activation::relu) {
-            y = x.cwiseMax(0.0f);
-            return y;
-        }
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
-            y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
-        }
+        if (kind == Activation::relu) y = x.cwiseMax(0.0f);
+        else gelu_forward(x, y);
         return y;
     }
 
     // x (N, D), the forward's input; dy (N, D) -> dx (N, D)
-    //   gelu: dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
     //   relu: dy/dx = 1 where x > 0, else 0
     const nn::Matrix& backward(const nn::Matrix& x, const nn::Matrix& dy) {
-        dx.resize(x.rows(), x.cols());
-        if (kind == Activation::relu) {
-            dx = (x.array() > 0.0f).select(dy.array(), 0.0f).matrix();
-            return dx;
-        }
-        const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
-            const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
-            const auto phi = inv_sqrt_2pi * (-0.5f * a.square()).exp();
-            dx.row(n) = dy.row(n).array() * (Phi + a * phi);
-        }
+        if (kind == Activation::relu) dx = (x.array() > 0.0f).select(dy.array(), 0.0f).matrix();
+        else gelu_backward(x, dy, dx);
         return dx;
     }
 };
@@ -347,6 +390,7 @@ struct Block {
     }
     // dy (B*T, C) -> dx (B*T, C). A residual y = x + f(x) passes dy to x
     // unchanged and adds what f passes back.
+    // Exercise: block_backward
     const nn::Matrix& backward(const nn::Matrix& dy) {
         dx1 = ln2.backward(ffwd.backward(dy));
         if (residual) dx1 += dy;

@@ -51,6 +51,18 @@ inline void prefix_softmax(Eigen::Ref<nn::Matrix> s, const int* seen) {
     }
 }
 
+// The masks, as prefixes: query i of sequence b may read the keys [0, seen),
+//   seen = min(i + 1 with `causal` (the future hidden), key_len[b] when key
+//              lengths are given (the padding hidden), Tk)
+// key_len (B) or nullptr -> seen (B*Tq): entry b Tq + i for query i of sequence b
+// Exercise: padding_mask
+inline void visible_keys(int B, int Tq, int Tk, bool causal, const int* key_len, std::vector<int>& seen) {
+    seen.resize(static_cast<std::size_t>(B * Tq));
+    for (int b = 0; b < B; ++b)
+        for (int i = 0; i < Tq; ++i)
+            seen[static_cast<std::size_t>(b * Tq + i)] = std::min(causal ? i + 1 : Tk, key_len ? key_len[b] : Tk);
+}
+
 // -> out (B*Tq, C), the heads side by side. key_len (B), or nullptr when
 // every key is a word; `mask` (B*nh*Tq, Tk), if given, is the attention
 // dropout's: out = (wei * mask) v.
@@ -59,10 +71,7 @@ inline void attention_forward(const QKV& in, int B, int Tq, int Tk, int n_head, 
     const int C = in.C, hs = C / n_head;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
     s.B = B, s.Tq = Tq, s.Tk = Tk;
-    s.seen.resize(static_cast<std::size_t>(B * Tq));
-    for (int b = 0; b < B; ++b)
-        for (int i = 0; i < Tq; ++i)
-            s.seen[static_cast<std::size_t>(b * Tq + i)] = std::min(causal ? i + 1 : Tk, key_len ? key_len[b] : Tk);
+    visible_keys(B, Tq, Tk, causal, key_len, s.seen);
     s.wei.resize(B * n_head * Tq, Tk);
     if (mask != nullptr) s.drop.resize(s.wei.rows(), Tk);
     const nn::Matrix& att = mask != nullptr ? s.drop : s.wei;

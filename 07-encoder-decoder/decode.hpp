@@ -75,17 +75,17 @@ private:
     nn::Matrix last_;
 };
 
-// sources -> their translations (tokens, without <bos> and <eos>), all at once.
-inline std::vector<std::vector<int>> greedy_decode(Transformer& model, std::span<const Example* const> sources,
-                                                   bool use_cache = true) {
-    model.train(false);
-    const Batch batch = make_batch(sources);
-    const int B = batch.B;
-    model.encode(batch.src, batch.src_len, B, batch.Ts);
-    std::vector<int> limit;  // the most words sentence b may have
-    for (int b = 0; b < B; ++b) limit.push_back(max_words(model.config, batch.src_len[static_cast<std::size_t>(b)]));
+// The greedy search, on any decoder run step by step (DecoderSteps above):
+// decoder.step(tokens, t) feeds sequence b the word tokens[b] at position t
+// and returns the logits (B, V) of the word after it. From <bos>, each
+// sentence takes its likeliest word and reads it next, until it writes <eos>
+// or limit[b] words; a finished sentence reads <pad>.
+// limit (B) -> the translations (B), without <bos> and <eos>
+// Exercise: greedy_search
+template <typename Decoder>
+std::vector<std::vector<int>> greedy_search(Decoder& decoder, const std::vector<int>& limit) {
+    const int B = static_cast<int>(limit.size());
     const int positions = *std::max_element(limit.begin(), limit.end());
-    DecoderSteps decoder(model, positions, use_cache);
     std::vector<std::vector<int>> out(static_cast<std::size_t>(B));
     std::vector<bool> done(static_cast<std::size_t>(B), false);
     std::vector<int> tokens(static_cast<std::size_t>(B), kBos);
@@ -106,6 +106,19 @@ inline std::vector<std::vector<int>> greedy_decode(Transformer& model, std::span
         if (all_done) break;
     }
     return out;
+}
+
+// sources -> their translations (tokens, without <bos> and <eos>), all at once.
+inline std::vector<std::vector<int>> greedy_decode(Transformer& model, std::span<const Example* const> sources,
+                                                   bool use_cache = true) {
+    model.train(false);
+    const Batch batch = make_batch(sources);
+    const int B = batch.B;
+    model.encode(batch.src, batch.src_len, B, batch.Ts);
+    std::vector<int> limit;  // the most words sentence b may have
+    for (int b = 0; b < B; ++b) limit.push_back(max_words(model.config, batch.src_len[static_cast<std::size_t>(b)]));
+    DecoderSteps decoder(model, *std::max_element(limit.begin(), limit.end()), use_cache);
+    return greedy_search(decoder, limit);
 }
 
 // A partial or finished translation in the beam.

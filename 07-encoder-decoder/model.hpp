@@ -319,6 +319,7 @@ struct CrossAttention {
     QKV qkv() const { return {n_head * head_size, query.y, 0, key_value.y, 0, n_head * head_size}; }
 
     // x (B*Tq, C) from the decoder, memory (B*Tk, C) from the encoder, source lengths (B) -> y (B*Tq, C)
+    // Exercise: cross_attention_forward
     const nn::Matrix& forward(const nn::Matrix& x, const nn::Matrix& memory, int B, int Tq, int Tk,
                               const int* key_len_) {
         key_len = key_len_;
@@ -330,6 +331,7 @@ struct CrossAttention {
     }
 
     // dy (B*Tq, C) -> dx (B*Tq, C); adds d(loss)/d(memory) (B*Tk, C) to dmemory
+    // Exercise: cross_attention_backward
     const nn::Matrix& backward(const nn::Matrix& dy, nn::Matrix& dmemory) {
         const nn::Matrix& dout = proj.backward(resid_dropout.backward(dy));
         dq.resize(query.y.rows(), query.y.cols());
@@ -457,6 +459,7 @@ struct LabelSmoothedCrossEntropy {
 
     // logits (N, V), targets (N) -> loss (). -log p_v = lse - z_v, so
     // -sum_v q_v log p_v = lse - (1 - eps) z_target - eps/V sum_v z_v
+    // Exercise: label_smoothing_forward
     double forward(const nn::Matrix& logits, std::span<const int> target_tokens) {
         targets.assign(target_tokens.begin(), target_tokens.end());
         probs = logits;
@@ -474,6 +477,7 @@ struct LabelSmoothedCrossEntropy {
         return count > 0 ? loss / count : 0.0;
     }
     // () -> dlogits (N, V) = (p - q) / count on rows with a target, 0 on <pad> rows
+    // Exercise: label_smoothing_backward
     const nn::Matrix& backward() {
         const float eps = smoothing, V = static_cast<float>(probs.cols());
         dlogits = probs.array() - eps / V;

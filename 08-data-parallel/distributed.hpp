@@ -28,6 +28,7 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "08-data-parallel/gradients.hpp"
 #include "common/layers.hpp"
 
 // Thrown on the ranks that stop because another rank reported the error.
@@ -69,11 +70,12 @@ public:
         return all;
     }
 
-    // Every parameter's gradient becomes the sum of all ranks' gradients, times
-    // `scale`, with one MPI_Allreduce over one flat buffer: the parameters'
-    // gradients are copied into it end to end, and back. (The plain form: one
-    // MPI_Allreduce per parameter, 4 + 12 n_layer small messages a step.)
-    void allreduce_gradients(const std::vector<nn::Parameter*>& params, float scale) {
+    // Every parameter's gradient becomes the sum of all ranks' gradients,
+    // divided by world K (gradients.hpp's average_gradients), with one
+    // MPI_Allreduce over one flat buffer: the parameters' gradients are copied
+    // into it end to end, and back. (The plain form: one MPI_Allreduce per
+    // parameter, 4 + 12 n_layer small messages a step.)
+    void allreduce_gradients(const std::vector<nn::Parameter*>& params, int K) {
         std::size_t n = 0;
         for (const nn::Parameter* p : params) n += static_cast<std::size_t>(p->grad.size());
         flat_.resize(n);
@@ -82,9 +84,7 @@ public:
         const double t0 = MPI_Wtime();
         MPI_Allreduce(MPI_IN_PLACE, flat_.data(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         allreduce_seconds += MPI_Wtime() - t0;
-        at = flat_.data();
-        for (nn::Parameter* p : params)
-            for (Eigen::Index i = 0; i < p->grad.size(); ++i) p->grad.data()[i] = *at++ * scale;
+        average_gradients(flat_, world, K, params);
     }
 
     // Runs `work` (reading settings, data, a checkpoint) on every rank. If it

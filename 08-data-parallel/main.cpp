@@ -28,6 +28,7 @@
 #include "06-gpt/sample.hpp"
 #include "08-data-parallel/checkpoint.hpp"
 #include "08-data-parallel/distributed.hpp"
+#include "08-data-parallel/gradients.hpp"
 #include "08-data-parallel/model.hpp"
 #include "common/runtime.hpp"
 #include "08-data-parallel/train.hpp"
@@ -123,27 +124,6 @@ void check_same(const fs::path& file, const Checkpoint& k, const Config& c, cons
     std::string diff = nn::settings_diff(k.config, saved, c, t);
     if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
     if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
-}
-
-// How a global batch of B sequences is split: `world` ranks take B / world
-// each, which each runs as K micro-batches of B / (world K).
-struct Split {
-    int world, rank, K, micro;  // micro: sequences per micro-batch
-
-    Split(const TrainConfig& t, const Distributed& dist)
-        : world(dist.world), rank(dist.rank), K(t.grad_accum), micro(t.batch_size / (dist.world * t.grad_accum)) {
-        if (t.batch_size % (world * K) != 0)
-            nn::fail("--batch-size {} does not split into {} rank{} x --grad-accum {}: it must be a multiple of {}",
-                     t.batch_size, world, world == 1 ? "" : "s", K, world * K);
-    }
-    // The first sequence of this rank's micro-batch k, in the global batch.
-    int first(int k) const { return (rank * K + k) * micro; }
-};
-
-// Sequences [first, first + n) of a batch (B, T) -> (n, T).
-nn::Batch rows(const nn::Batch& batch, int first, int n) {
-    const auto from = static_cast<std::ptrdiff_t>(first) * batch.T, to = from + static_cast<std::ptrdiff_t>(n) * batch.T;
-    return {n, batch.T, {batch.x.begin() + from, batch.x.begin() + to}, {batch.y.begin() + from, batch.y.begin() + to}};
 }
 
 // 06's estimate_loss, with every batch split as the training batches are:
@@ -282,15 +262,10 @@ LoopStats train_loop(const Training& t) {
         dist.maybe_die(step);
         const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);  // the same on every rank
         optimizer.zero_grad();
-        double loss = 0;
-        for (int k = 0; k < split.K; ++k) {  // .grad adds up the micro-batches' gradients
-            model.seed_dropout(step, split.first(k), split.micro);
-            loss += model.loss(rows(batch, split.first(k), split.micro)) / split.K;
-            model.backward();
-        }
+        const double loss = accumulate_gradients(model, batch, split, step);  // gradients.hpp
         // The sum over all ranks' micro-batches, each the gradient of a mean over
         // its own rows: divided by their number, the gradient of the global mean.
-        dist.allreduce_gradients(model.parameters(), 1.0f / static_cast<float>(split.world * split.K));
+        dist.allreduce_gradients(model.parameters(), split.K);
         if (train.grad_clip > 0) nn::clip_grad_norm(model.parameters(), train.grad_clip);
         optimizer.step();
         step_ms.push_back(step_clock.seconds() * 1e3);
@@ -369,7 +344,7 @@ int main(int argc, char** argv) {
             apply_preset(app, run.preset, config, train);
             config.validate();
             train.validate();
-            split.emplace(train, dist);
+            split.emplace(train, dist.world, dist.rank);
             if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
         });
         nn::set_threads(run.threads);
