@@ -42,6 +42,7 @@ public:
 
     // Returns the network's output for the inputs `a`: (m, sizes[0]) -> (m, sizes.back()).
     // If `activations` is given, it receives every layer's activation, input first.
+    // Exercise: feedforward
     nn::Matrix feedforward(const nn::Matrix& a, std::vector<nn::Matrix>* activations = nullptr) const {
         nn::Matrix activation = a, z;
         if (activations) activations->assign(1, activation);
@@ -56,6 +57,7 @@ public:
 
     // Returns how many of `data`'s images the network classifies correctly:
     // its answer is the output neuron with the highest activation.
+    // Exercise: evaluate
     int evaluate(const nn::Dataset& data) const {
         const nn::Matrix output = feedforward(data.images);  // (n, 10)
         int correct = 0;

@@ -64,6 +64,17 @@ struct GzFile {
 
 }  // namespace
 
+// Exercise: idx_dims
+std::vector<std::uint32_t> idx_dims(std::span<const unsigned char> sizes) {
+    std::vector<std::uint32_t> dims;
+    for (std::size_t at = 0; at + 4 <= sizes.size(); at += 4) {
+        const unsigned char* b = sizes.data() + at;
+        dims.push_back((std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+                       std::uint32_t{b[3]});
+    }
+    return dims;
+}
+
 IdxArray read_idx(const std::filesystem::path& path) {
     GzFile file(path);
     unsigned char magic[4];
@@ -76,15 +87,16 @@ IdxArray read_idx(const std::filesystem::path& path) {
     const int ndims = magic[3];
     if (ndims < 1 || ndims > 4) fail("{}: {} dimensions, expected 1 to 4", file.name, ndims);
 
+    unsigned char sizes[16];
+    if (file.read(sizes, 4 * std::size_t(ndims)) != 4 * std::size_t(ndims)) fail("{}: truncated header", file.name);
     IdxArray array;
+    array.dims = idx_dims({sizes, 4 * std::size_t(ndims)});
+    if (array.dims.size() != std::size_t(ndims))
+        fail("{}: {} dimension sizes read from a header of {} dimensions", file.name, array.dims.size(), ndims);
     std::uint64_t count = 1;
     for (int d = 0; d < ndims; ++d) {
-        unsigned char b[4];
-        if (file.read(b, 4) != 4) fail("{}: truncated header", file.name);
-        const std::uint32_t size = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
-                                   (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+        const std::uint32_t size = array.dims[d];
         if (size == 0) fail("{}: dimension {} is zero", file.name, d);
-        array.dims.push_back(size);
         count = checked_mul(count, size, file.name + "'s dimensions");
         if (count > (std::uint64_t{1} << 32)) fail("{}: implausibly large dimensions", file.name);
     }

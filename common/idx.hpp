@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <vector>
 
 namespace nn {
@@ -20,5 +21,11 @@ struct IdxArray {
 // and that the data is exactly as long as they say. Throws InputError naming
 // the file and what is wrong.
 IdxArray read_idx(const std::filesystem::path& path);
+
+// The dimension sizes in an IDX header after its 4 magic bytes: `sizes` holds
+// d big-endian u32 numbers, 4d bytes (most significant byte first), and the
+// result their d values, e.g. the bytes 00 00 ea 60 00 00 00 1c 00 00 00 1c
+// give {60000, 28, 28}.
+std::vector<std::uint32_t> idx_dims(std::span<const unsigned char> sizes);
 
 }  // namespace nn
