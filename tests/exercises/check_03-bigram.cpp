@@ -174,7 +174,7 @@ TEST_CASE("inverse_cdf: fixed draws, then the frequencies of 60000 draws", "[inv
     }
 }
 
-TEST_CASE("03-bigram: 1500 steps of training reach a validation loss below 2.60", "[end-to-end]") {
+TEST_CASE("03-bigram: 1500 steps of training reach a validation loss below 2.55", "[end-to-end]") {
     const nn::TextData data = nn::load_text(std::filesystem::path(test::shakespeare_dir()) / "tinyshakespeare.txt");
     const int B = 32, T = 8;
     nn::Rng rng(1337);
@@ -192,5 +192,5 @@ TEST_CASE("03-bigram: 1500 steps of training reach a validation loss below 2.60"
     INFO("after 1500 steps: train loss " << losses.train << ", val loss " << losses.val
          << " (the lesson reaches 2.50 here; a uniform guess is ln 65 = 4.17)");
     REQUIRE(std::isfinite(losses.val));
-    REQUIRE(losses.val < 2.60);
+    REQUIRE(losses.val < 2.55);
 }

@@ -12,7 +12,7 @@
 #include "tests/exercises/head_checks.hpp"
 #include "tests/helpers.hpp"
 
-TEST_CASE("04-self-attention: 2000 steps of training reach a validation loss below 2.60", "[end-to-end]") {
+TEST_CASE("04-self-attention: 2000 steps of training reach a validation loss below 2.52", "[end-to-end]") {
     const nn::TextData data = nn::load_text(std::filesystem::path(test::shakespeare_dir()) / "tinyshakespeare.txt");
     const int B = 32, T = 8;
     nn::Rng rng(1337);
@@ -28,7 +28,7 @@ TEST_CASE("04-self-attention: 2000 steps of training reach a validation loss bel
     const nn::Losses losses =
         nn::estimate_loss(data, 100, B, T, [&](const nn::Batch& batch) { return model.loss(batch); });
     INFO("after 2000 steps: train loss " << losses.train << ", val loss " << losses.val
-         << " (the lesson reaches 2.50 here, 2.40 after its 5000; a uniform guess is ln 65 = 4.17)");
+         << " (the lesson reaches 2.45 here, 2.40 after its 5000; 03's bigram 2.49; a uniform guess is ln 65 = 4.17)");
     REQUIRE(std::isfinite(losses.val));
-    REQUIRE(losses.val < 2.60);
+    REQUIRE(losses.val < 2.52);
 }

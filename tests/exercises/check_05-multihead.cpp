@@ -94,13 +94,14 @@ TEST_CASE("FeedForward backward: 5 positions of C = 4 channels, random upstream 
     check::golden("db = the sum over the rows of dz", ff.fc.bias.grad);
     check::golden("dx = dz W", dx);
 
+    // A step of 1e-3, not 1e-2: a larger one moves some z across the ReLU's kink at 0.
     auto loss = [&] { return head_checks::project(reference_forward(ff, x), G); };
-    check::gradient("dx of sum(relu(fc(x)) .* G), G random", loss, x, dx);
+    check::gradient("dx of sum(relu(fc(x)) .* G), G random", loss, x, dx, 1e-2, 1e-3);
     const nn::Matrix dw = ff.fc.weight.grad;
-    check::gradient("dW of sum(relu(fc(x)) .* G)", loss, ff.fc.weight.value, dw);
+    check::gradient("dW of sum(relu(fc(x)) .* G)", loss, ff.fc.weight.value, dw, 1e-2, 1e-3);
 }
 
-TEST_CASE("05-multihead: 2000 steps of training reach a validation loss below 2.50", "[end-to-end]") {
+TEST_CASE("05-multihead: 2000 steps of training reach a validation loss below 2.42", "[end-to-end]") {
     const nn::TextData data = nn::load_text(std::filesystem::path(test::shakespeare_dir()) / "tinyshakespeare.txt");
     const int B = 32, T = 8;
     nn::Rng rng(1337);
@@ -116,7 +117,7 @@ TEST_CASE("05-multihead: 2000 steps of training reach a validation loss below 2.
     const nn::Losses losses =
         nn::estimate_loss(data, 100, B, T, [&](const nn::Batch& batch) { return model.loss(batch); });
     INFO("after 2000 steps: train loss " << losses.train << ", val loss " << losses.val
-         << " (the lesson reaches 2.24 after its 5000; a uniform guess is ln 65 = 4.17)");
+         << " (the lesson reaches 2.35 here, 2.24 after its 5000; 04's single head 2.45; a uniform guess is ln 65 = 4.17)");
     REQUIRE(std::isfinite(losses.val));
-    REQUIRE(losses.val < 2.50);
+    REQUIRE(losses.val < 2.42);
 }
