@@ -70,6 +70,34 @@ void print_one_step(Network net, const nn::Dataset& training_data, int mini_batc
                    nn::shape(nabla.nabla_b[l - 1]));
 }
 
+// The same step as the book takes it (--per-example): backprop_one of each
+// example of the mini-batch in turn, with column vectors. Prints the shapes
+// of the first example's pass.
+void print_one_example(const Network& net, const nn::Dataset& training_data) {
+    const nn::Matrix x = training_data.images.row(0).transpose();  // (784, 1), a column as in the book
+    nn::Matrix y = nn::Matrix::Zero(10, 1);
+    y(training_data.labels[0], 0) = 1.0f;
+    std::vector<nn::Matrix> a{x};  // the activations, as columns
+    for (std::size_t l = 0; l < net.weights.size(); ++l) {
+        nn::Matrix z = net.weights[l] * a.back();
+        z += net.biases[l].transpose();
+        nn::Matrix out;
+        sigmoid(z, out);
+        a.push_back(out);
+    }
+    fmt::print("  one step of update_mini_batch, per example (the book's backprop(x, y)), the first:\n");
+    fmt::print("    x {}, one-hot y {}\n", nn::shape(x), nn::shape(y));
+    for (int l = 1; l < net.num_layers(); ++l)
+        fmt::print("    forward:  z[{}] = weights[{}] a[{}] + biases[{}]: {} x {} + {}, a[{}] = sigmoid(z[{}])  {}\n",
+                   l, l - 1, l - 1, l - 1, nn::shape(net.weights[l - 1]), nn::shape(a[l - 1]),
+                   nn::shape(net.biases[l - 1].transpose()), l, l, nn::shape(a[l]));
+    for (int l = net.num_layers() - 1; l >= 1; --l)
+        fmt::print("    backward: delta[{}] {:<9} -> nabla_w[{}] = delta[{}] a[{}]^T: {} x {} = {}, nabla_b[{}] = delta[{}]\n",
+                   l, nn::shape(a[l]), l - 1, l, l - 1, nn::shape(a[l]), nn::shape(a[l - 1].transpose()),
+                   nn::shape(net.weights[l - 1]), l - 1, l);
+    fmt::print("    (the sums over the mini-batch's examples are the matrix form's delta^T a_prev)\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,7 +177,8 @@ int main(int argc, char** argv) {
         fmt::print("\nSGD: {} epochs, mini-batches of {}, eta {}, lambda {}, {} cost, backprop {}\n",
                    epochs, mini_batch_size, eta, lmbda, cost_name,
                    per_example ? "per example (the book's loop)" : "over the mini-batch as matrices");
-        print_one_step(net, training_data, mini_batch_size);
+        if (per_example) print_one_example(net, training_data);
+        else print_one_step(net, training_data, mini_batch_size);
 
         const nn::Dataset& evaluation_data = evaluation == "test" ? test_data : validation_data;
         nn::MetricsLog metrics(metrics_path);

@@ -31,7 +31,11 @@ inline void sigmoid(const nn::Matrix& z, nn::Matrix& out) {
 
 // The book's sigmoid_prime(z) = sigmoid(z) (1 - sigmoid(z)), computed from
 // a = sigmoid(z), which the forward pass kept: a (1 - a), element by element.
-inline auto sigmoid_prime(const nn::Matrix& a) { return a.array() * (1.0f - a.array()); }
+// a: any shape -> the same shape.
+// Exercise: sigmoid_prime
+inline nn::Matrix sigmoid_prime(const nn::Matrix& a) {
+    return (a.array() * (1.0f - a.array())).matrix();
+}
 
 // The cost C_x of one example, summed over a batch, and its output error
 // delta^L = dC/dz^L (BP1 in chapter 2).
@@ -49,9 +53,11 @@ inline double cost_fn(Cost cost, const nn::Matrix& a, const nn::Matrix& y) {
     return -(yd * ac.log() + (1 - yd) * (1 - ac).log()).sum();
 }
 
+// a, y: (m, 10) -> delta: (m, 10).
+// Exercise: cost_delta
 inline void cost_delta(Cost cost, const nn::Matrix& a, const nn::Matrix& y, nn::Matrix& delta) {
     if (cost == Cost::quadratic)
-        delta = ((a - y).array() * sigmoid_prime(a)).matrix();
+        delta = ((a - y).array() * sigmoid_prime(a).array()).matrix();
     else
         delta = a - y;
 }
@@ -146,6 +152,7 @@ public:
     //     b ->                     b - (eta / m) sum_x dC_x/db
     // The sums come from backprop over the whole batch, or (per_example) from
     // the book's loop over its examples.
+    // Exercise: update_mini_batch
     void update_mini_batch(const nn::Matrix& x, const nn::Matrix& y, float eta, float lmbda,
                            Eigen::Index n, Backprop form = Backprop::matrix) {
         if (form == Backprop::matrix) backprop(x, y, nabla_);
@@ -160,6 +167,7 @@ public:
 
     // Backpropagation over a whole mini-batch at once. Returns in `nabla` the
     // gradient of the cost summed over the m examples: x: (m, 784), y: (m, 10).
+    // Exercise: backprop
     void backprop(const nn::Matrix& x, const nn::Matrix& y, Gradients& nabla) {
         const std::size_t L = weights.size();  // layers of weights
         nabla.nabla_b.resize(L);
@@ -186,7 +194,7 @@ public:
                 // BP2, one layer back: the next layer's error through its weights,
                 // times sigmoid' of this layer: (m, n_next) x (n_next, n_this).
                 deltas_[l].noalias() = deltas_[l + 1].lazyProduct(weights[l + 1]);
-                deltas_[l].array() *= sigmoid_prime(activations_[l + 1]);
+                deltas_[l].array() *= sigmoid_prime(activations_[l + 1]).array();
             }
             // BP3 and BP4, summed over the batch: dC/db = sum of delta rows,
             // dC/dw = delta^T a_prev: (n_out, m) x (m, n_in).
@@ -196,7 +204,10 @@ public:
         }
     }
 
-    // The errors of the last backprop: deltas()[l] = dC/dz of layer l+1, (m, sizes[l+1]).
+    // What the last backprop kept, layer by layer: zs()[l] and deltas()[l] =
+    // dC/dz belong to layer l+1, (m, sizes[l+1]); activations()[l] to layer l.
+    const std::vector<nn::Matrix>& zs() const { return zs_; }
+    const std::vector<nn::Matrix>& activations() const { return activations_; }
     const std::vector<nn::Matrix>& deltas() const { return deltas_; }
 
     // The book's update_mini_batch loop, as network.py writes it: start nabla
@@ -223,6 +234,7 @@ public:
     // The book's backprop(x, y) of ONE example, with column vectors as in
     // network.py: x (784, 1), y (10, 1), a layer z = w a + b. Returns in
     // `delta_nabla` this example's dC_x/db (as a row, like biases) and dC_x/dw.
+    // Exercise: backprop_one
     void backprop_one(const nn::Matrix& x, const nn::Matrix& y, Gradients& delta_nabla) {
         const std::size_t L = weights.size();
         delta_nabla.nabla_b.resize(L);
@@ -242,7 +254,7 @@ public:
             if (l + 1 < L) {
                 // BP2: delta = np.dot(w^T, delta) * sp: (n_this, n_next) x (n_next, 1)
                 one_deltas_[l].noalias() = weights[l + 1].transpose() * one_deltas_[l + 1];
-                one_deltas_[l].array() *= sigmoid_prime(one_activations_[l + 1]);
+                one_deltas_[l].array() *= sigmoid_prime(one_activations_[l + 1]).array();
             }
             // BP3: nabla_b = delta; BP4: nabla_w = np.dot(delta, a_prev^T): (n_out, 1) x (1, n_in)
             delta_nabla.nabla_b[l] = one_deltas_[l].transpose();
