@@ -4,7 +4,9 @@
 // descent, the gradients computed by backpropagation, and prints the test
 // accuracy after every epoch as the book does: "Epoch 0: 9106 / 10000". With
 // the book's settings (30 epochs, mini-batch 10, eta 3.0, quadratic cost) it
-// reaches about 95%.
+// reaches about 95%. With --monitor it also prints, after every epoch, the
+// cost and the accuracy on the training data and on the evaluation data, as
+// network2.py's monitor_* flags do (chapter 3's overfitting experiment).
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -19,6 +21,7 @@
 #include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/mnist.hpp"
+#include "common/plot.hpp"
 #include "common/progress.hpp"
 #include "common/validators.hpp"
 
@@ -98,19 +101,26 @@ void print_one_example(const Network& net, const nn::Dataset& training_data) {
     fmt::print("    (the sums over the mini-batch's examples are the matrix form's delta^T a_prev)\n");
 }
 
+// The labels of `data` as one-hot rows, (n, 10): the y that total_cost compares with.
+nn::Matrix one_hot(const nn::Dataset& data) {
+    nn::Matrix y = nn::Matrix::Zero(data.size(), 10);
+    for (Eigen::Index i = 0; i < data.size(); ++i) y(i, data.labels[i]) = 1.0f;
+    return y;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"02-backprop: trains a feed-forward network on MNIST with stochastic gradient "
                  "descent and backpropagation, printing the test accuracy after each epoch.",
                  "02-backprop"};
-    std::string data_dir, save_path, metrics_path, evaluation = "test", cost_name = "quadratic",
+    std::string data_dir, save_path, metrics_path, plot_path, evaluation = "test", cost_name = "quadratic",
                 init_name = "large";
     std::string sizes_text = "784,30,10";
     std::uint64_t seed = 1;
     int epochs = 30, mini_batch_size = 10, train_size = 50000;
     float eta = 3.0f, lmbda = 0.0f;
-    bool per_example = false;
+    bool per_example = false, monitor = false;
     nn::add_data_option(app, data_dir);
     app.add_option("--sizes", sizes_text, "Neurons per layer, input first")
         ->check(nn::CountList(1, 100000))->capture_default_str();
@@ -137,10 +147,18 @@ int main(int argc, char** argv) {
     app.add_flag("--per-example", per_example,
                  "Backprop one example at a time, as the book's network.py does, instead of the "
                  "whole mini-batch as matrices (the same steps up to float rounding; slower)");
+    CLI::Option* monitor_flag = app.add_flag(
+        "--monitor", monitor,
+        "After each epoch, also print the cost (with the L2 term) and the accuracy on the training "
+        "data and on the evaluation data, as network2.py's monitor flags do");
+    app.add_option("--plot", plot_path,
+                   "With --monitor: draw the training and evaluation accuracy against the epoch into this PNG")
+        ->needs(monitor_flag);
     app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::Seed)->capture_default_str();
     app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
     app.add_option("--metrics", metrics_path,
-                   "Write one JSON line per epoch here: epoch, test (or validation) accuracy, seconds");
+                   "Write one JSON line per epoch here: epoch, test (or validation) accuracy, seconds "
+                   "(with --monitor, the costs and the training accuracy too)");
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
@@ -150,6 +168,7 @@ int main(int argc, char** argv) {
             nn::fail("--eta {} with --lambda {}: the weight decay factor 1 - eta lambda / n = {} "
                      "must stay above 0", eta, lmbda, 1.0 - double(eta) * lmbda / train_size);
         if (!save_path.empty()) nn::check_writable(save_path);  // now, not after training
+        if (!plot_path.empty()) nn::check_writable(plot_path);
         const Cost cost = cost_name == "quadratic" ? Cost::quadratic : Cost::cross_entropy;
         const Init init = init_name == "large" ? Init::large : Init::scaled;
         nn::Rng rng(seed);
@@ -184,6 +203,10 @@ int main(int argc, char** argv) {
         nn::MetricsLog metrics(metrics_path);
         nn::Stopwatch total, epoch_clock;
         int correct = 0;
+        // --monitor: network2.py's total_cost(data, lmbda) and accuracy on both sets.
+        nn::Matrix training_y, evaluation_y;
+        if (monitor) training_y = one_hot(training_data), evaluation_y = one_hot(evaluation_data);
+        nn::Series training_curve{"training", {}, {}}, evaluation_curve{evaluation, {}, {}};
         net.SGD(training_data, epochs, mini_batch_size, eta, lmbda, rng, [&](int epoch) {
             const double seconds = epoch_clock.seconds();  // training time of this epoch
             for (const nn::Matrix& w : net.weights)
@@ -192,15 +215,35 @@ int main(int argc, char** argv) {
             correct = net.evaluate(evaluation_data);
             fmt::print("Epoch {}: {} / {}  ({:.2f} s)\n", epoch, correct, evaluation_data.size(),
                        seconds);
+            std::string monitored;  // the JSON fields --monitor adds to the metrics line
+            if (monitor) {
+                const double training_cost = net.total_cost(training_data.images, training_y, lmbda);
+                const double evaluation_cost = net.total_cost(evaluation_data.images, evaluation_y, lmbda);
+                const int training_correct = net.evaluate(training_data);
+                const double training_accuracy = double(training_correct) / training_data.size();
+                const double evaluation_accuracy = double(correct) / evaluation_data.size();
+                fmt::print("  cost on training data {:.4f}, accuracy on training data {} / {} ({:.2f}%)\n",
+                           training_cost, training_correct, training_data.size(), 100 * training_accuracy);
+                fmt::print("  cost on {} data {:.4f}, accuracy on {} data {} / {} ({:.2f}%)\n", evaluation,
+                           evaluation_cost, evaluation, correct, evaluation_data.size(), 100 * evaluation_accuracy);
+                monitored = fmt::format(R"(, "training_cost": {:.6f}, "training_accuracy": {:.4f}, "{}_cost": {:.6f})",
+                                        training_cost, training_accuracy, evaluation, evaluation_cost);
+                training_curve.x.push_back(float(epoch)), training_curve.y.push_back(float(100 * training_accuracy));
+                evaluation_curve.x.push_back(float(epoch)), evaluation_curve.y.push_back(float(100 * evaluation_accuracy));
+            }
             std::fflush(stdout);
-            metrics.write(fmt::format(R"({{"epoch": {}, "{}_accuracy": {:.4f}, "seconds": {:.4f}}})",
+            metrics.write(fmt::format(R"({{"epoch": {}, "{}_accuracy": {:.4f}{}, "seconds": {:.4f}}})",
                                       epoch, evaluation, double(correct) / evaluation_data.size(),
-                                      seconds));
+                                      monitored, seconds));
             epoch_clock.restart();
         }, per_example ? Backprop::per_example : Backprop::matrix);
         fmt::print("\nTrained in {:.1f} s: {} / {} {} images correct ({:.2f}%)\n",
                    total.seconds(), correct, evaluation_data.size(), evaluation,
                    100.0 * correct / evaluation_data.size());
+        if (!plot_path.empty()) {
+            nn::write_line_plot(plot_path, "02-backprop: accuracy (%)", "epoch", {training_curve, evaluation_curve});
+            fmt::print("Wrote the accuracies to {}\n", plot_path);
+        }
         if (!save_path.empty()) {
             save_network(net, save_path);
             fmt::print("Saved the network to {} (01-mnist-mlp --load {} shows it)\n", save_path,

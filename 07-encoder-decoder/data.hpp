@@ -91,7 +91,12 @@ public:
         int n_unknown = 0;
         for (const std::string& w : sentence) {
             out.push_back(find(w));
-            if (out.back() < 0) unknown += fmt::format("{}'{}'", n_unknown++ == 0 ? "" : ", ", w);
+            if (out.back() >= 0) continue;
+            unknown += fmt::format("{}'{}'", n_unknown++ == 0 ? "" : ", ", w);
+            std::string lower = w;  // "March" for "march": say so
+            for (char& c : lower)
+                if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+            if (lower != w && find(lower) >= 0) unknown += fmt::format(" (did you mean '{}'?)", lower);
         }
         if (n_unknown > 0)
             nn::fail("{} has {} word{} outside the vocabulary: {}", what, n_unknown, n_unknown == 1 ? "" : "s", unknown);

@@ -197,3 +197,36 @@ TEST_CASE("the saved-network format round-trips and refuses damaged files", "[02
                             Catch::Contains("holds 0 bytes of values where a network of sizes 784,200000,10 needs 636000072"));
     }
 }
+
+TEST_CASE("the README's worked [2, 2, 1] example, number by number", "[02-backprop]") {
+    // 02-backprop/README.md, "A worked example, every number": the table's values.
+    nn::Rng unused(0);
+    Network net({2, 2, 1}, unused, Cost::quadratic);
+    net.weights[0] << 0.5f, -0.5f, 0.25f, 1.0f;
+    net.biases[0] << 0.0f, 0.5f;
+    net.weights[1] << 1.0f, -1.0f;
+    net.biases[1] << 0.5f;
+    nn::Matrix x(2, 1), y(1, 1);
+    x << 1.0f, 0.5f;
+    y << 1.0f;
+    Gradients one;
+    net.backprop_one(x, y, one);
+    using Catch::Matchers::WithinAbs;
+    CHECK_THAT(one.nabla_b[1](0), WithinAbs(-0.105166, 1e-6));  // BP1, BP3: delta^3
+    CHECK_THAT(one.nabla_b[0](0), WithinAbs(-0.025885, 1e-6));  // BP2: delta^2
+    CHECK_THAT(one.nabla_b[0](1), WithinAbs(0.018205, 1e-6));
+    CHECK_THAT(one.nabla_w[1](0, 0), WithinAbs(-0.059122, 1e-6));  // BP4
+    CHECK_THAT(one.nabla_w[1](0, 1), WithinAbs(-0.081746, 1e-6));
+    CHECK_THAT(one.nabla_w[0](0, 1), WithinAbs(-0.012943, 1e-6));
+    CHECK_THAT(one.nabla_w[0](1, 1), WithinAbs(0.009102, 1e-6));
+    CHECK_THAT(net.total_cost(x.transpose(), y, 0.0f), WithinAbs(0.092131, 1e-6));
+    // The batch of two (the second example x = (0, 1), y = 0): delta^T a is the sum.
+    nn::Matrix xs(2, 2), ys(2, 1);
+    xs << 1.0f, 0.5f, 0.0f, 1.0f;
+    ys << 1.0f, 0.0f;
+    Gradients batch;
+    net.backprop(xs, ys, batch);
+    CHECK_THAT(net.deltas()[1](1, 0), WithinAbs(0.128631, 1e-6));
+    CHECK_THAT(batch.nabla_w[1](0, 0), WithinAbs(-0.010559, 1e-6));
+    CHECK_THAT(batch.nabla_w[1](0, 1), WithinAbs(0.023420, 1e-6));
+}

@@ -3,7 +3,10 @@
 // --pairs with its line-numbered errors; checkpoints that `translate` reads,
 // with its cross-attention map and its refusals of bad input; the plots.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "lm_helpers.hpp"
 
@@ -32,6 +35,23 @@ const TrainedRun& trained() {
 
 test::RunResult translate(const std::string& args) {
     return test::run_lesson(kLesson, "translate --checkpoint " + trained().ckpt().string() + " " + args);
+}
+
+// translate with `args`, its stdout and stderr apart.
+struct Translation {
+    int status = -1;
+    std::string out, err;
+};
+Translation translate_apart(const std::string& args) {
+    test::ScratchDir dir;
+    const std::string err = (dir / "stderr").string();
+    Translation t;
+    const test::RunResult r = test::run_command("{ " + std::string(NN2GPT_BIN_DIR) + "/" + kLesson + " translate --checkpoint " +
+                                                trained().ckpt().string() + " " + args + " 2>" + err + "; }");
+    t.status = r.status, t.out = r.output;
+    std::ifstream in(err);
+    t.err.assign(std::istreambuf_iterator<char>(in), {});
+    return t;
 }
 
 }  // namespace
@@ -73,7 +93,13 @@ TEST_CASE("07-encoder-decoder translate: one line from a checkpoint, a map, and 
         CHECK_THAT(bad.output, Contains(message));
         CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
     };
-    refuses("--text 'march thirty-third nineteen ninety-nine'", "--text has 1 word outside the vocabulary: 'thirty-third'");
+    refuses("--text 'march thirty-third nineteen ninety-nine'", "--text has 1 word outside the vocabulary: 'thirty-third'\n");
+    // A capitalised word the vocabulary has in lower case: refused with a hint.
+    refuses("--text 'March third nineteen Ninety-nine'",
+            "--text has 2 words outside the vocabulary: 'March' (did you mean 'march'?), "
+            "'Ninety-nine' (did you mean 'ninety-nine'?)\n");
+    refuses("--text 'MARCH Thirty-third'",
+            "--text has 2 words outside the vocabulary: 'MARCH' (did you mean 'march'?), 'Thirty-third'\n");
     refuses("--text ''", "--text is empty");
     // The special tokens are not words: "<eos>" would end the sentence, "<pad>" hide it.
     refuses("--text '<eos>'", "--text holds the word <eos>, one of the special tokens");
@@ -150,4 +176,68 @@ TEST_CASE("07-encoder-decoder: --help lists the settings, and bad flags exit wit
         CHECK(r.status == 2);
         CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
     }
+}
+
+TEST_CASE("07-encoder-decoder translate --verbose: each word's probability, and warnings outside the grammar",
+          "[07-encoder-decoder][run]") {
+    REQUIRE(trained().result.status == 0);
+    // Each word written, with its probability, then <eos>; their mean log-probability.
+    const Translation date = translate_apart("--verbose --text 'march third nineteen ninety-nine'");
+    INFO(date.out << date.err);
+    REQUIRE(date.status == 0);
+    std::vector<std::string> written;
+    {
+        std::istringstream words(date.out);
+        for (std::string w; words >> w;) written.push_back(w);
+    }
+    REQUIRE(written.size() >= 5);
+    static const std::regex word_line(R"(  (\S+) +p ([0-9.]+)\n)"), mean_line(R"(mean log-probability (-[0-9.]+) over (\d+) words and <eos> \(a warning below -0\.2\)\n$)");
+    std::vector<std::string> listed;
+    double sum = 0;
+    for (auto it = std::sregex_iterator(date.err.begin(), date.err.end(), word_line); it != std::sregex_iterator(); ++it) {
+        listed.push_back((*it)[1]);
+        const double p = std::stod((*it)[2]);
+        CHECK(p > 0);
+        CHECK(p <= 1);
+        sum += std::log(p);
+    }
+    written.push_back("<eos>");
+    CHECK(listed == written);
+    std::smatch m;
+    REQUIRE(std::regex_search(date.err, m, mean_line));
+    CHECK(std::stoul(m[2]) == written.size() - 1);
+    CHECK(std::stod(m[1]) == Approx(sum / static_cast<double>(listed.size())).margin(2e-3));
+    CHECK(std::stod(m[1]) > -0.2);  // a date the model knows: no warning
+    CHECK_THAT(date.err, !Contains(": warning:"));
+    // Without --verbose, nothing but the translation.
+    const Translation quiet = translate_apart("--text 'march third nineteen ninety-nine'");
+    CHECK(quiet.status == 0);
+    CHECK(quiet.out == date.out);
+    CHECK(quiet.err.empty());
+
+    // Outside the grammar: an empty translation, or a low mean log-probability,
+    // is a warning on stderr; the exit status stays 0.
+    int empty = 0, low = 0;
+    for (const char* text : {"march first", "march", "first", "twenty", "oh", "hundred", "two thousand"}) {
+        const Translation t = translate_apart(std::string("--verbose --text '") + text + "'");
+        INFO(text << "\n" << t.out << t.err);
+        CHECK(t.status == 0);
+        REQUIRE(std::count(t.out.begin(), t.out.end(), '\n') == 1);
+        static const std::regex mean(R"(mean log-probability (-[0-9.]+) over)");
+        REQUIRE(std::regex_search(t.err, m, mean));
+        const double mean_logp = std::stod(m[1]);
+        if (t.out == "\n") {
+            ++empty;
+            CHECK_THAT(t.err, Contains("mean log-probability") && Contains("over <eos> alone"));
+            CHECK_THAT(t.err, Contains("07-encoder-decoder: warning: the translation is empty: the model wrote <eos> first"));
+        } else if (mean_logp < -0.2) {
+            ++low;
+            CHECK_THAT(t.err, Contains("07-encoder-decoder: warning: low confidence: mean log-probability " +
+                                       std::string(m[1]) + " per word, below -0.2"));
+        } else {
+            CHECK_THAT(t.err, !Contains(": warning:"));
+        }
+    }
+    CHECK(empty >= 1);  // "hundred" and "two thousand" here
+    CHECK(low >= 3);    // the others
 }

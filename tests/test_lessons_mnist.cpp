@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <string>
 
 #include "helpers.hpp"
@@ -41,6 +42,49 @@ TEST_CASE("02-backprop trains, saves, and 01-mnist-mlp loads what it saved", "[0
     REQUIRE(loaded.status == 0);
     CHECK_THAT(loaded.output, Contains("loaded from"));
     CHECK_THAT(loaded.output, Contains("evaluate(test_data): "));
+}
+
+TEST_CASE("02-backprop --monitor prints the cost and accuracy on the training and evaluation data",
+          "[02-backprop][run]") {
+    test::ScratchDir dir;
+    const auto metrics = (dir / "m.jsonl").string(), plot = (dir / "acc.png").string();
+    const auto r = test::run_lesson("02-backprop", "--data " + test::mnist_dir() +
+                                                       " --epochs 2 --train-size 500 --cost cross-entropy --eta 0.5"
+                                                       " --lambda 0.1 --monitor --metrics " + metrics + " --plot " + plot);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    // Each epoch: the book's line, then the four quantities, the test accuracy the same as the book's line.
+    const std::regex epoch(R"(Epoch (\d): (\d+) / 10000  \([0-9.]+ s\)\n)"
+                           R"(  cost on training data ([0-9.]+), accuracy on training data (\d+) / 500 \([0-9.]+%\)\n)"
+                           R"(  cost on test data ([0-9.]+), accuracy on test data (\d+) / 10000 \([0-9.]+%\)\n)");
+    std::vector<double> training_cost;
+    int epochs = 0;
+    for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), epoch); it != std::sregex_iterator(); ++it) {
+        const std::smatch& m = *it;
+        CHECK(std::stoi(m[1]) == epochs++);
+        CHECK(m[2] == m[6]);
+        CHECK(std::stoi(m[4]) > 250);  // learning: better than half of the 500 training images
+        CHECK(std::stod(m[5]) > 0);
+        training_cost.push_back(std::stod(m[3]));
+    }
+    REQUIRE(epochs == 2);
+    CHECK(training_cost[1] < training_cost[0]);
+    CHECK(std::filesystem::file_size(plot) > 1000);
+    const std::string lines = [&] { std::ifstream in(metrics); return std::string(std::istreambuf_iterator<char>(in), {}); }();
+    CHECK_THAT(lines, Catch::Matches(R"(\{"epoch": 0, "test_accuracy": 0\.\d+, "training_cost": [0-9.]+, "training_accuracy": 0\.\d+, "test_cost": [0-9.]+, "seconds": [0-9.]+\}\n)"
+                                     R"(\{"epoch": 1, .*\}\n)"));
+
+    // The evaluation set is named as --evaluate says; --plot needs --monitor.
+    const auto validation = test::run_lesson("02-backprop", "--data " + test::mnist_dir() +
+                                                                " --epochs 1 --train-size 500 --evaluate validation --monitor");
+    INFO(validation.output);
+    CHECK(validation.status == 0);
+    CHECK_THAT(validation.output, Contains("  cost on validation data "));
+    CHECK_THAT(validation.output, Contains(", accuracy on validation data "));
+    const auto unmonitored = test::run_lesson("02-backprop", "--data " + test::mnist_dir() + " --plot " + plot);
+    INFO(unmonitored.output);
+    CHECK(unmonitored.status == 2);
+    CHECK_THAT(unmonitored.output, Contains("--plot requires --monitor"));
 }
 
 TEST_CASE("02-backprop --per-example trains like the matrix form", "[02-backprop][run]") {
