@@ -102,9 +102,7 @@ void show_trick(std::uint64_t seed) {
     print_matrix(wei1);
 
     // 2. wei = tril(ones(T, T)), each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
-    nn::Matrix wei2 = nn::Matrix::Ones(T, T).triangularView<Eigen::Lower>();
-    const nn::Vector row_sums = wei2.rowwise().sum();
-    wei2.array().colwise() /= row_sums.array();
+    const nn::Matrix wei2 = averaging_matrix(T);  // (T, T)
     const nn::Matrix xbow2 = wei2 * x;
     fmt::print("\n2. wei = tril(ones(T, T)) / its row sums; xbow2 = wei @ x:\n");
     print_matrix(wei2);

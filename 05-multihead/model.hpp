@@ -47,6 +47,18 @@ inline bool masked(Mask mask, int i, int j) {
     return false;
 }
 
+// The lecture's averaging trick (version 2 of --show-trick): T -> wei (T, T),
+// tril(ones(T, T)) with each row divided by its sum, so that row t of wei x
+// (T, C) is the mean of x[0..t], the past and itself. A Head's weights are
+// this matrix with the equal shares replaced by a softmax of scores.
+// Exercise: averaging_matrix
+inline nn::Matrix averaging_matrix(int T) {
+    nn::Matrix wei = nn::Matrix::Ones(T, T).triangularView<Eigen::Lower>();
+    const nn::Vector row_sums = wei.rowwise().sum();
+    wei.array().colwise() /= row_sums.array();
+    return wei;
+}
+
 // The score of every query against every key of one sequence, before the
 // mask: q, k (T, hs) -> s (T, T), with scale = 1 / sqrt(hs):
 //   dot               s_ij =  scale q_i . k_j            the lecture's
@@ -109,6 +121,18 @@ inline void score_backward(Score score, Eigen::Ref<const nn::Matrix> q, Eigen::R
     }
 }
 
+// softmax's backward, row by row, in place: p = softmax(z) (T, T) and
+// d = d(loss)/d(p) (T, T) in, d = d(loss)/d(z) (T, T) out:
+//   dz_ij = p_ij (dp_ij - sum_j' dp_ij' p_ij')
+// Masked entries have p = 0, so they get no gradient.
+// Exercise: softmax_backward
+inline void softmax_backward(Eigen::Ref<const nn::Matrix> p, Eigen::Ref<nn::Matrix> d) {
+    for (Eigen::Index i = 0; i < p.rows(); ++i) {
+        const float dot = d.row(i).dot(p.row(i));
+        d.row(i) = p.row(i).cwiseProduct((d.row(i).array() - dot).matrix());
+    }
+}
+
 // One head of self-attention. For each sequence b (a (T, C) slice of x):
 //   k = x Wk^T, q = x Wq^T, v = x Wv^T                  (T, hs) each
 //   s = score(q, k), by default q k^T / sqrt(hs)         (T, T)  (score_forward)
@@ -130,7 +154,8 @@ struct Head {
         : key(n_embd, head_size_, false, rng), query(n_embd, head_size_, false, rng),
           value(n_embd, head_size_, false, rng), head_size(head_size_), mask(mask_), score(score_) {}
 
-    // x (B*T, C) -> out (B*T, hs)
+    // x (B*T, C) -> out (B*T, hs); keeps k, q, v (in key.y, ...), s and wei for backward
+    // Exercise: head_forward
     const nn::Matrix& forward(const nn::Matrix& x, int B_, int T_) {
         B = B_, T = T_;
         const nn::Matrix& k = key.forward(x);    // (B*T, hs)
@@ -154,7 +179,8 @@ struct Head {
         return out;
     }
 
-    // dout (B*T, hs) -> dx (B*T, C)
+    // dout (B*T, hs) -> dx (B*T, C); adds to the gradients of Wk, Wq, Wv
+    // Exercise: head_backward
     const nn::Matrix& backward(const nn::Matrix& dout) {
         const nn::Matrix &k = key.y, &q = query.y, &v = value.y;
         const float scale = 1.0f / std::sqrt(static_cast<float>(head_size));
@@ -169,12 +195,8 @@ struct Head {
             // out = wei v:  dwei = dout v^T,  dv = wei^T dout
             d.noalias() = dout_b * v.middleRows(b * T, T).transpose();
             dv.middleRows(b * T, T).noalias() = wei_b.transpose() * dout_b;
-            // softmax, row by row: ds_ij = wei_ij (dwei_ij - sum_j' dwei_ij' wei_ij').
-            // Masked entries have wei = 0, so they get no gradient.
-            for (int i = 0; i < T; ++i) {
-                const float dot = d.row(i).dot(wei_b.row(i));
-                d.row(i) = wei_b.row(i).cwiseProduct((d.row(i).array() - dot).matrix());
-            }
+            // softmax, row by row: ds_ij = wei_ij (dwei_ij - sum_j' dwei_ij' wei_ij')
+            softmax_backward(wei_b, d);
             // s = score(q, k), by default scale q k^T:  dq = scale ds k,  dk = scale ds^T q
             score_backward(score, q.middleRows(b * T, T), k.middleRows(b * T, T), scale, d,
                            dq.middleRows(b * T, T), dk.middleRows(b * T, T));
@@ -202,7 +224,8 @@ struct MultiHeadAttention {
         for (int h = 0; h < num_heads; ++h) heads.emplace_back(n_embd, head_size, mask, score, rng);
     }
 
-    // x (B*T, C) -> out (B*T, C)
+    // x (B*T, C) -> out (B*T, C); keeps cat (B*T, nh*hs) for proj's backward
+    // Exercise: multihead_forward
     const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
         cat.resize(B * T, static_cast<Eigen::Index>(heads.size()) * head_size);
         for (std::size_t h = 0; h < heads.size(); ++h)
@@ -210,7 +233,8 @@ struct MultiHeadAttention {
         return proj.forward(cat);
     }
 
-    // dout (B*T, C) -> dx (B*T, C)
+    // dout (B*T, C) -> dx (B*T, C); adds to the gradients of proj and of every head
+    // Exercise: multihead_backward
     const nn::Matrix& backward(const nn::Matrix& dout) {
         const nn::Matrix& dcat = proj.backward(dout);  // (B*T, nh*hs)
         for (std::size_t h = 0; h < heads.size(); ++h) {
@@ -232,13 +256,15 @@ struct FeedForward {
 
     FeedForward(int n_embd, nn::Rng& rng) : fc(n_embd, n_embd, true, rng) {}
 
-    // x (B*T, C) -> out (B*T, C)
+    // x (B*T, C) -> out (B*T, C); fc keeps its output, the pre-activation, for backward
+    // Exercise: ffwd_forward
     const nn::Matrix& forward(const nn::Matrix& x) {
         out = fc.forward(x).cwiseMax(0.0f);
         return out;
     }
 
     // dout (B*T, C) -> dx (B*T, C): ReLU passes the gradient where its input was positive
+    // Exercise: ffwd_backward
     const nn::Matrix& backward(const nn::Matrix& dout) {
         dy = (fc.y.array() > 0.0f).select(dout.array(), 0.0f).matrix();
         return fc.backward(dy);
@@ -246,6 +272,7 @@ struct FeedForward {
 };
 
 // PE(pos, 2i) = sin(pos / 10000^(2i/C)), PE(pos, 2i+1) = cos(pos / 10000^(2i/C)): (T, C)
+// Exercise: sinusoidal_table
 inline nn::Matrix sinusoidal_table(int block_size, int n_embd) {
     nn::Matrix pe(block_size, n_embd);
     for (int pos = 0; pos < block_size; ++pos)

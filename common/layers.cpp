@@ -77,13 +77,17 @@ const Matrix& Embedding::forward(std::span<const int> tokens) {
     return y;
 }
 
-// (N, C) -> nothing: row idx[n] of the table receives dy[n]
+// (N, C) -> nothing: row idx[n] of the table receives dy[n]; a token that
+// occurs several times adds up the gradients of all its rows
+// Exercise: embedding_backward
 void Embedding::backward(const Matrix& dy) {
     for (std::size_t n = 0; n < idx.size(); ++n)
         weight.grad.row(idx[n]) += dy.row(static_cast<Eigen::Index>(n));
 }
 
-// (N, V), (N) -> () the mean of -log softmax(logits)[n, targets[n]]
+// (N, V), (N) -> () the mean of -log softmax(logits)[n, targets[n]]; keeps
+// probs (N, V) and the targets for backward
+// Exercise: cross_entropy_forward
 double CrossEntropy::forward(const Matrix& logits, std::span<const int> target_tokens) {
     targets.assign(target_tokens.begin(), target_tokens.end());
     probs = logits;
@@ -97,7 +101,8 @@ double CrossEntropy::forward(const Matrix& logits, std::span<const int> target_t
     return loss / static_cast<double>(probs.rows());
 }
 
-// () -> (N, V)
+// () -> (N, V): (probs - one_hot(targets)) / N, from what forward kept
+// Exercise: cross_entropy_backward
 const Matrix& CrossEntropy::backward() {
     dlogits = probs;
     for (Eigen::Index n = 0; n < dlogits.rows(); ++n) dlogits(n, targets[static_cast<std::size_t>(n)]) -= 1.0f;

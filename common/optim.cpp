@@ -32,6 +32,9 @@ void AdamW::zero_grad() {
     for (long i = 0; i < n; ++i) params_[static_cast<std::size_t>(i)]->grad.setZero();
 }
 
+// Every parameter (any shape) updated in place from its .grad; m, v (same
+// shape) updated; t counts the steps (see optim.hpp for the equations)
+// Exercise: adamw_step
 void AdamW::step() {
     ++t_;
     const float c1 = 1.0f - std::pow(options.beta1, static_cast<float>(t_));  // bias corrections

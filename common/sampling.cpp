@@ -9,8 +9,9 @@
 
 namespace nn {
 
-int multinomial(std::span<const float> probs, Rng& rng) {
-    const float u = rng.uniform();
+// probs (V), u in [0, 1) -> the first index i with u < probs[0] + ... + probs[i]
+// Exercise: inverse_cdf
+int inverse_cdf(std::span<const float> probs, float u) {
     float cumulative = 0;
     for (std::size_t i = 0; i < probs.size(); ++i) {
         cumulative += probs[i];
@@ -21,6 +22,8 @@ int multinomial(std::span<const float> probs, Rng& rng) {
         if (probs[i] > 0) return static_cast<int>(i);
     return 0;
 }
+
+int multinomial(std::span<const float> probs, Rng& rng) { return inverse_cdf(probs, rng.uniform()); }
 
 int sample(std::span<const float> logits, Rng& rng, float temperature, int top_k) {
     std::vector<float> p(logits.begin(), logits.end());

@@ -6,7 +6,14 @@
 
 namespace nn {
 
-// Draws index i with probability probs[i] (which sum to 1), from one uniform draw.
+// The inverse of the cumulative distribution: the index i whose interval
+// [probs[0] + ... + probs[i-1], probs[0] + ... + probs[i]) holds u, for u in
+// [0, 1). With u uniform, index i comes out with probability probs[i]; an
+// index of probability 0 never does.
+int inverse_cdf(std::span<const float> probs, float u);
+
+// Draws index i with probability probs[i] (which sum to 1), from one uniform
+// draw: inverse_cdf(probs, rng.uniform()).
 int multinomial(std::span<const float> probs, Rng& rng);
 
 // softmax(logits / temperature), restricted to the top_k largest logits when
