@@ -28,6 +28,7 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/pronouns.hpp"
 #include "common/runtime.hpp"
 #include "07-encoder-decoder/train.hpp"
 #include "common/cli.hpp"
@@ -43,6 +44,7 @@ namespace fs = std::filesystem;
 
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
+    std::string task = "dates";  // the built-in sentence pairs: dates.hpp or pronouns.hpp
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
     int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
 };
@@ -71,6 +73,9 @@ void check_fits(const Config& c, int B, int T) {
 }
 
 void add_run_options(CLI::App& app, RunOptions& o) {
+    app.add_option("--task", o.task, "The built-in sentence pairs: dates (dates.hpp), or pronouns, where \"it\" "
+                   "refers to a food or a container and the Spanish adjective agrees with it (pronouns.hpp)")
+        ->check(CLI::IsMember({"dates", "pronouns"}))->capture_default_str();
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
                    "(source<TAB>target per line) instead of the dates");
     app.add_option("--beam", o.beam, "Also translate the test set with beam search of this many beams (0: greedy only)")
@@ -378,22 +383,36 @@ int main(int argc, char** argv) {
         nn::set_threads(run.threads);
 
         // 2. Data: the sentence pairs, their vocabularies, the train, val and test splits.
-        const bool dates = run.pairs_path.empty();
-        const PairData data = dates ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
-                                    : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
+        if (!run.pairs_path.empty() && run.task != "dates")
+            nn::fail("--pairs and --task {} both name the sentence pairs: give one", run.task);
+        const bool dates = run.pairs_path.empty() && run.task == "dates";
+        const bool pronoun_task = run.task == "pronouns";
+        const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
+                                                                       : std::vector<pronouns::Sentence>{};
+        const PairData data =
+            dates          ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
+            : pronoun_task ? make_pair_data(pronouns::sentence_pairs(sentences), config.max_len, "the pronoun sentences",
+                                            pronouns::split_of(sentences))
+                           : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();
         int longest = 0;
         for (const auto* split : {&data.train, &data.val, &data.test})
             for (const Example& e : *split) longest = std::max({longest, int(e.src.size()), int(e.tgt.size()) + 1});
         check_fits(config, train.batch_size, longest);
-        fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n", dates ? "dates from 1900 to 2099" : run.pairs_path,
+        fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n",
+                   dates ? "dates from 1900 to 2099" : pronoun_task ? "\"it\" and two nouns" : run.pairs_path,
                    data.train.size() + data.val.size() + data.test.size(), data.test_text.front().first,
                    data.test_text.front().second);
         fmt::print("  vocabularies: {} source words, {} target words (with <pad>, <bos>, <eos>)\n", config.src_vocab_size,
                    config.tgt_vocab_size);
-        fmt::print("  train: {} pairs, val: {}, test: {} (a fixed shuffle; no test sentence is trained on)\n\n",
-                   data.train.size(), data.val.size(), data.test.size());
+        if (pronoun_task)
+            fmt::print("  train: {} pairs, val: {}, test: {} (every sentence of 20 held-out noun pairs and of 20 "
+                       "held-out noun-adjective combinations; none of them is trained on)\n\n",
+                       data.train.size(), data.val.size(), data.test.size());
+        else
+            fmt::print("  train: {} pairs, val: {}, test: {} (a fixed shuffle; no test sentence is trained on)\n\n",
+                       data.train.size(), data.val.size(), data.test.size());
 
         // 3. The model and its optimizer (Adam: no weight decay).
         nn::Rng rng(train.seed);
