@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,6 +30,7 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/probe.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
 #include "common/runtime.hpp"
 #include "07-encoder-decoder/train.hpp"
@@ -46,13 +49,48 @@ namespace fs = std::filesystem;
 struct RunOptions {
     std::string task = "dates";  // the built-in sentence pairs: dates.hpp or pronouns.hpp
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
+    std::string ablate_head;  // "LAYER.HEAD": zeroed when translating the test set
     int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
 };
 
 struct TranslateOptions {
-    std::string checkpoint, text, map_path;
+    std::string checkpoint, text, map_path, ablate_head;
     int beam = 0, threads = 1;
 };
+
+// --ablate-head's heads, separated by commas: "2.3" (encoder layer 2, head 3,
+// both from 1), "self:2.3" (the decoder's self-attention), "cross:2.3"
+// (cross-attention); "2.*": every head of that layer. Checked against the model later.
+std::vector<HeadId> parse_heads(const std::string& text, int n_head) {
+    std::vector<HeadId> out;
+    for (std::size_t start = 0; start <= text.size();) {
+        std::size_t end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        std::string rest = text.substr(start, end - start);
+        start = end + 1;
+        HeadId id{Heads::encoder, 0, 0};
+        for (const auto& [prefix, where] : {std::pair{"self:", Heads::decoder_self}, std::pair{"cross:", Heads::cross}})
+            if (rest.starts_with(prefix)) rest.erase(0, std::string(prefix).size()), id.where = where;
+        char dot = 0, extra = 0;
+        const bool all = rest.ends_with(".*");
+        if (all) rest.replace(rest.size() - 1, 1, "1");
+        if (std::sscanf(rest.c_str(), "%d%c%d%c", &id.layer, &dot, &id.head, &extra) != 3 || dot != '.' ||
+            id.layer < 1 || id.head < 1)
+            nn::fail("--ablate-head takes LAYER.HEAD from 1 (2.3: encoder layer 2, head 3; 2.*: all its heads), "
+                     "self:LAYER.HEAD (the decoder's self-attention) or cross:LAYER.HEAD, separated by commas; not '{}'",
+                     text);
+        --id.layer, --id.head;
+        for (int h = all ? 0 : id.head; h <= (all ? n_head - 1 : id.head); ++h) out.push_back({id.where, id.layer, h});
+    }
+    return out;
+}
+
+// The heads' names, "2.1,2.2".
+std::string head_names(const std::vector<HeadId>& heads) {
+    std::string out;
+    for (const HeadId& id : heads) out += (out.empty() ? "" : ",") + id.name();
+    return out;
+}
 
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
@@ -91,6 +129,9 @@ void add_run_options(CLI::App& app, RunOptions& o) {
         ->check(nn::Count(0, 256))
         ->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
+    app.add_option("--ablate-head", o.ablate_head, "Zero this head's output when translating the test set after "
+                   "training, an experiment: LAYER.HEAD from 1 (the encoder's), self:LAYER.HEAD (the decoder's "
+                   "self-attention) or cross:LAYER.HEAD");
 }
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
@@ -103,6 +144,8 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
         ->check(nn::Count(0, 64))->capture_default_str();
     translate->add_option("--cross-attention-map", o.map_path,
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
+    translate->add_option("--ablate-head", o.ablate_head, "Zero this head's output, an experiment: LAYER.HEAD from 1 "
+                          "(the encoder's), self:LAYER.HEAD or cross:LAYER.HEAD");
     translate->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     return translate;
 }
@@ -233,12 +276,6 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
                s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, nn::peak_rss_mb());
-    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
-    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
-    nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
-                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
-                                              {"peak_memory_mb", nn::peak_rss_mb()}, {"threads", run.threads},
-                                              {"train_loss", last.train}, {"val_loss", last.val}});
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
@@ -254,10 +291,26 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
     fmt::print("wrote the loss curves to {}\n", run.plot_path);
 }
 
-// Translates the test set and counts the sentences translated exactly.
-int exact_matches(Transformer& model, const PairData& data, int beam, const RunOptions& run, bool show) {
+// --summary-json: the run's figures, and the test set's share of exact
+// matches and (--task pronouns; otherwise null) of agreement.
+void write_summary(const LoopStats& s, const TrainConfig& train, const RunOptions& run, const Checkpoint& state,
+                   double exact, double agreement) {
+    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
+    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
+                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
+                                              {"peak_memory_mb", nn::peak_rss_mb()}, {"threads", run.threads},
+                                              {"train_loss", last.train}, {"val_loss", last.val},
+                                              {"test_exact_match", exact}, {"test_agreement", agreement}});
+}
+
+// Translates the test set and counts the sentences translated exactly; the
+// translations go to `translations` too, if given.
+int exact_matches(Transformer& model, const PairData& data, int beam, const RunOptions& run, bool show,
+                  std::vector<std::vector<int>>* translations = nullptr) {
     const nn::Stopwatch clock;
     const std::vector<std::vector<int>> out = translate_all(model, data.test, beam);
+    if (translations != nullptr) *translations = out;
     int right = 0;
     std::vector<std::size_t> wrong;
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -344,16 +397,17 @@ int translate_command(const TranslateOptions& o) {
     nn::Rng init(0);
     Transformer model(k.config, init);
     reader.restore(model);
+    if (!o.ablate_head.empty()) model.ablate(parse_heads(o.ablate_head, k.config.n_head));
     const Example* sources[] = {&source};
     const std::vector<int> out = beam_decode(model, sources, o.beam).front();
     fmt::print("{}\n", k.tgt_vocab.decode(out));
-    if (!o.map_path.empty()) {
+    if (!o.map_path.empty()) {  // the sentence and its translation through the model once more
         std::vector<int> tgt_in{kBos};
         tgt_in.insert(tgt_in.end(), out.begin(), out.end());
         model.encode(source.src, std::vector<int>{static_cast<int>(source.src.size())}, 1, static_cast<int>(source.src.size()));
         model.decode(tgt_in, static_cast<int>(tgt_in.size()));
-        plot_cross_attention(model, k.src_vocab, k.tgt_vocab, source.src, out, o.map_path);
     }
+    if (!o.map_path.empty()) plot_cross_attention(model, k.src_vocab, k.tgt_vocab, source.src, out, o.map_path);
     return 0;
 }
 
@@ -379,6 +433,9 @@ int main(int argc, char** argv) {
         // 1. Settings: refuse what cannot work, before any work is done.
         config.validate();
         train.validate();
+        std::vector<HeadId> ablate;  // --ablate-head
+        if (!run.ablate_head.empty()) ablate = parse_heads(run.ablate_head, config.n_head);
+        for (const HeadId& id : ablate) Transformer::check_head(config, id);
         if (run.threads == 0) run.threads = nn::idle_cores();
         nn::set_threads(run.threads);
 
@@ -437,16 +494,37 @@ int main(int argc, char** argv) {
         const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng});
         report(stats, train, run, state);
 
-        // 7. Translate the test set: greedy, and beam search with --beam.
+        // 7. Translate the test set: greedy, and beam search with --beam; with --ablate-head, without that head.
         fmt::print("\n");
+        model.ablate(ablate);
         const int M = static_cast<int>(data.test.size());
-        const int greedy = exact_matches(model, data, 1, run, true);
+        std::vector<std::vector<int>> greedy_out, out;
+        const int greedy = exact_matches(model, data, 1, run, true, &greedy_out);
         int right = greedy;
+        out = greedy_out;
         if (run.beam > 1) {
             fmt::print("greedy decoding: {} / {} ({:.2f}%)\n", greedy, M, 100.0 * greedy / M);
-            right = exact_matches(model, data, run.beam, run, false);
+            right = exact_matches(model, data, run.beam, run, false, &out);
             fmt::print("beam search, {} beams:\n", run.beam);
         }
+        double agreement = std::numeric_limits<double>::quiet_NaN();
+
+        // 8. The pronoun task: agreement; then, of the whole model, where "it" looks and what each head is for.
+        if (pronoun_task) {
+            const PronounScores scores = score_pronouns(sentences, data, out);
+            agreement = static_cast<double>(scores.all.agree) / scores.all.n;
+            fmt::print("\n");
+            if (!ablate.empty()) fmt::print("heads zeroed: {}\n", head_names(ablate));
+            print_pronoun_scores(scores);
+            if (ablate.empty()) {
+                fmt::print("\n");
+                print_attention_from_it(attention_from_it(model, sentences, data), config.n_head, M);
+                fmt::print("\n");
+                print_ablation(score_pronouns(sentences, data, greedy_out), ablation_scores(model, sentences, data));
+            }
+            fmt::print("\n");
+        }
+        write_summary(stats, train, run, state, static_cast<double>(right) / M, agreement);
         fmt::print("exact match on the test set: {} / {} ({:.2f}%)\n", right, M, 100.0 * right / M);
         return 0;
     });

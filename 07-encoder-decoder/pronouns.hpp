@@ -30,6 +30,7 @@
 #pragma once
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,11 +111,14 @@ struct Sentence {
     Role referent;                          // what "it" is: the adjective's role
     std::string english, spanish;
     int it_pos, food_pos, container_pos;    // word positions in the English sentence
+    int food_pos_es, container_pos_es;      // the nouns' word positions in the Spanish sentence
 
     const Noun& referent_noun() const { return referent == Role::food ? kFoods[food] : kContainers[container]; }
     const Noun& other_noun() const { return referent == Role::food ? kContainers[container] : kFoods[food]; }
     int referent_pos() const { return referent == Role::food ? food_pos : container_pos; }
     int other_pos() const { return referent == Role::food ? container_pos : food_pos; }
+    int referent_pos_es() const { return referent == Role::food ? food_pos_es : container_pos_es; }
+    int other_pos_es() const { return referent == Role::food ? container_pos_es : food_pos_es; }
     bool same_gender() const { return kFoods[food].gender == kContainers[container].gender; }
     // The Spanish word that agrees with "it": the adjective in its referent's gender.
     std::string agreeing_word() const {
@@ -132,7 +136,7 @@ inline Sentence make_sentence(int frame, int food, int container, int adjective)
     const Frame& f = kFrames[frame];
     const Noun &F = kFoods[food], &C = kContainers[container];
     const Adjective& A = kAdjectives[adjective];
-    Sentence s{frame, food, container, adjective, A.role, "", "", -1, -1, -1};
+    Sentence s{frame, food, container, adjective, A.role, "", "", -1, -1, -1, -1, -1};
     const std::vector<std::string> en = split_words(f.english), es = split_words(f.spanish);
     for (std::size_t i = 0; i < en.size(); ++i) {
         std::string w = en[i];
@@ -143,8 +147,11 @@ inline Sentence make_sentence(int frame, int food, int container, int adjective)
         s.english += (i == 0 ? "" : " ") + w;
     }
     const Noun& referent = A.role == Role::food ? F : C;
+    int at = 0;  // Spanish words written so far ("de la" is two)
     for (std::size_t i = 0; i < es.size(); ++i) {
         std::string w = es[i];
+        if (w == "F") s.food_pos_es = at;
+        if (w == "C") s.container_pos_es = at;
         const bool slot = i + 1 < es.size() && (es[i + 1] == "F" || es[i + 1] == "C");
         if (slot && w == "el") w = article(es[i + 1] == "F" ? F : C);         // el/la before a noun
         else if (slot && w == "del") w = of_article(es[i + 1] == "F" ? F : C);  // del/de la before a noun
@@ -152,6 +159,7 @@ inline Sentence make_sentence(int frame, int food, int container, int adjective)
         else if (w == "C") w = C.spanish;
         else if (w == "A") w = referent.gender == Gender::feminine ? A.feminine : A.masculine;
         s.spanish += (i == 0 ? "" : " ") + w;
+        at += static_cast<int>(split_words(w).size());
     }
     return s;
 }
@@ -195,6 +203,23 @@ inline std::vector<Split> split_of(const std::vector<Sentence>& sentences) {
     rng.shuffle(rest);
     for (std::size_t k = 0; k < (rest.size() + 19) / 20; ++k) out[rest[k]] = Split::val;
     return out;
+}
+
+// The gender of a Spanish adjective of kAdjectives ("deliciosa": feminine),
+// or nothing for any other word.
+inline std::optional<Gender> adjective_gender(const std::string& spanish) {
+    for (const Adjective& a : kAdjectives) {
+        if (spanish == a.feminine) return Gender::feminine;
+        if (spanish == a.masculine) return Gender::masculine;
+    }
+    return std::nullopt;
+}
+
+// A translation agrees with "it" when its last word is an adjective of
+// kAdjectives in the gender of the noun "it" refers to (whichever adjective:
+// this counts the reference, not the vocabulary).
+inline bool agrees(const Sentence& s, const std::vector<std::string>& translation) {
+    return !translation.empty() && adjective_gender(translation.back()) == s.referent_noun().gender;
 }
 
 // The (English, Spanish) pairs of all_sentences(), in its order.

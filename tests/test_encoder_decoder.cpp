@@ -171,6 +171,9 @@ TEST_CASE("07: the pronoun generator writes the hand-written pairs", "[07-encode
         CHECK(words[static_cast<std::size_t>(s.it_pos)] == "it");
         CHECK(words[static_cast<std::size_t>(s.food_pos)] == p.food);
         CHECK(words[static_cast<std::size_t>(s.container_pos)] == p.container);
+        const std::vector<std::string> spanish = split_words(s.spanish);
+        CHECK(spanish[static_cast<std::size_t>(s.food_pos_es)] == kFoods[static_cast<std::size_t>(s.food)].spanish);
+        CHECK(spanish[static_cast<std::size_t>(s.container_pos_es)] == kContainers[static_cast<std::size_t>(s.container)].spanish);
         CHECK(split_words(s.spanish).back() == s.agreeing_word());
     }
     const Sentence dirty = make_sentence(0, 0, index_of(kContainers, "oven"), index_of(kAdjectives, "dirty"));
@@ -522,6 +525,74 @@ TEST_CASE("07: decoding with the key/value cache writes the words of the plain d
             for (int K : {2, 4}) CHECK(beam_decode(model, all, K, true) == beam_decode(model, all, K, false));
         }
     }
+}
+
+TEST_CASE("07: zeroing heads (--ablate-head) changes the logits, zeroing none changes nothing; backward matches",
+          "[07-encoder-decoder]") {
+    nn::Rng rng(33);
+    Config c = tiny_config();
+    c.max_len = 8, c.tgt_vocab_size = 20;
+    Transformer model(c, rng);
+    randomize(model.parameters(), rng);
+    model.train(false);
+    const std::vector<Example> examples = random_examples(4, c, rng);
+    const Batch batch = batch_of(examples);
+    std::vector<const Example*> all;
+    for (const Example& e : examples) all.push_back(&e);
+    auto logits = [&] {
+        model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
+        return nn::Matrix(model.decode(batch.tgt_in, batch.Tt));
+    };
+    auto same = [](const nn::Matrix& a, const nn::Matrix& b) { return (a.array() == b.array()).all(); };
+    const nn::Matrix intact = logits();
+    model.ablate({});
+    CHECK(same(logits(), intact));  // nothing zeroed: the same bits
+    const int hs = c.d_model / c.n_head;
+    for (Heads where : {Heads::encoder, Heads::decoder_self, Heads::cross})
+        for (int l = 0; l < c.n_layer; ++l)
+            for (int h = 0; h < c.n_head; ++h) {
+                const HeadId id{where, l, h};
+                DYNAMIC_SECTION("head " << id.name()) {
+                    model.ablate(std::vector{id});
+                    const nn::Matrix changed = logits();
+                    CHECK((changed - intact).cwiseAbs().maxCoeff() > 1e-3f);
+                    const auto L = static_cast<std::size_t>(l);
+                    const nn::Matrix& out = where == Heads::encoder        ? model.encoder[L].sa.out
+                                            : where == Heads::decoder_self ? model.decoder[L].sa.out
+                                                                           : model.decoder[L].ca.out;
+                    CHECK(out.middleCols(h * hs, hs).cwiseAbs().maxCoeff() == 0.0f);
+                    CHECK(out.cwiseAbs().maxCoeff() > 0.0f);
+                    // Decoding one word at a time with the cache zeroes the head as well.
+                    model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
+                    DecoderSteps cached(model, c.max_len - 1, true), plain(model, c.max_len - 1, false);
+                    std::vector<int> tokens(all.size(), kBos);
+                    for (int t = 0; t < 3; ++t) {
+                        const nn::Matrix a = cached.step(tokens, t), b = plain.step(tokens, t);
+                        CHECK((a - b).cwiseAbs().maxCoeff() < 1e-5f * b.cwiseAbs().maxCoeff());
+                        for (int& w : tokens) w = 3 + t;
+                    }
+                    model.ablate({});
+                    CHECK(same(logits(), intact));
+                }
+            }
+    SECTION("gradients with heads zeroed") {
+        model.train(true);  // dropout is 0: the same forward
+        const std::vector<HeadId> zeroed{{Heads::encoder, 0, 1}, {Heads::decoder_self, 1, 0}, {Heads::cross, 0, 0}};
+        model.ablate(zeroed);
+        // The zeroed encoder head's query, key and value weights get no gradient; the other head's do.
+        for (nn::Parameter* p : model.parameters()) p->grad.setZero();
+        model.loss(batch);
+        model.backward();
+        const nn::Matrix& g = model.encoder[0].sa.c_attn.weight.grad;  // (3C, C): [q; k; v] of every head
+        for (int part = 0; part < 3; ++part) {
+            CHECK(g.middleRows(part * c.d_model + 1 * hs, hs).cwiseAbs().maxCoeff() == 0.0f);
+            CHECK(g.middleRows(part * c.d_model + 0 * hs, hs).cwiseAbs().maxCoeff() > 0.0f);
+        }
+        auto loss = [&] { return model.loss(batch); };
+        test::check_model_gradients(model, loss, [] { return std::vector<bool>{}; }, kModel);
+    }
+    CHECK_THROWS_WITH(model.ablate(std::vector{HeadId{Heads::cross, 2, 0}}),
+                      Contains("there is no head cross:3.1: this model has 2 layers of 2 heads on each side"));
 }
 
 TEST_CASE("07: a translation stops at its source's length + 50 words, even without <eos>", "[07-encoder-decoder]") {

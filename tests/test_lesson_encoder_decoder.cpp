@@ -151,3 +151,59 @@ TEST_CASE("07-encoder-decoder: --help lists the settings, and bad flags exit wit
         CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
     }
 }
+
+TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, the heads; translate --ablate-head",
+          "[07-encoder-decoder][run]") {
+    test::ScratchDir dir;
+    const std::string ckpt = (dir / "ckpt").string();
+    const test::RunResult r =
+        test::run_lesson(kLesson, kSmall + " --task pronouns --max-iters 60 --eval-interval 30 --warmup-iters 30 --out " +
+                                      ckpt + " --summary-json " + (dir / "s.json").string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("\"it\" and two nouns: 5200 sentence pairs"));
+    CHECK_THAT(r.output, Contains("train: 3344 pairs, val: 176, test: 1680"));
+    CHECK_THAT(r.output, Contains("the C held the F and it was A                      420"));
+    CHECK_THAT(r.output, Contains("the two nouns of two genders                       928"));
+    CHECK_THAT(r.output, Contains("encoder self-attention, from \"it\":") && Contains("cross-attention, writing the adjective:"));
+    CHECK_THAT(r.output, Contains("head zeroed") && Contains("\n  self:1.1 ") && Contains("\n  cross:1.* "));
+    static const std::regex last(R"(exact match on the test set: \d+ / 1680 \([0-9.]+%\)\n$)");
+    CHECK(std::regex_search(r.output, last));
+    // The summary holds the shares printed in the table's last row.
+    const std::string json = nn::read_file(dir / "s.json");
+    auto field = [&](const std::string& key) {
+        const auto at = json.find("\"" + key + "\": ");
+        REQUIRE(at != std::string::npos);
+        return std::stod(json.substr(at + key.size() + 4));
+    };
+    std::smatch all;
+    REQUIRE(std::regex_search(r.output, all, std::regex(R"(\n  all +1680 +(\d+) \([0-9.]+%\) +(\d+) \()")));
+    CHECK(field("test_exact_match") == Approx(std::stod(all[1]) / 1680).epsilon(1e-6));
+    CHECK(field("test_agreement") == Approx(std::stod(all[2]) / 1680).epsilon(1e-6));
+
+    auto translate_p = [&](const std::string& args) {
+        return test::run_lesson(kLesson, "translate --checkpoint " + ckpt + " --text 'the pizza came out of the oven and "
+                                         "it was delicious' " + args);
+    };
+    auto refuses = [&](const test::RunResult& bad, const std::string& message) {
+        INFO(bad.output);
+        CHECK(bad.status == 2);
+        CHECK_THAT(bad.output, Contains(message));
+        CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
+    };
+    refuses(translate_p("--ablate-head 2.1"), "there is no head 2.1: this model has 1 layers of 4 heads on each side");
+    refuses(translate_p("--ablate-head two"), "--ablate-head takes LAYER.HEAD");
+    refuses(translate_p("--ablate-head 1.1,"), "--ablate-head takes LAYER.HEAD");
+    CHECK(translate_p("--ablate-head 1.1,self:1.2,cross:1.*").status == 0);
+    // Refused before training: a head the model will not have, and two sources of pairs.
+    refuses(test::run_lesson(kLesson, kSmall + " --task pronouns --ablate-head cross:1.5"), "there is no head cross:1.5");
+    refuses(test::run_lesson(kLesson, kSmall + " --task pronouns --pairs " + (dir / "p.tsv").string()),
+            "--pairs and --task pronouns both name the sentence pairs");
+    // Zeroing all of the only encoder layer's heads: the run says so and still ends with the exact-match line.
+    const test::RunResult a = test::run_lesson(kLesson, kSmall + " --task pronouns --max-iters 10 --eval-interval 10 "
+                                                                 "--ablate-head 1.*");
+    INFO(a.output);
+    CHECK(a.status == 0);
+    CHECK_THAT(a.output, Contains("heads zeroed: 1.1,1.2,1.3,1.4"));
+    CHECK(std::regex_search(a.output, last));
+}
