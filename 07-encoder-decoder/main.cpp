@@ -54,7 +54,7 @@ struct RunOptions {
 };
 
 struct TranslateOptions {
-    std::string checkpoint, text, map_path, ablate_head;
+    std::string checkpoint, text, map_path, ablate_head, explain;
     int beam = 0, threads = 1;
 };
 
@@ -146,6 +146,9 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
     translate->add_option("--ablate-head", o.ablate_head, "Zero this head's output, an experiment: LAYER.HEAD from 1 "
                           "(the encoder's), self:LAYER.HEAD or cross:LAYER.HEAD");
+    translate->add_option("--explain", o.explain, "Print how the encoder's self-attention weighs the source words for "
+                          "this word of --text (the scores q.k/sqrt(hs) and their softmax, every layer and head), and "
+                          "the decoder's cross-attention when it writes the last word");
     translate->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     return translate;
 }
@@ -394,6 +397,9 @@ int translate_command(const TranslateOptions& o) {
         nn::fail("--text has {} words, more than the {} this model takes (--max-len {})", words.size(),
                  k.config.max_len - 1, k.config.max_len);
     const Example source{k.src_vocab.encode(words, "--text"), {}};
+    const auto explained = std::find(words.begin(), words.end(), o.explain);  // its first occurrence
+    if (!o.explain.empty() && explained == words.end())
+        nn::fail("--explain '{}' is not a word of --text", o.explain);
     nn::Rng init(0);
     Transformer model(k.config, init);
     reader.restore(model);
@@ -401,13 +407,15 @@ int translate_command(const TranslateOptions& o) {
     const Example* sources[] = {&source};
     const std::vector<int> out = beam_decode(model, sources, o.beam).front();
     fmt::print("{}\n", k.tgt_vocab.decode(out));
-    if (!o.map_path.empty()) {  // the sentence and its translation through the model once more
+    if (!o.map_path.empty() || !o.explain.empty()) {  // the sentence and its translation through the model once more
         std::vector<int> tgt_in{kBos};
         tgt_in.insert(tgt_in.end(), out.begin(), out.end());
         model.encode(source.src, std::vector<int>{static_cast<int>(source.src.size())}, 1, static_cast<int>(source.src.size()));
         model.decode(tgt_in, static_cast<int>(tgt_in.size()));
     }
     if (!o.map_path.empty()) plot_cross_attention(model, k.src_vocab, k.tgt_vocab, source.src, out, o.map_path);
+    if (!o.explain.empty())
+        explain_word(model, k.src_vocab, k.tgt_vocab, source.src, out, static_cast<int>(explained - words.begin()));
     return 0;
 }
 

@@ -1,15 +1,20 @@
-// 07-encoder-decoder: looking inside a trained model on the pronoun task
+// 07-encoder-decoder: looking inside a trained model. On the pronoun task
 // (--task pronouns): what it translates right, where "it" looks, and which
 // heads the reference needs.
 //
 //   score_pronouns      exact match and agreement (the adjective in the gender
 //                       of the noun "it" refers to), by frame, by whether the
 //                       two nouns share a gender, by what "it" is
-//   attention_from_it   for every encoder layer and head, the mean attention
-//                       weight from "it" on the noun it refers to, on the
-//                       other noun, on the adjective and on itself
-//   (Transformer::ablate_encoder_head, model.hpp, zeroes one head's output:
-//   main.cpp translates the test set again with each head zeroed in turn.)
+//   attention_from_it   for every head, the mean attention weight on the noun
+//                       "it" refers to and on the other noun: in the encoder
+//                       from "it" and from the adjective, in the decoder (its
+//                       self-attention and cross-attention) when it writes
+//                       the adjective
+//   ablation_scores     the test set translated again with each head zeroed
+//                       in turn (Transformer::ablate, model.hpp), then each
+//                       layer's heads at once
+// and, for any sentence, explain_word (translate --explain WORD): the scores
+// q . k / sqrt(hs) and the weights of one source word in every encoder head.
 #pragma once
 #include <array>
 #include <cmath>
@@ -198,4 +203,52 @@ inline void print_ablation(const PronounScores& intact,
     };
     row("none", intact);
     for (const auto& [name, scores] : ablated) row(name, scores);
+}
+
+// translate --explain WORD: how the encoder's self-attention weighs the
+// source words for one of them (position i), layer by layer and head by head,
+// as the model computes it:
+//   score_j  = q_i . k_j / sqrt(hs)      q_i = x_i W_q and k_j = x_j W_k of that head
+//   weight_j = exp(score_j) / sum_j' exp(score_j')
+// then, for each decoder layer and head, the cross-attention weights over the
+// source at the step that writes the translation's last word. After
+// model.encode() and model.decode() of this one sentence and its translation
+// (<bos> first): the weights are those the decoder had when it wrote it.
+inline void explain_word(const Transformer& model, const WordVocabulary& src_vocab, const WordVocabulary& tgt_vocab,
+                         const std::vector<int>& src, const std::vector<int>& out, int i) {
+    const int Ts = static_cast<int>(src.size()), nh = model.config.n_head, hs = model.config.d_model / nh;
+    const int C = model.config.d_model;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const std::string& word = src_vocab.word(src[static_cast<std::size_t>(i)]);
+    fmt::print("\n\"{}\" (word {} of {}) in the encoder's self-attention: for each head, score = q . k / sqrt({}) "
+               "against every source word, then weight = softmax(scores)\n", word, i + 1, Ts, hs);
+    for (int l = 0; l < model.config.n_layer; ++l) {
+        const MultiHeadAttention& sa = model.encoder[static_cast<std::size_t>(l)].sa;
+        const nn::Matrix& qkv = sa.c_attn.y;  // (Ts, 3C): [q | k | v] of every head, from this layer's input
+        fmt::print("  layer {}\n  {:<12}", l + 1, "source word");
+        for (int h = 0; h < nh; ++h) fmt::print("   head {}: score weight", h + 1);
+        fmt::print("\n");
+        for (int j = 0; j < Ts; ++j) {
+            fmt::print("  {:<12}", src_vocab.word(src[static_cast<std::size_t>(j)]));
+            for (int h = 0; h < nh; ++h) {
+                const float score = scale * qkv.row(i).segment(h * hs, hs).dot(qkv.row(j).segment(C + h * hs, hs));
+                fmt::print("   {:>15.2f} {:>6.3f}", score, sa.att.wei(h * Ts + i, j));
+            }
+            fmt::print("\n");
+        }
+    }
+    if (out.empty()) return;
+    const int t = static_cast<int>(out.size()) - 1, Tt = static_cast<int>(out.size()) + 1;
+    fmt::print("\nthe decoder's cross-attention when it writes \"{}\" (the last word): the weight on each source "
+               "word, per layer.head\n  {:<12}", tgt_vocab.word(out.back()), "source word");
+    for (int l = 0; l < model.config.n_layer; ++l)
+        for (int h = 0; h < nh; ++h) fmt::print(" {:>6}", fmt::format("{}.{}", l + 1, h + 1));
+    fmt::print("\n");
+    for (int j = 0; j < Ts; ++j) {
+        fmt::print("  {:<12}", src_vocab.word(src[static_cast<std::size_t>(j)]));
+        for (int l = 0; l < model.config.n_layer; ++l)
+            for (int h = 0; h < nh; ++h)
+                fmt::print(" {:>6.3f}", model.decoder[static_cast<std::size_t>(l)].ca.att.wei(h * Tt + t, j));
+        fmt::print("\n");
+    }
 }

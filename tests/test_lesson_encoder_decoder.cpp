@@ -3,7 +3,9 @@
 // --pairs with its line-numbered errors; checkpoints that `translate` reads,
 // with its cross-attention map and its refusals of bad input; the plots.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <regex>
+#include <sstream>
 
 #include "lm_helpers.hpp"
 
@@ -152,8 +154,8 @@ TEST_CASE("07-encoder-decoder: --help lists the settings, and bad flags exit wit
     }
 }
 
-TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, the heads; translate --ablate-head",
-          "[07-encoder-decoder][run]") {
+TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, the heads; translate --explain and "
+          "--ablate-head", "[07-encoder-decoder][run]") {
     test::ScratchDir dir;
     const std::string ckpt = (dir / "ckpt").string();
     const test::RunResult r =
@@ -185,12 +187,42 @@ TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, th
         return test::run_lesson(kLesson, "translate --checkpoint " + ckpt + " --text 'the pizza came out of the oven and "
                                          "it was delicious' " + args);
     };
+    const test::RunResult e = translate_p("--explain it");
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    CHECK_THAT(e.output, Contains("\"it\" (word 9 of 11) in the encoder's self-attention"));
+    CHECK_THAT(e.output, Contains("the decoder's cross-attention when it writes"));
+    // Each head's weights are the softmax of its printed scores (rounded to 0.01).
+    const std::size_t table = e.output.find("  layer 1\n");
+    REQUIRE(table != std::string::npos);
+    std::istringstream lines(e.output.substr(table));
+    std::string line;
+    std::getline(lines, line), std::getline(lines, line);  // "layer 1", the header
+    const int nh = 4;
+    std::vector<std::vector<double>> scores(nh), weights(nh);
+    for (int j = 0; j < 11 && std::getline(lines, line); ++j) {
+        std::istringstream words(line);
+        std::string word;
+        words >> word;
+        for (int h = 0; h < nh; ++h) {
+            double s = 0, w = 0;
+            words >> s >> w;
+            scores[h].push_back(s), weights[h].push_back(w);
+        }
+    }
+    for (int h = 0; h < nh; ++h) {
+        REQUIRE(scores[h].size() == 11);
+        double z = 0;
+        for (double s : scores[h]) z += std::exp(s);
+        for (std::size_t j = 0; j < 11; ++j) CHECK(std::exp(scores[h][j]) / z == Approx(weights[h][j]).margin(0.02));
+    }
     auto refuses = [&](const test::RunResult& bad, const std::string& message) {
         INFO(bad.output);
         CHECK(bad.status == 2);
         CHECK_THAT(bad.output, Contains(message));
         CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
     };
+    refuses(translate_p("--explain she"), "--explain 'she' is not a word of --text");
     refuses(translate_p("--ablate-head 2.1"), "there is no head 2.1: this model has 1 layers of 4 heads on each side");
     refuses(translate_p("--ablate-head two"), "--ablate-head takes LAYER.HEAD");
     refuses(translate_p("--ablate-head 1.1,"), "--ablate-head takes LAYER.HEAD");
