@@ -97,43 +97,47 @@ struct AttentionFromIt {
     std::vector<Looks> cross;        // cross-attention when it writes the adjective (third: the adjective; self: "it")
 };
 
-// The test set through the model at once, the decoder reading the reference
-// translations (teacher forcing, as in training).
+// The test set through the model, 256 sentences at a time, the decoder
+// reading the reference translations (teacher forcing, as in training).
 inline AttentionFromIt attention_from_it(Transformer& model, const std::vector<pronouns::Sentence>& sentences,
                                          const PairData& data) {
     model.train(false);
-    std::vector<const Example*> all;
-    for (const Example& e : data.test) all.push_back(&e);
-    const Batch batch = make_batch(all);
-    model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
-    model.decode(batch.tgt_in, batch.Tt);
-    const int nh = model.config.n_head, Ts = batch.Ts, Tt = batch.Tt;
+    const int nh = model.config.n_head;
     const auto heads = static_cast<std::size_t>(model.config.n_layer * nh);
     AttentionFromIt out{std::vector<Looks>(heads), std::vector<Looks>(heads), std::vector<Looks>(heads),
                         std::vector<Looks>(heads)};
-    for (int l = 0; l < model.config.n_layer; ++l)
-        for (int h = 0; h < nh; ++h) {
-            const auto k = static_cast<std::size_t>(l * nh + h);
-            const nn::Matrix& enc = model.encoder[static_cast<std::size_t>(l)].sa.att.wei;    // (B*nh*Ts, Ts)
-            const nn::Matrix& self = model.decoder[static_cast<std::size_t>(l)].sa.att.wei;   // (B*nh*Tt, Tt)
-            const nn::Matrix& cross = model.decoder[static_cast<std::size_t>(l)].ca.att.wei;  // (B*nh*Tt, Ts)
-            for (int b = 0; b < batch.B; ++b) {
-                const pronouns::Sentence& p = sentences[data.test_index[static_cast<std::size_t>(b)]];
-                const int adj = batch.src_len[static_cast<std::size_t>(b)] - 1;  // the last English word
-                // Target word m is the decoder's input at position m + 1 (after <bos>); the adjective, the
-                // last of n words, is written by position n - 1, which reads "estaba".
-                const int n = static_cast<int>(data.test[static_cast<std::size_t>(b)].tgt.size());
-                const int row = (b * nh + h);
-                out.encoder_it[k].add(enc.row(row * Ts + p.it_pos), p.referent_pos(), p.other_pos(), adj, p.it_pos);
-                out.encoder_adj[k].add(enc.row(row * Ts + adj), p.referent_pos(), p.other_pos(), p.it_pos, adj);
-                out.decoder_self[k].add(self.row(row * Tt + n - 1), p.referent_pos_es() + 1, p.other_pos_es() + 1,
-                                        n - 1, 0);
-                out.cross[k].add(cross.row(row * Tt + n - 1), p.referent_pos(), p.other_pos(), adj, p.it_pos);
+    for (std::size_t first = 0; first < data.test.size(); first += 256) {
+        std::vector<const Example*> part;
+        for (std::size_t i = first; i < std::min(data.test.size(), first + 256); ++i) part.push_back(&data.test[i]);
+        const Batch batch = make_batch(part);
+        model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
+        model.decode(batch.tgt_in, batch.Tt);
+        const int Ts = batch.Ts, Tt = batch.Tt;
+        for (int l = 0; l < model.config.n_layer; ++l)
+            for (int h = 0; h < nh; ++h) {
+                const auto k = static_cast<std::size_t>(l * nh + h);
+                const nn::Matrix& enc = model.encoder[static_cast<std::size_t>(l)].sa.att.wei;    // (B*nh*Ts, Ts)
+                const nn::Matrix& self = model.decoder[static_cast<std::size_t>(l)].sa.att.wei;   // (B*nh*Tt, Tt)
+                const nn::Matrix& cross = model.decoder[static_cast<std::size_t>(l)].ca.att.wei;  // (B*nh*Tt, Ts)
+                for (int b = 0; b < batch.B; ++b) {
+                    const std::size_t i = first + static_cast<std::size_t>(b);  // in the test set
+                    const pronouns::Sentence& p = sentences[data.test_index[i]];
+                    const int adj = batch.src_len[static_cast<std::size_t>(b)] - 1;  // the last English word
+                    // Target word m is the decoder's input at position m + 1 (after <bos>); the adjective, the
+                    // last of n words, is written by position n - 1, which reads "estaba".
+                    const int n = static_cast<int>(data.test[i].tgt.size());
+                    const int row = (b * nh + h);
+                    out.encoder_it[k].add(enc.row(row * Ts + p.it_pos), p.referent_pos(), p.other_pos(), adj, p.it_pos);
+                    out.encoder_adj[k].add(enc.row(row * Ts + adj), p.referent_pos(), p.other_pos(), p.it_pos, adj);
+                    out.decoder_self[k].add(self.row(row * Tt + n - 1), p.referent_pos_es() + 1, p.other_pos_es() + 1,
+                                            n - 1, 0);
+                    out.cross[k].add(cross.row(row * Tt + n - 1), p.referent_pos(), p.other_pos(), adj, p.it_pos);
+                }
             }
-        }
+    }
     for (auto* table : {&out.encoder_it, &out.encoder_adj, &out.decoder_self, &out.cross})
         for (Looks& a : *table)
-            for (double* v : {&a.referent, &a.other, &a.third, &a.self}) *v /= batch.B;
+            for (double* v : {&a.referent, &a.other, &a.third, &a.self}) *v /= static_cast<double>(data.test.size());
     return out;
 }
 
