@@ -54,7 +54,7 @@ struct RunOptions {
 };
 
 struct TranslateOptions {
-    std::string checkpoint, text, map_path, ablate_head, explain;
+    std::string checkpoint, text, map_path, encoder_map_path, ablate_head, explain;
     int beam = 0, threads = 1;
 };
 
@@ -144,6 +144,8 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
         ->check(nn::Count(0, 64))->capture_default_str();
     translate->add_option("--cross-attention-map", o.map_path,
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
+    translate->add_option("--encoder-attention-map", o.encoder_map_path,
+                          "Draw the encoder's self-attention, every layer (rows) and head (columns), into this PNG");
     translate->add_option("--ablate-head", o.ablate_head, "Zero this head's output, an experiment: LAYER.HEAD from 1 "
                           "(the encoder's), self:LAYER.HEAD or cross:LAYER.HEAD");
     translate->add_option("--explain", o.explain, "Print how the encoder's self-attention weighs the source words for "
@@ -384,6 +386,31 @@ void plot_cross_attention(const Transformer& model, const WordVocabulary& src_vo
     fmt::print(stderr, "wrote the cross-attention of {} decoder layers to {}\n", model.config.n_layer, path);
 }
 
+// The encoder's self-attention over one source sentence (already in the
+// model), one panel per layer and head: row = the word that reads, column =
+// the word it reads. The grid's cells take a character or two, so the words
+// are numbered and the title lists them.
+void plot_encoder_attention(const Transformer& model, const WordVocabulary& src_vocab, const std::vector<int>& src,
+                            const std::string& path) {
+    const int T = model.Ts, nh = model.config.n_head;
+    std::vector<std::string> labels, titles;
+    std::string legend;
+    for (std::size_t j = 0; j < src.size(); ++j) {
+        labels.push_back(std::to_string(j + 1));
+        legend += fmt::format("  {} {}", j + 1, plot_label(src_vocab.word(src[j])));
+    }
+    std::vector<nn::Matrix> panels;
+    for (int l = 0; l < model.config.n_layer; ++l)
+        for (int h = 0; h < nh; ++h) {
+            panels.push_back(model.encoder[static_cast<std::size_t>(l)].sa.att.wei.middleRows(h * T, T));
+            titles.push_back(fmt::format("layer {} head {}", l + 1, h + 1));
+        }
+    nn::write_heatmap_grid(path, "encoder self-attention, row reads column:" + legend, panels, nh, titles, labels,
+                           labels);
+    fmt::print(stderr, "wrote the encoder's self-attention, {} layers x {} heads, to {}\n", model.config.n_layer, nh,
+               path);
+}
+
 // 07-encoder-decoder translate: one sentence, from a saved model.
 int translate_command(const TranslateOptions& o) {
     nn::set_threads(o.threads);
@@ -407,13 +434,15 @@ int translate_command(const TranslateOptions& o) {
     const Example* sources[] = {&source};
     const std::vector<int> out = beam_decode(model, sources, o.beam).front();
     fmt::print("{}\n", k.tgt_vocab.decode(out));
-    if (!o.map_path.empty() || !o.explain.empty()) {  // the sentence and its translation through the model once more
+    const bool inspect = !o.map_path.empty() || !o.encoder_map_path.empty() || !o.explain.empty();
+    if (inspect) {  // the sentence and its translation through the model once more
         std::vector<int> tgt_in{kBos};
         tgt_in.insert(tgt_in.end(), out.begin(), out.end());
         model.encode(source.src, std::vector<int>{static_cast<int>(source.src.size())}, 1, static_cast<int>(source.src.size()));
         model.decode(tgt_in, static_cast<int>(tgt_in.size()));
     }
     if (!o.map_path.empty()) plot_cross_attention(model, k.src_vocab, k.tgt_vocab, source.src, out, o.map_path);
+    if (!o.encoder_map_path.empty()) plot_encoder_attention(model, k.src_vocab, source.src, o.encoder_map_path);
     if (!o.explain.empty())
         explain_word(model, k.src_vocab, k.tgt_vocab, source.src, out, static_cast<int>(explained - words.begin()));
     return 0;

@@ -223,6 +223,11 @@ TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, th
         CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
     };
     refuses(translate_p("--explain she"), "--explain 'she' is not a word of --text");
+    const test::RunResult map = translate_p("--encoder-attention-map " + (dir / "enc.png").string());
+    INFO(map.output);
+    CHECK(map.status == 0);
+    CHECK_THAT(map.output, Contains("wrote the encoder's self-attention, 1 layers x 4 heads, to"));
+    CHECK(std::filesystem::file_size(dir / "enc.png") > 1000);
     refuses(translate_p("--ablate-head 2.1"), "there is no head 2.1: this model has 1 layers of 4 heads on each side");
     refuses(translate_p("--ablate-head two"), "--ablate-head takes LAYER.HEAD");
     refuses(translate_p("--ablate-head 1.1,"), "--ablate-head takes LAYER.HEAD");
