@@ -16,9 +16,9 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
-#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -129,9 +129,9 @@ void add_run_options(CLI::App& app, RunOptions& o) {
         ->check(nn::Count(0, 256))
         ->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
-    app.add_option("--ablate-head", o.ablate_head, "Zero this head's output when translating the test set after "
+    app.add_option("--ablate-head", o.ablate_head, "Zero these heads' output when translating the test set after "
                    "training, an experiment: LAYER.HEAD from 1 (the encoder's), self:LAYER.HEAD (the decoder's "
-                   "self-attention) or cross:LAYER.HEAD");
+                   "self-attention) or cross:LAYER.HEAD; LAYER.* for all of a layer's heads; several separated by commas");
 }
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
@@ -146,8 +146,9 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
     translate->add_option("--encoder-attention-map", o.encoder_map_path,
                           "Draw the encoder's self-attention, every layer (rows) and head (columns), into this PNG");
-    translate->add_option("--ablate-head", o.ablate_head, "Zero this head's output, an experiment: LAYER.HEAD from 1 "
-                          "(the encoder's), self:LAYER.HEAD or cross:LAYER.HEAD");
+    translate->add_option("--ablate-head", o.ablate_head, "Zero these heads' output, an experiment: LAYER.HEAD from 1 "
+                          "(the encoder's), self:LAYER.HEAD or cross:LAYER.HEAD; LAYER.* for a whole layer; several "
+                          "separated by commas");
     translate->add_option("--explain", o.explain, "Print how the encoder's self-attention weighs the source words for "
                           "this word of --text (the scores q.k/sqrt(hs) and their softmax, every layer and head), and "
                           "the decoder's cross-attention when it writes the last word");
@@ -210,7 +211,7 @@ float estimate_loss(Transformer& model, const PairData& data, Split split, const
 
 // What the training loop measured.
 struct LoopStats {
-    double seconds = 0, eval_seconds = 0, median_step_ms = 0;
+    double seconds = 0, eval_seconds = 0, median_step_ms = 0, peak_memory_mb = 0;  // the peak when training ended
 };
 
 // The training loop: every eval_interval steps estimate the losses (and save
@@ -271,6 +272,7 @@ LoopStats train_loop(const Training& t) {
     }
     progress.clear();
     stats.seconds = clock.seconds();
+    stats.peak_memory_mb = nn::peak_rss_mb();
     std::sort(step_ms.begin(), step_ms.end());
     stats.median_step_ms = step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2];
     return stats;
@@ -280,7 +282,7 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
-               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, nn::peak_rss_mb());
+               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, s.peak_memory_mb);
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
@@ -304,7 +306,7 @@ void write_summary(const LoopStats& s, const TrainConfig& train, const RunOption
     const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
     nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
                                               {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
-                                              {"peak_memory_mb", nn::peak_rss_mb()}, {"threads", run.threads},
+                                              {"peak_memory_mb", s.peak_memory_mb}, {"threads", run.threads},
                                               {"train_loss", last.train}, {"val_loss", last.val},
                                               {"test_exact_match", exact}, {"test_agreement", agreement}});
 }
