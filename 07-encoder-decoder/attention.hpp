@@ -40,6 +40,20 @@ struct QKV {
     int k_col, v_col;
 };
 
+// An experiment (--ablate-head): zeroes the hs columns of each head of
+// `heads` in the heads' output out (B*T, C), as if those heads had said nothing.
+inline void zero_heads(nn::Matrix& out, const std::vector<int>& heads, int hs) {
+    for (int h : heads) out.middleCols(static_cast<Eigen::Index>(h) * hs, hs).setZero();
+}
+// dout itself, or, with heads zeroed, a copy in `kept` with their columns
+// zeroed: their output was the constant 0, so nothing flows back into them.
+inline const nn::Matrix& without_heads(const nn::Matrix& dout, const std::vector<int>& heads, int hs, nn::Matrix& kept) {
+    if (heads.empty()) return dout;
+    kept = dout;
+    zero_heads(kept, heads, hs);
+    return kept;
+}
+
 // Softmax of row i of a (Tq, Tk) score matrix over its first seen[i] entries;
 // the rest (the future, the padding) become 0.
 inline void prefix_softmax(Eigen::Ref<nn::Matrix> s, const int* seen) {

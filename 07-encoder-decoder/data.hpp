@@ -126,6 +126,7 @@ struct PairData {
     WordVocabulary src_vocab, tgt_vocab;
     std::vector<Example> train, val, test;
     std::vector<std::pair<std::string, std::string>> test_text;  // the test pairs as written
+    std::vector<std::size_t> test_index;  // where each test pair was in the pairs given
     const std::vector<Example>& examples(Split s) const {
         return s == Split::train ? train : s == Split::val ? val : test;
     }
@@ -164,12 +165,16 @@ inline std::vector<std::pair<std::string, std::string>> read_pairs(const std::fi
 
 // Splits the pairs by a shuffle with a fixed seed (the same for every run,
 // whatever --seed says): ceil(10%) of them are test, ceil(5%) validation, the
-// rest training. A date is in exactly one split. The vocabularies are built
+// rest training. A date is in exactly one split. A task that holds out by a
+// rule of its own (pronouns.hpp) gives each pair's split in `assigned`; the
+// pairs are still taken in the shuffle's order. The vocabularies are built
 // from all the pairs. InputError if a sentence has more than max_len - 1
 // words (the decoder also reads <bos>, and the target ends with <eos>).
 inline PairData make_pair_data(const std::vector<std::pair<std::string, std::string>>& pairs, int max_len,
-                               const std::string& source_name) {
+                               const std::string& source_name, std::span<const Split> assigned = {}) {
     if (pairs.size() < 20) nn::fail("{} has {} pairs: at least 20 are needed to split them", source_name, pairs.size());
+    if (!assigned.empty() && assigned.size() != pairs.size())
+        nn::fail("{}: {} splits given for {} pairs", source_name, assigned.size(), pairs.size());
     std::vector<std::vector<std::string>> src_words, tgt_words;
     std::vector<std::string> all_src, all_tgt;
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -182,7 +187,7 @@ inline PairData make_pair_data(const std::vector<std::pair<std::string, std::str
         all_src.insert(all_src.end(), src_words.back().begin(), src_words.back().end());
         all_tgt.insert(all_tgt.end(), tgt_words.back().begin(), tgt_words.back().end());
     }
-    PairData data{WordVocabulary(all_src), WordVocabulary(all_tgt), {}, {}, {}, {}};
+    PairData data{WordVocabulary(all_src), WordVocabulary(all_tgt), {}, {}, {}, {}, {}};
     std::vector<std::size_t> order(pairs.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     nn::Rng split_rng(20260101);  // fixed: the split never depends on the run
@@ -191,10 +196,15 @@ inline PairData make_pair_data(const std::vector<std::pair<std::string, std::str
     for (std::size_t k = 0; k < order.size(); ++k) {
         const std::size_t i = order[k];
         Example e{data.src_vocab.encode(src_words[i], "a source sentence"), data.tgt_vocab.encode(tgt_words[i], "a target sentence")};
-        if (k < n_test) {
+        const Split split = !assigned.empty()  ? assigned[i]
+                            : k < n_test          ? Split::test
+                            : k < n_test + n_val ? Split::val
+                                                  : Split::train;
+        if (split == Split::test) {
             data.test.push_back(std::move(e));
             data.test_text.push_back(pairs[i]);
-        } else if (k < n_test + n_val) {
+            data.test_index.push_back(i);
+        } else if (split == Split::val) {
             data.val.push_back(std::move(e));
         } else {
             data.train.push_back(std::move(e));

@@ -16,9 +16,11 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,6 +30,8 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/probe.hpp"
+#include "07-encoder-decoder/pronouns.hpp"
 #include "common/runtime.hpp"
 #include "07-encoder-decoder/train.hpp"
 #include "common/cli.hpp"
@@ -43,12 +47,14 @@ namespace fs = std::filesystem;
 
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
+    std::string task = "dates";  // the built-in sentence pairs: dates.hpp or pronouns.hpp
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
+    std::string ablate_head;  // "LAYER.HEAD": zeroed when translating the test set
     int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
 };
 
 struct TranslateOptions {
-    std::string checkpoint, text, map_path;
+    std::string checkpoint, text, map_path, encoder_map_path, ablate_head, explain;
     int beam = 0, threads = 1;
     bool verbose = false;
 };
@@ -59,6 +65,40 @@ struct TranslateOptions {
 // p = 0.9 at most (log -0.105): on 400 test dates the default run's model
 // averaged -0.099 to -0.109; "march first", outside its grammar, -0.32.
 constexpr double kLowConfidence = -0.2;
+
+// --ablate-head's heads, separated by commas: "2.3" (encoder layer 2, head 3,
+// both from 1), "self:2.3" (the decoder's self-attention), "cross:2.3"
+// (cross-attention); "2.*": every head of that layer. Checked against the model later.
+std::vector<HeadId> parse_heads(const std::string& text, int n_head) {
+    std::vector<HeadId> out;
+    for (std::size_t start = 0; start <= text.size();) {
+        std::size_t end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        std::string rest = text.substr(start, end - start);
+        start = end + 1;
+        HeadId id{Heads::encoder, 0, 0};
+        for (const auto& [prefix, where] : {std::pair{"self:", Heads::decoder_self}, std::pair{"cross:", Heads::cross}})
+            if (rest.starts_with(prefix)) rest.erase(0, std::string(prefix).size()), id.where = where;
+        char dot = 0, extra = 0;
+        const bool all = rest.ends_with(".*");
+        if (all) rest.replace(rest.size() - 1, 1, "1");
+        if (std::sscanf(rest.c_str(), "%d%c%d%c", &id.layer, &dot, &id.head, &extra) != 3 || dot != '.' ||
+            id.layer < 1 || id.head < 1)
+            nn::fail("--ablate-head takes LAYER.HEAD from 1 (2.3: encoder layer 2, head 3; 2.*: all its heads), "
+                     "self:LAYER.HEAD (the decoder's self-attention) or cross:LAYER.HEAD, separated by commas; not '{}'",
+                     text);
+        --id.layer, --id.head;
+        for (int h = all ? 0 : id.head; h <= (all ? n_head - 1 : id.head); ++h) out.push_back({id.where, id.layer, h});
+    }
+    return out;
+}
+
+// The heads' names, "2.1,2.2".
+std::string head_names(const std::vector<HeadId>& heads) {
+    std::string out;
+    for (const HeadId& id : heads) out += (out.empty() ? "" : ",") + id.name();
+    return out;
+}
 
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
@@ -79,6 +119,9 @@ void check_fits(const Config& c, int B, int T) {
 }
 
 void add_run_options(CLI::App& app, RunOptions& o) {
+    app.add_option("--task", o.task, "The built-in sentence pairs: dates (dates.hpp), or pronouns, where \"it\" "
+                   "refers to a food or a container and the Spanish adjective agrees with it (pronouns.hpp)")
+        ->check(CLI::IsMember({"dates", "pronouns"}))->capture_default_str();
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
                    "(source<TAB>target per line) instead of the dates");
     app.add_option("--beam", o.beam, "Also translate the test set with beam search of this many beams (0: greedy only)")
@@ -94,6 +137,9 @@ void add_run_options(CLI::App& app, RunOptions& o) {
         ->check(nn::Count(0, 256))
         ->capture_default_str();
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
+    app.add_option("--ablate-head", o.ablate_head, "Zero these heads' output when translating the test set after "
+                   "training, an experiment: LAYER.HEAD from 1 (the encoder's), self:LAYER.HEAD (the decoder's "
+                   "self-attention) or cross:LAYER.HEAD; LAYER.* for all of a layer's heads; several separated by commas");
 }
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
@@ -106,6 +152,14 @@ CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
         ->check(nn::Count(0, 64))->capture_default_str();
     translate->add_option("--cross-attention-map", o.map_path,
                           "Draw each decoder layer's cross-attention (averaged over heads) into this PNG");
+    translate->add_option("--encoder-attention-map", o.encoder_map_path,
+                          "Draw the encoder's self-attention, every layer (rows) and head (columns), into this PNG");
+    translate->add_option("--ablate-head", o.ablate_head, "Zero these heads' output, an experiment: LAYER.HEAD from 1 "
+                          "(the encoder's), self:LAYER.HEAD or cross:LAYER.HEAD; LAYER.* for a whole layer; several "
+                          "separated by commas");
+    translate->add_option("--explain", o.explain, "Print how the encoder's self-attention weighs the source words for "
+                          "this word of --text (the scores q.k/sqrt(hs) and their softmax, every layer and head), and "
+                          "the decoder's cross-attention when it writes the last word");
     translate->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     translate->add_flag("--verbose", o.verbose,
                         "Also print on stderr each word written with its probability, and their mean log-probability");
@@ -167,7 +221,7 @@ float estimate_loss(Transformer& model, const PairData& data, Split split, const
 
 // What the training loop measured.
 struct LoopStats {
-    double seconds = 0, eval_seconds = 0, median_step_ms = 0;
+    double seconds = 0, eval_seconds = 0, median_step_ms = 0, peak_memory_mb = 0;  // the peak when training ended
 };
 
 // The training loop: every eval_interval steps estimate the losses (and save
@@ -228,6 +282,7 @@ LoopStats train_loop(const Training& t) {
     }
     progress.clear();
     stats.seconds = clock.seconds();
+    stats.peak_memory_mb = nn::peak_rss_mb();
     std::sort(step_ms.begin(), step_ms.end());
     stats.median_step_ms = step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2];
     return stats;
@@ -237,13 +292,7 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
     fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
                "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
                train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
-               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, nn::peak_rss_mb());
-    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
-    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
-    nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
-                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
-                                              {"peak_memory_mb", nn::peak_rss_mb()}, {"threads", run.threads},
-                                              {"train_loss", last.train}, {"val_loss", last.val}});
+               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, s.peak_memory_mb);
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
@@ -259,10 +308,26 @@ void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run,
     fmt::print("wrote the loss curves to {}\n", run.plot_path);
 }
 
-// Translates the test set and counts the sentences translated exactly.
-int exact_matches(Transformer& model, const PairData& data, int beam, const RunOptions& run, bool show) {
+// --summary-json: the run's figures, and the test set's share of exact
+// matches and (--task pronouns; otherwise null) of agreement.
+void write_summary(const LoopStats& s, const TrainConfig& train, const RunOptions& run, const Checkpoint& state,
+                   double exact, double agreement) {
+    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
+    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
+                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
+                                              {"peak_memory_mb", s.peak_memory_mb}, {"threads", run.threads},
+                                              {"train_loss", last.train}, {"val_loss", last.val},
+                                              {"test_exact_match", exact}, {"test_agreement", agreement}});
+}
+
+// Translates the test set and counts the sentences translated exactly; the
+// translations go to `translations` too, if given.
+int exact_matches(Transformer& model, const PairData& data, int beam, const RunOptions& run, bool show,
+                  std::vector<std::vector<int>>* translations = nullptr) {
     const nn::Stopwatch clock;
     const std::vector<std::vector<int>> out = translate_all(model, data.test, beam);
+    if (translations != nullptr) *translations = out;
     int right = 0;
     std::vector<std::size_t> wrong;
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -333,6 +398,31 @@ void plot_cross_attention(const Transformer& model, const WordVocabulary& src_vo
     fmt::print(stderr, "wrote the cross-attention of {} decoder layers to {}\n", model.config.n_layer, path);
 }
 
+// The encoder's self-attention over one source sentence (already in the
+// model), one panel per layer and head: row = the word that reads, column =
+// the word it reads. The grid's cells take a character or two, so the words
+// are numbered and the title lists them.
+void plot_encoder_attention(const Transformer& model, const WordVocabulary& src_vocab, const std::vector<int>& src,
+                            const std::string& path) {
+    const int T = model.Ts, nh = model.config.n_head;
+    std::vector<std::string> labels, titles;
+    std::string legend;
+    for (std::size_t j = 0; j < src.size(); ++j) {
+        labels.push_back(std::to_string(j + 1));
+        legend += fmt::format("  {} {}", j + 1, plot_label(src_vocab.word(src[j])));
+    }
+    std::vector<nn::Matrix> panels;
+    for (int l = 0; l < model.config.n_layer; ++l)
+        for (int h = 0; h < nh; ++h) {
+            panels.push_back(model.encoder[static_cast<std::size_t>(l)].sa.att.wei.middleRows(h * T, T));
+            titles.push_back(fmt::format("layer {} head {}", l + 1, h + 1));
+        }
+    nn::write_heatmap_grid(path, "encoder self-attention, row reads column:" + legend, panels, nh, titles, labels,
+                           labels);
+    fmt::print(stderr, "wrote the encoder's self-attention, {} layers x {} heads, to {}\n", model.config.n_layer, nh,
+               path);
+}
+
 // 07-encoder-decoder translate: one sentence, from a saved model.
 int translate_command(const TranslateOptions& o) {
     nn::set_threads(o.threads);
@@ -346,9 +436,13 @@ int translate_command(const TranslateOptions& o) {
         nn::fail("--text has {} words, more than the {} this model takes (--max-len {})", words.size(),
                  k.config.max_len - 1, k.config.max_len);
     const Example source{k.src_vocab.encode(words, "--text"), {}};
+    const auto explained = std::find(words.begin(), words.end(), o.explain);  // its first occurrence
+    if (!o.explain.empty() && explained == words.end())
+        nn::fail("--explain '{}' is not a word of --text", o.explain);
     nn::Rng init(0);
     Transformer model(k.config, init);
     reader.restore(model);
+    if (!o.ablate_head.empty()) model.ablate(parse_heads(o.ablate_head, k.config.n_head));
     const Example* sources[] = {&source};
     const std::vector<int> out = beam_decode(model, sources, o.beam).front();
     fmt::print("{}\n", k.tgt_vocab.decode(out));
@@ -387,6 +481,9 @@ int translate_command(const TranslateOptions& o) {
         fmt::print(stderr, "07-encoder-decoder: warning: low confidence: mean log-probability {:.4f} per word, below {}; "
                            "the sentence is probably outside what the model was trained on\n", mean, kLowConfidence);
     if (!o.map_path.empty()) plot_cross_attention(model, k.src_vocab, k.tgt_vocab, source.src, out, o.map_path);
+    if (!o.encoder_map_path.empty()) plot_encoder_attention(model, k.src_vocab, source.src, o.encoder_map_path);
+    if (!o.explain.empty())
+        explain_word(model, k.src_vocab, k.tgt_vocab, source.src, out, static_cast<int>(explained - words.begin()));
     return 0;
 }
 
@@ -412,26 +509,43 @@ int main(int argc, char** argv) {
         // 1. Settings: refuse what cannot work, before any work is done.
         config.validate();
         train.validate();
+        std::vector<HeadId> ablate;  // --ablate-head
+        if (!run.ablate_head.empty()) ablate = parse_heads(run.ablate_head, config.n_head);
+        for (const HeadId& id : ablate) Transformer::check_head(config, id);
         if (run.threads == 0) run.threads = nn::idle_cores();
         nn::set_threads(run.threads);
 
         // 2. Data: the sentence pairs, their vocabularies, the train, val and test splits.
-        const bool dates = run.pairs_path.empty();
-        const PairData data = dates ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
-                                    : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
+        if (!run.pairs_path.empty() && run.task != "dates")
+            nn::fail("--pairs and --task {} both name the sentence pairs: give one", run.task);
+        const bool dates = run.pairs_path.empty() && run.task == "dates";
+        const bool pronoun_task = run.task == "pronouns";
+        const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
+                                                                       : std::vector<pronouns::Sentence>{};
+        const PairData data =
+            dates          ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
+            : pronoun_task ? make_pair_data(pronouns::sentence_pairs(sentences), config.max_len, "the pronoun sentences",
+                                            pronouns::split_of(sentences))
+                           : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();
         int longest = 0;
         for (const auto* split : {&data.train, &data.val, &data.test})
             for (const Example& e : *split) longest = std::max({longest, int(e.src.size()), int(e.tgt.size()) + 1});
         check_fits(config, train.batch_size, longest);
-        fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n", dates ? "dates from 1900 to 2099" : run.pairs_path,
+        fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n",
+                   dates ? "dates from 1900 to 2099" : pronoun_task ? "\"it\" and two nouns" : run.pairs_path,
                    data.train.size() + data.val.size() + data.test.size(), data.test_text.front().first,
                    data.test_text.front().second);
         fmt::print("  vocabularies: {} source words, {} target words (with <pad>, <bos>, <eos>)\n", config.src_vocab_size,
                    config.tgt_vocab_size);
-        fmt::print("  train: {} pairs, val: {}, test: {} (a fixed shuffle; no test sentence is trained on)\n\n",
-                   data.train.size(), data.val.size(), data.test.size());
+        if (pronoun_task)
+            fmt::print("  train: {} pairs, val: {}, test: {} (every sentence of 20 held-out noun pairs and of 20 "
+                       "held-out noun-adjective combinations; none of them is trained on)\n\n",
+                       data.train.size(), data.val.size(), data.test.size());
+        else
+            fmt::print("  train: {} pairs, val: {}, test: {} (a fixed shuffle; no test sentence is trained on)\n\n",
+                       data.train.size(), data.val.size(), data.test.size());
 
         // 3. The model and its optimizer (Adam: no weight decay).
         nn::Rng rng(train.seed);
@@ -456,16 +570,37 @@ int main(int argc, char** argv) {
         const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng});
         report(stats, train, run, state);
 
-        // 7. Translate the test set: greedy, and beam search with --beam.
+        // 7. Translate the test set: greedy, and beam search with --beam; with --ablate-head, without that head.
         fmt::print("\n");
+        model.ablate(ablate);
         const int M = static_cast<int>(data.test.size());
-        const int greedy = exact_matches(model, data, 1, run, true);
+        std::vector<std::vector<int>> greedy_out, out;
+        const int greedy = exact_matches(model, data, 1, run, true, &greedy_out);
         int right = greedy;
+        out = greedy_out;
         if (run.beam > 1) {
             fmt::print("greedy decoding: {} / {} ({:.2f}%)\n", greedy, M, 100.0 * greedy / M);
-            right = exact_matches(model, data, run.beam, run, false);
+            right = exact_matches(model, data, run.beam, run, false, &out);
             fmt::print("beam search, {} beams:\n", run.beam);
         }
+        double agreement = std::numeric_limits<double>::quiet_NaN();
+
+        // 8. The pronoun task: agreement; then, of the whole model, where "it" looks and what each head is for.
+        if (pronoun_task) {
+            const PronounScores scores = score_pronouns(sentences, data, out);
+            agreement = static_cast<double>(scores.all.agree) / scores.all.n;
+            fmt::print("\n");
+            if (!ablate.empty()) fmt::print("heads zeroed: {}\n", head_names(ablate));
+            print_pronoun_scores(scores);
+            if (ablate.empty()) {
+                fmt::print("\n");
+                print_attention_from_it(attention_from_it(model, sentences, data), config.n_head, M);
+                fmt::print("\n");
+                print_ablation(score_pronouns(sentences, data, greedy_out), ablation_scores(model, sentences, data));
+            }
+            fmt::print("\n");
+        }
+        write_summary(stats, train, run, state, static_cast<double>(right) / M, agreement);
         fmt::print("exact match on the test set: {} / {} ({:.2f}%)\n", right, M, 100.0 * right / M);
         return 0;
     });

@@ -26,11 +26,15 @@
 #pragma once
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorised erf, for GELU
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
+
+#include <fmt/core.h>
 
 #include "07-encoder-decoder/attention.hpp"
 #include "07-encoder-decoder/data.hpp"
@@ -262,8 +266,10 @@ struct MultiHeadAttention {
     Dropout attn_dropout, resid_dropout;
     AttentionState att;  // the weights of every head and what backward needs: attention.hpp
     const int* key_len = nullptr;  // (B): the forward's source lengths, or nullptr
+    std::vector<int> ablated;  // heads whose output is zeroed (--ablate-head, an experiment)
     nn::Matrix out;      // (B*T, C): the heads' outputs, concatenated
     nn::Matrix dqkv;     // (B*T, 3C)
+    nn::Matrix dout_kept;  // (B*T, C): d(out) with the ablated heads' columns zeroed
 
     MultiHeadAttention(const Config& c, bool causal_, nn::Rng& rng)
         : n_head(c.n_head), head_size(c.d_model / c.n_head), causal(causal_),
@@ -280,12 +286,13 @@ struct MultiHeadAttention {
         c_attn.forward(x);  // (B*T, 3C)
         if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * T, T);
         attention_forward(qkv(), B, T, T, n_head, causal, key_len, attn_mask(), att, out);  // (B*T, C)
+        zero_heads(out, ablated, head_size);
         return resid_dropout.forward(proj.forward(out));
     }
 
     // dy (B*T, C) -> dx (B*T, C)
     const nn::Matrix& backward(const nn::Matrix& dy) {
-        const nn::Matrix& dout = proj.backward(resid_dropout.backward(dy));  // (B*T, C)
+        const nn::Matrix& dout = without_heads(proj.backward(resid_dropout.backward(dy)), ablated, head_size, dout_kept);
         dqkv.resize(c_attn.y.rows(), c_attn.y.cols());
         attention_backward(dout, qkv(), n_head, attn_mask(), att, dqkv, dqkv);
         return c_attn.backward(dqkv);
@@ -306,8 +313,10 @@ struct CrossAttention {
     Dropout attn_dropout, resid_dropout;
     AttentionState att;
     const int* key_len = nullptr;
+    std::vector<int> ablated;  // heads whose output is zeroed (--ablate-head)
     nn::Matrix out;        // (B*Tq, C)
     nn::Matrix dq, dkv;    // (B*Tq, C), (B*Tk, 2C)
+    nn::Matrix dout_kept;  // (B*Tq, C)
 
     CrossAttention(const Config& c, nn::Rng& rng)
         : n_head(c.n_head), head_size(c.d_model / c.n_head), query(c.d_model, c.d_model, true, rng),
@@ -327,13 +336,14 @@ struct CrossAttention {
         key_value.forward(memory);  // (B*Tk, 2C)
         if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * Tq, Tk);
         attention_forward(qkv(), B, Tq, Tk, n_head, false, key_len, attn_mask(), att, out);  // (B*Tq, C)
+        zero_heads(out, ablated, head_size);
         return resid_dropout.forward(proj.forward(out));
     }
 
     // dy (B*Tq, C) -> dx (B*Tq, C); adds d(loss)/d(memory) (B*Tk, C) to dmemory
     // Exercise: cross_attention_backward
     const nn::Matrix& backward(const nn::Matrix& dy, nn::Matrix& dmemory) {
-        const nn::Matrix& dout = proj.backward(resid_dropout.backward(dy));
+        const nn::Matrix& dout = without_heads(proj.backward(resid_dropout.backward(dy)), ablated, head_size, dout_kept);
         dq.resize(query.y.rows(), query.y.cols());
         dkv.resize(key_value.y.rows(), key_value.y.cols());
         attention_backward(dout, qkv(), n_head, attn_mask(), att, dq, dkv);
@@ -491,6 +501,18 @@ struct LabelSmoothedCrossEntropy {
     }
 };
 
+// Which attention a head is in, for the experiments that zero one head.
+enum class Heads { encoder, decoder_self, cross };
+struct HeadId {
+    Heads where;
+    int layer, head;  // from 0
+    // "2.3" (encoder layer 2, head 3), "self:2.3" (the decoder's self-attention), "cross:2.3": from 1
+    std::string name() const {
+        return fmt::format("{}{}.{}", where == Heads::encoder ? "" : where == Heads::decoder_self ? "self:" : "cross:",
+                           layer + 1, head + 1);
+    }
+};
+
 struct Transformer {
     Config config;
     nn::Rng dropout_rng;           // every dropout mask comes from here
@@ -525,6 +547,28 @@ struct Transformer {
         for (Dropout* d : dropouts()) d->rng = &dropout_rng;
     }
     Transformer(const Transformer&) = delete;  // the dropouts point at dropout_rng
+
+    // Zeroes the output of these heads in every forward pass from now on
+    // (and what flows back into them), and of no other: an experiment, to see
+    // what the model does without them (--ablate-head). {}: none.
+    void ablate(std::span<const HeadId> ids) {
+        for (EncoderLayer& l : encoder) l.sa.ablated.clear();
+        for (DecoderLayer& l : decoder) l.sa.ablated.clear(), l.ca.ablated.clear();
+        for (const HeadId& id : ids) {
+            check_head(config, id);
+            const auto l = static_cast<std::size_t>(id.layer);
+            std::vector<int>& ablated = id.where == Heads::encoder        ? encoder[l].sa.ablated
+                                        : id.where == Heads::decoder_self ? decoder[l].sa.ablated
+                                                                          : decoder[l].ca.ablated;
+            if (std::find(ablated.begin(), ablated.end(), id.head) == ablated.end()) ablated.push_back(id.head);
+        }
+    }
+    // InputError unless a model of config `c` has that head.
+    static void check_head(const Config& c, const HeadId& id) {
+        if (id.layer < 0 || id.layer >= c.n_layer || id.head < 0 || id.head >= c.n_head)
+            nn::fail("there is no head {}: this model has {} layers of {} heads on each side", id.name(), c.n_layer,
+                     c.n_head);
+    }
 
     // Switches dropout on (training) or off (evaluation, decoding).
     void train(bool on) {

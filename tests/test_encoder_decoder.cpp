@@ -12,6 +12,7 @@
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/pronouns.hpp"
 #include "common/runtime.hpp"
 #include "lm_helpers.hpp"
 
@@ -121,6 +122,143 @@ TEST_CASE("07: the split holds out at least 5% and 10%, the same every time, no 
     CHECK(a.tgt_vocab.word(kEos) == "<eos>");
     // --max-len too short for the sentences
     CHECK_THROWS_WITH(make_pair_data(pairs, 6, "the dates"), Contains("more than --max-len 6 allows (5)"));
+}
+
+namespace {
+// The index of the entry of `table` whose English word is `english`.
+template <typename Table>
+int index_of(const Table& table, const std::string& english) {
+    for (std::size_t i = 0; i < table.size(); ++i)
+        if (english == table[i].english) return static_cast<int>(i);
+    FAIL("no entry " << english);
+    return -1;
+}
+}  // namespace
+
+TEST_CASE("07: the pronoun generator writes the hand-written pairs", "[07-encoder-decoder]") {
+    using namespace pronouns;
+    struct Pair {
+        int frame;
+        const char *food, *container, *adjective, *english, *spanish;
+    };
+    const Pair pairs[] = {
+        {0, "pizza", "oven", "delicious", "the pizza came out of the oven and it was delicious",
+         "la pizza salió del horno y estaba deliciosa"},
+        {0, "pizza", "oven", "dirty", "the pizza came out of the oven and it was dirty",
+         "la pizza salió del horno y estaba sucio"},
+        {0, "bread", "box", "juicy", "the bread came out of the box and it was juicy",
+         "el pan salió de la caja y estaba jugoso"},
+        {1, "bread", "pot", "empty", "the pot held the bread and it was empty", "la olla contenía el pan y estaba vacía"},
+        {1, "bread", "pot", "salty", "the pot held the bread and it was salty", "la olla contenía el pan y estaba salado"},
+        {2, "soup", "skillet", "broken", "we took the soup out of the skillet because it was broken",
+         "sacamos la sopa de la sartén porque estaba rota"},
+        {2, "fish", "microwave", "raw", "we took the fish out of the microwave because it was raw",
+         "sacamos el pescado del microondas porque estaba crudo"},
+        {3, "cake", "bowl", "tasty", "we opened the bowl with the cake and it was tasty",
+         "abrimos el tazón con la tarta y estaba sabrosa"},
+        {3, "chicken", "fridge", "rusty", "we opened the fridge with the chicken and it was rusty",
+         "abrimos la nevera con el pollo y estaba oxidada"},
+        {3, "omelette", "tray", "dented", "we opened the tray with the omelette and it was dented",
+         "abrimos la bandeja con la tortilla y estaba abollada"},
+    };
+    for (const Pair& p : pairs) {
+        const Sentence s = make_sentence(p.frame, index_of(kFoods, p.food), index_of(kContainers, p.container),
+                                         index_of(kAdjectives, p.adjective));
+        CHECK(s.english == p.english);
+        CHECK(s.spanish == p.spanish);
+        // The positions name the words they say.
+        const std::vector<std::string> words = split_words(s.english);
+        CHECK(words[static_cast<std::size_t>(s.it_pos)] == "it");
+        CHECK(words[static_cast<std::size_t>(s.food_pos)] == p.food);
+        CHECK(words[static_cast<std::size_t>(s.container_pos)] == p.container);
+        const std::vector<std::string> spanish = split_words(s.spanish);
+        CHECK(spanish[static_cast<std::size_t>(s.food_pos_es)] == kFoods[static_cast<std::size_t>(s.food)].spanish);
+        CHECK(spanish[static_cast<std::size_t>(s.container_pos_es)] == kContainers[static_cast<std::size_t>(s.container)].spanish);
+        CHECK(split_words(s.spanish).back() == s.agreeing_word());
+    }
+    const Sentence dirty = make_sentence(0, 0, index_of(kContainers, "oven"), index_of(kAdjectives, "dirty"));
+    CHECK(dirty.referent == Role::container);
+    CHECK(dirty.referent_pos() == dirty.container_pos);
+    CHECK(dirty.other_pos() == dirty.food_pos);
+    CHECK(!dirty.same_gender());  // la pizza, el horno
+    // 10 foods x 10 containers x 4 frames x 13 adjectives, every sentence different on both sides; both genders
+    // and both orders of the nouns.
+    const std::vector<Sentence> all = all_sentences();
+    CHECK(all.size() == 5200);
+    std::set<std::string> en, es;
+    int food_first = 0, food_referent = 0, feminine_referent = 0, same = 0;
+    for (const Sentence& s : all) {
+        en.insert(s.english), es.insert(s.spanish);
+        food_first += s.food_pos < s.container_pos;
+        food_referent += s.referent == Role::food;
+        feminine_referent += s.referent_noun().gender == Gender::feminine;
+        same += s.same_gender();
+    }
+    CHECK(en.size() == all.size());
+    CHECK(es.size() == all.size());
+    CHECK(food_first == 2600);
+    CHECK(food_referent == 7 * 400);
+    CHECK(feminine_referent == 2600);
+    CHECK(same == 2600);
+}
+
+TEST_CASE("07: the pronoun split holds out noun pairs and noun-adjective combinations, none trained on",
+          "[07-encoder-decoder]") {
+    using namespace pronouns;
+    const std::vector<Sentence> all = all_sentences();
+    const std::vector<Split> split = split_of(all), again = split_of(all);
+    CHECK(split == again);
+    std::set<std::pair<int, int>> train_pairs, test_pairs, train_combinations, test_combinations;
+    auto combination = [](const Sentence& s) {
+        return std::pair{s.referent == Role::food ? s.food : 10 + s.container, s.adjective};
+    };
+    int n_test = 0, n_val = 0, n_train = 0;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const Sentence& s = all[i];
+        if (split[i] == Split::test) ++n_test;
+        if (split[i] == Split::val) ++n_val;
+        if (split[i] != Split::train) continue;
+        ++n_train;
+        train_pairs.insert({s.food, s.container});
+        train_combinations.insert(combination(s));
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const Sentence& s = all[i];
+        if (held_out_pair(s.food, s.container)) {
+            CHECK(split[i] == Split::test);
+            test_pairs.insert({s.food, s.container});
+        }
+        if (held_out_combination(s)) {
+            CHECK(split[i] == Split::test);
+            test_combinations.insert(combination(s));
+        }
+        if (split[i] == Split::test) CHECK((held_out_pair(s.food, s.container) || held_out_combination(s)));
+    }
+    CHECK(test_pairs.size() == 20);
+    CHECK(test_combinations.size() == 20);
+    for (const auto& p : test_pairs) CHECK(train_pairs.count(p) == 0);
+    for (const auto& c : test_combinations) CHECK(train_combinations.count(c) == 0);
+    CHECK(train_pairs.size() == 80);  // every other pair is trained on
+    CHECK(n_test == 1040 + 640);      // 20 pairs x 52 sentences; 20 combinations x 40, less the 160 in those pairs
+    CHECK(n_val == 176);              // ceil(5%) of the other 3520
+    CHECK(n_train == 3344);
+    // make_pair_data keeps the given splits and says where each test pair came from.
+    const PairData data = make_pair_data(sentence_pairs(all), 16, "the pronoun sentences", split);
+    CHECK(data.test.size() == 1680);
+    CHECK(data.val.size() == 176);
+    CHECK(data.train.size() == 3344);
+    REQUIRE(data.test_index.size() == data.test.size());
+    for (std::size_t k = 0; k < data.test.size(); ++k) {
+        CHECK(split[data.test_index[k]] == Split::test);
+        CHECK(data.test_text[k].first == all[data.test_index[k]].english);
+    }
+    std::set<std::vector<int>> train_src;
+    for (const Example& e : data.train) train_src.insert(e.src);
+    for (const Example& e : data.test) CHECK(train_src.count(e.src) == 0);
+    // Accented words are single tokens of the target vocabulary.
+    for (const char* w : {"salió", "sartén", "tazón", "vacía", "vacío", "contenía", "del"}) CHECK(data.tgt_vocab.find(w) > 2);
+    CHECK_THROWS_WITH(make_pair_data(sentence_pairs(all), 16, "x", std::span(split).first(10)),
+                      Contains("10 splits given for 5200 pairs"));
 }
 
 TEST_CASE("07: words split on spaces and around punctuation; TSV lines are checked", "[07-encoder-decoder]") {
@@ -387,6 +525,74 @@ TEST_CASE("07: decoding with the key/value cache writes the words of the plain d
             for (int K : {2, 4}) CHECK(beam_decode(model, all, K, true) == beam_decode(model, all, K, false));
         }
     }
+}
+
+TEST_CASE("07: zeroing heads (--ablate-head) changes the logits, zeroing none changes nothing; backward matches",
+          "[07-encoder-decoder]") {
+    nn::Rng rng(33);
+    Config c = tiny_config();
+    c.max_len = 8, c.tgt_vocab_size = 20;
+    Transformer model(c, rng);
+    randomize(model.parameters(), rng);
+    model.train(false);
+    const std::vector<Example> examples = random_examples(4, c, rng);
+    const Batch batch = batch_of(examples);
+    std::vector<const Example*> all;
+    for (const Example& e : examples) all.push_back(&e);
+    auto logits = [&] {
+        model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
+        return nn::Matrix(model.decode(batch.tgt_in, batch.Tt));
+    };
+    auto same = [](const nn::Matrix& a, const nn::Matrix& b) { return (a.array() == b.array()).all(); };
+    const nn::Matrix intact = logits();
+    model.ablate({});
+    CHECK(same(logits(), intact));  // nothing zeroed: the same bits
+    const int hs = c.d_model / c.n_head;
+    for (Heads where : {Heads::encoder, Heads::decoder_self, Heads::cross})
+        for (int l = 0; l < c.n_layer; ++l)
+            for (int h = 0; h < c.n_head; ++h) {
+                const HeadId id{where, l, h};
+                DYNAMIC_SECTION("head " << id.name()) {
+                    model.ablate(std::vector{id});
+                    const nn::Matrix changed = logits();
+                    CHECK((changed - intact).cwiseAbs().maxCoeff() > 1e-3f);
+                    const auto L = static_cast<std::size_t>(l);
+                    const nn::Matrix& out = where == Heads::encoder        ? model.encoder[L].sa.out
+                                            : where == Heads::decoder_self ? model.decoder[L].sa.out
+                                                                           : model.decoder[L].ca.out;
+                    CHECK(out.middleCols(h * hs, hs).cwiseAbs().maxCoeff() == 0.0f);
+                    CHECK(out.cwiseAbs().maxCoeff() > 0.0f);
+                    // Decoding one word at a time with the cache zeroes the head as well.
+                    model.encode(batch.src, batch.src_len, batch.B, batch.Ts);
+                    DecoderSteps cached(model, c.max_len - 1, true), plain(model, c.max_len - 1, false);
+                    std::vector<int> tokens(all.size(), kBos);
+                    for (int t = 0; t < 3; ++t) {
+                        const nn::Matrix a = cached.step(tokens, t), b = plain.step(tokens, t);
+                        CHECK((a - b).cwiseAbs().maxCoeff() < 1e-5f * b.cwiseAbs().maxCoeff());
+                        for (int& w : tokens) w = 3 + t;
+                    }
+                    model.ablate({});
+                    CHECK(same(logits(), intact));
+                }
+            }
+    SECTION("gradients with heads zeroed") {
+        model.train(true);  // dropout is 0: the same forward
+        const std::vector<HeadId> zeroed{{Heads::encoder, 0, 1}, {Heads::decoder_self, 1, 0}, {Heads::cross, 0, 0}};
+        model.ablate(zeroed);
+        // The zeroed encoder head's query, key and value weights get no gradient; the other head's do.
+        for (nn::Parameter* p : model.parameters()) p->grad.setZero();
+        model.loss(batch);
+        model.backward();
+        const nn::Matrix& g = model.encoder[0].sa.c_attn.weight.grad;  // (3C, C): [q; k; v] of every head
+        for (int part = 0; part < 3; ++part) {
+            CHECK(g.middleRows(part * c.d_model + 1 * hs, hs).cwiseAbs().maxCoeff() == 0.0f);
+            CHECK(g.middleRows(part * c.d_model + 0 * hs, hs).cwiseAbs().maxCoeff() > 0.0f);
+        }
+        auto loss = [&] { return model.loss(batch); };
+        test::check_model_gradients(model, loss, [] { return std::vector<bool>{}; }, kModel);
+    }
+    CHECK_THROWS_WITH(model.ablate(std::vector{HeadId{Heads::cross, 2, 0}}),
+                      Contains("there is no head cross:3.1: this model has 2 layers of 2 heads on each side"));
 }
 
 TEST_CASE("07: a translation stops at its source's length + 50 words, even without <eos>", "[07-encoder-decoder]") {

@@ -241,3 +241,94 @@ TEST_CASE("07-encoder-decoder translate --verbose: each word's probability, and 
     CHECK(empty >= 1);  // "hundred" and "two thousand" here
     CHECK(low >= 3);    // the others
 }
+
+TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, the heads; translate --explain and "
+          "--ablate-head", "[07-encoder-decoder][run]") {
+    test::ScratchDir dir;
+    const std::string ckpt = (dir / "ckpt").string();
+    const test::RunResult r =
+        test::run_lesson(kLesson, kSmall + " --task pronouns --max-iters 60 --eval-interval 30 --warmup-iters 30 --out " +
+                                      ckpt + " --summary-json " + (dir / "s.json").string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("\"it\" and two nouns: 5200 sentence pairs"));
+    CHECK_THAT(r.output, Contains("train: 3344 pairs, val: 176, test: 1680"));
+    CHECK_THAT(r.output, Contains("the C held the F and it was A                      420"));
+    CHECK_THAT(r.output, Contains("the two nouns of two genders                       928"));
+    CHECK_THAT(r.output, Contains("encoder self-attention, from \"it\":") && Contains("cross-attention, writing the adjective:"));
+    CHECK_THAT(r.output, Contains("head zeroed") && Contains("\n  self:1.1 ") && Contains("\n  cross:1.* "));
+    static const std::regex last(R"(exact match on the test set: \d+ / 1680 \([0-9.]+%\)\n$)");
+    CHECK(std::regex_search(r.output, last));
+    // The summary holds the shares printed in the table's last row.
+    const std::string json = nn::read_file(dir / "s.json");
+    auto field = [&](const std::string& key) {
+        const auto at = json.find("\"" + key + "\": ");
+        REQUIRE(at != std::string::npos);
+        return std::stod(json.substr(at + key.size() + 4));
+    };
+    std::smatch all;
+    REQUIRE(std::regex_search(r.output, all, std::regex(R"(\n  all +1680 +(\d+) \([0-9.]+%\) +(\d+) \()")));
+    CHECK(field("test_exact_match") == Approx(std::stod(all[1]) / 1680).epsilon(1e-6));
+    CHECK(field("test_agreement") == Approx(std::stod(all[2]) / 1680).epsilon(1e-6));
+
+    auto translate_p = [&](const std::string& args) {
+        return test::run_lesson(kLesson, "translate --checkpoint " + ckpt + " --text 'the pizza came out of the oven and "
+                                         "it was delicious' " + args);
+    };
+    const test::RunResult e = translate_p("--explain it");
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    CHECK_THAT(e.output, Contains("\"it\" (word 9 of 11) in the encoder's self-attention"));
+    CHECK_THAT(e.output, Contains("the decoder's cross-attention when it writes"));
+    // Each head's weights are the softmax of its printed scores (rounded to 0.01).
+    const std::size_t table = e.output.find("  layer 1\n");
+    REQUIRE(table != std::string::npos);
+    std::istringstream lines(e.output.substr(table));
+    std::string line;
+    std::getline(lines, line), std::getline(lines, line);  // "layer 1", the header
+    const int nh = 4;
+    std::vector<std::vector<double>> scores(nh), weights(nh);
+    for (int j = 0; j < 11 && std::getline(lines, line); ++j) {
+        std::istringstream words(line);
+        std::string word;
+        words >> word;
+        for (int h = 0; h < nh; ++h) {
+            double s = 0, w = 0;
+            words >> s >> w;
+            scores[h].push_back(s), weights[h].push_back(w);
+        }
+    }
+    for (int h = 0; h < nh; ++h) {
+        REQUIRE(scores[h].size() == 11);
+        double z = 0;
+        for (double s : scores[h]) z += std::exp(s);
+        for (std::size_t j = 0; j < 11; ++j) CHECK(std::exp(scores[h][j]) / z == Approx(weights[h][j]).margin(0.02));
+    }
+    auto refuses = [&](const test::RunResult& bad, const std::string& message) {
+        INFO(bad.output);
+        CHECK(bad.status == 2);
+        CHECK_THAT(bad.output, Contains(message));
+        CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
+    };
+    refuses(translate_p("--explain she"), "--explain 'she' is not a word of --text");
+    const test::RunResult map = translate_p("--encoder-attention-map " + (dir / "enc.png").string());
+    INFO(map.output);
+    CHECK(map.status == 0);
+    CHECK_THAT(map.output, Contains("wrote the encoder's self-attention, 1 layers x 4 heads, to"));
+    CHECK(std::filesystem::file_size(dir / "enc.png") > 1000);
+    refuses(translate_p("--ablate-head 2.1"), "there is no head 2.1: this model has 1 layers of 4 heads on each side");
+    refuses(translate_p("--ablate-head two"), "--ablate-head takes LAYER.HEAD");
+    refuses(translate_p("--ablate-head 1.1,"), "--ablate-head takes LAYER.HEAD");
+    CHECK(translate_p("--ablate-head 1.1,self:1.2,cross:1.*").status == 0);
+    // Refused before training: a head the model will not have, and two sources of pairs.
+    refuses(test::run_lesson(kLesson, kSmall + " --task pronouns --ablate-head cross:1.5"), "there is no head cross:1.5");
+    refuses(test::run_lesson(kLesson, kSmall + " --task pronouns --pairs " + (dir / "p.tsv").string()),
+            "--pairs and --task pronouns both name the sentence pairs");
+    // Zeroing all of the only encoder layer's heads: the run says so and still ends with the exact-match line.
+    const test::RunResult a = test::run_lesson(kLesson, kSmall + " --task pronouns --max-iters 10 --eval-interval 10 "
+                                                                 "--ablate-head 1.*");
+    INFO(a.output);
+    CHECK(a.status == 0);
+    CHECK_THAT(a.output, Contains("heads zeroed: 1.1,1.2,1.3,1.4"));
+    CHECK(std::regex_search(a.output, last));
+}
