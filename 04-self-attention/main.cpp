@@ -10,7 +10,8 @@
 // --position (learned or sinusoidal), --mask (what if the model can see the
 // future?), --score (does the sign of q.k matter? must it be a dot product?),
 // and --attention-map draws the weights one head gives to each earlier
-// character. --show-trick prints the lecture's three ways to average the past.
+// character. --show-trick prints the lecture's three ways to average the past
+// (or, with --mask, what the mask lets a position see).
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -75,56 +76,77 @@ void print_matrix(const nn::Matrix& m) {
 }
 
 // The lecture's "mathematical trick in self-attention": three ways for every
-// position t of one sequence x (T, C) to average x[0..t], the past and itself.
-// Prints each way's (T, T) weights and how far apart their results are.
-void show_trick(std::uint64_t seed) {
+// position t of one sequence x (T, C) to average the positions the mask lets
+// it see (causal: x[0..t], the past and itself). Prints each way's (T, T)
+// weights and how far apart their results are.
+void show_trick(std::uint64_t seed, Mask mask) {
     const int T = 8, C = 2;
     nn::Rng rng(seed);
     nn::Matrix x(T, C);
     rng.fill_normal(nn::as_span(x));
-    fmt::print("The trick behind self-attention: three ways to average the past, for one sequence\n"
-               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", T, C, seed);
+    // What each version is called under each mask: the seen positions, the 0/1 matrix, where -inf goes.
+    const char* seen = mask == Mask::causal ? "x[0..t]" : mask == Mask::anticausal ? "x[t..T-1]" : "x[0..T-1]";
+    const char* ones = mask == Mask::causal ? "tril(ones(T, T))" : mask == Mask::anticausal ? "triu(ones(T, T))" : "ones(T, T)";
+    const char* minus_inf = mask == Mask::causal ? " with -inf above the diagonal"
+                            : mask == Mask::anticausal ? " with -inf below the diagonal" : "";
+    const char* what = mask == Mask::causal ? "the past" : mask == Mask::anticausal ? "the future" : "everything";
+    fmt::print("The trick behind self-attention: three ways to average {}, for one sequence\n"
+               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", what, T, C, seed);
     print_matrix(x);
 
-    // 1. A loop: xbow[t] = mean(x[0..t]).  x (T, C) -> xbow (T, C)
-    auto average_past = [](const nn::Matrix& in) {
+    // 1. A loop: xbow[t] = the mean of the x[i] the mask lets t see.  x (T, C) -> xbow (T, C)
+    auto average_seen = [mask](const nn::Matrix& in) {
         nn::Matrix xbow = nn::Matrix::Zero(in.rows(), in.cols());
-        for (Eigen::Index t = 0; t < in.rows(); ++t) {
-            for (Eigen::Index i = 0; i <= t; ++i) xbow.row(t) += in.row(i);
-            xbow.row(t) /= static_cast<float>(t + 1);
+        const int n = static_cast<int>(in.rows());
+        for (int t = 0; t < n; ++t) {
+            int count = 0;
+            for (int i = 0; i < n; ++i) {
+                if (masked(mask, t, i)) continue;
+                xbow.row(t) += in.row(i);
+                ++count;
+            }
+            xbow.row(t) /= static_cast<float>(count);
         }
         return xbow;
     };
-    const nn::Matrix xbow = average_past(x);
+    const nn::Matrix xbow = average_seen(x);
     // The loop is linear in x, xbow = W x, so run on the identity it gives its weights W.
-    const nn::Matrix wei1 = average_past(nn::Matrix::Identity(T, T));
-    fmt::print("\n1. a loop, xbow[t] = mean(x[0..t]); its weights (the loop run on the (T, T) identity):\n");
+    const nn::Matrix wei1 = average_seen(nn::Matrix::Identity(T, T));
+    fmt::print("\n1. a loop, xbow[t] = mean({}); its weights (the loop run on the (T, T) identity):\n", seen);
     print_matrix(wei1);
 
-    // 2. wei = tril(ones(T, T)), each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
-    nn::Matrix wei2 = nn::Matrix::Ones(T, T).triangularView<Eigen::Lower>();
+    // 2. wei = ones where the mask lets t see, each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
+    nn::Matrix wei2(T, T);
+    for (int i = 0; i < T; ++i)
+        for (int j = 0; j < T; ++j) wei2(i, j) = masked(mask, i, j) ? 0.0f : 1.0f;
     const nn::Vector row_sums = wei2.rowwise().sum();
     wei2.array().colwise() /= row_sums.array();
     const nn::Matrix xbow2 = wei2 * x;
-    fmt::print("\n2. wei = tril(ones(T, T)) / its row sums; xbow2 = wei @ x:\n");
+    fmt::print("\n2. wei = {} / its row sums; xbow2 = wei @ x:\n", ones);
     print_matrix(wei2);
 
-    // 3. wei = softmax(zeros with -inf above the diagonal); xbow3 = wei x.  (T, T) x (T, C)
+    // 3. wei = softmax(zeros with -inf where masked); xbow3 = wei x.  (T, T) x (T, C)
     nn::Matrix wei3 = nn::Matrix::Zero(T, T);
     for (int i = 0; i < T; ++i)
-        for (int j = i + 1; j < T; ++j) wei3(i, j) = -std::numeric_limits<float>::infinity();
+        for (int j = 0; j < T; ++j)
+            if (masked(mask, i, j)) wei3(i, j) = -std::numeric_limits<float>::infinity();
     nn::softmax_rows(wei3);
     const nn::Matrix xbow3 = wei3 * x;
-    fmt::print("\n3. wei = softmax(zeros(T, T) with -inf above the diagonal); xbow3 = wei @ x:\n");
+    fmt::print("\n3. wei = softmax(zeros(T, T){}); xbow3 = wei @ x:\n", minus_inf);
     print_matrix(wei3);
 
-    fmt::print("\nxbow, the average of the past at every position:\n");
+    fmt::print("\nxbow, the average of {} at every position:\n", what);
     print_matrix(xbow);
     fmt::print("\nlargest absolute difference of the results: |xbow - xbow2| {:.2g}, |xbow - xbow3| {:.2g}\n",
                (xbow - xbow2).cwiseAbs().maxCoeff(), (xbow - xbow3).cwiseAbs().maxCoeff());
     fmt::print("largest absolute difference of the weights: |wei1 - wei2| {:.2g}, |wei1 - wei3| {:.2g}\n",
                (wei1 - wei2).cwiseAbs().maxCoeff(), (wei1 - wei3).cwiseAbs().maxCoeff());
     fmt::print("Attention is version 3 with the zeros replaced by scores q.k computed from the data.\n");
+}
+
+// --mask's value as a Mask.
+Mask mask_named(const std::string& name) {
+    return std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(name);
 }
 
 // Every setting of a run, from the command line.
@@ -178,14 +200,26 @@ void add_options(CLI::App& app, Options& o) {
     app.add_flag("--loss-per-position", o.per_position,
                  "After training, print the validation loss at each position of the context");
     app.add_flag("--show-trick", o.trick,
-                 "Print the lecture's three ways to average the past (a loop, a matrix product, a "
-                 "masked softmax) for one random sequence of T = 8, C = 2, and exit");
+                 "Print the lecture's three ways to average what --mask lets each position see (a loop, "
+                 "a matrix product, a masked softmax) for one random sequence of T = 8, C = 2, and exit");
     app.add_option("--attention-map", o.attention_map, "After training, draw the attention weights for --map-text into this PNG");
     app.add_option("--map-text", o.map_text, "Text for --attention-map, at most --block-size characters")
         ->capture_default_str();
 }
 
-// One batch walked through the model, to show the shapes.
+// The score in use, as a formula of q and k (T, hs): what print_shapes shows for s.
+std::string score_formula(Score score) {
+    switch (score) {
+        case Score::dot: return "q k^T / sqrt(hs)";
+        case Score::squared_dot: return "(q k^T / sqrt(hs))^2";
+        case Score::squared_elements: return "q^2 (k^2)^T / sqrt(hs)";
+        case Score::negative_dot: return "-q k^T / sqrt(hs)";
+        case Score::distance: return "-|q_i - k_j|^2 / sqrt(hs)";
+    }
+    return "";
+}
+
+// One batch walked through the model and back, to show the shapes.
 void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Options& o, nn::Rng& rng) {
     const int B = o.batch_size, T = o.block_size, V = data.vocab.size();
     long n_params = 0;
@@ -193,6 +227,7 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
     const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
     const double loss0 = model.loss(example);
     const int C = o.n_embd, hs = model.sa_head.head_size;
+    const Head& head = model.sa_head;
     fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), hs = {} (head size), V = {}:\n",
                B, T, C, hs, V);
     fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
@@ -201,13 +236,34 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
     fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
                nn::shape(model.position_embedding_table.y), o.position);
     fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
-    fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(model.sa_head.key.y));
-    fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
-               nn::shape(model.sa_head.wei), o.mask, o.score);
-    fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(model.sa_head.out));
+    fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(head.key.y));
+    fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), the {} score\n", "s = " + score_formula(model.config.score),
+               nn::shape(head.s), o.score);
+    fmt::print("  {:<44} {}  (B*T, T): {} mask, each row sums to 1\n", "wei = softmax(mask(s))", nn::shape(head.wei), o.mask);
+    fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(head.out));
     fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(out)", nn::shape(model.lm_head.y));
     fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
                "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+    model.backward();  // the same batch back: the gradient of each thing has its shape
+    fmt::print("  backward, from the loss to the embeddings:\n");
+    fmt::print("  {:<44} {}  (B*T, V): (softmax(logits) - one_hot(yb)) / (B*T)\n", "dlogits",
+               nn::shape(model.criterion.dlogits));
+    fmt::print("  {:<44} {}  (B*T, hs); d lm_head.weight {}\n", "dout = dlogits Wlm", nn::shape(model.lm_head.dx),
+               nn::shape(model.lm_head.weight.grad));
+    fmt::print("  {:<44} {}  (B*T, T)\n", "dwei = dout v^T", nn::shape(head.dwei));
+    fmt::print("  {:<44} {}  (B*T, hs)\n", "dv = wei^T dout", nn::shape(head.dv));
+    fmt::print("  {:<44} {}  (B*T, T): 0 where masked (in dwei's place)\n", "ds = wei * (dwei - rowsum(dwei * wei))",
+               nn::shape(head.dwei));
+    fmt::print("  {:<44} {}  (B*T, hs) each: the {} score's backward\n", "dq, dk", nn::shape(head.dq), o.score);
+    fmt::print("  {:<44} {}  (hs, C) each\n", "d Wk, d Wq, d Wv", nn::shape(head.key.weight.grad));
+    fmt::print("  {:<44} {}  (B*T, C)\n", "dx = dk Wk + dq Wq + dv Wv", nn::shape(head.dx));
+    fmt::print("  {:<44} {}  (V, C): row i sums the rows of dx where xb is i\n", "d token_embedding_table",
+               nn::shape(model.token_embedding_table.weight.grad));
+    if (model.config.position == Position::learned)
+        fmt::print("  {:<44} {}  (T, C): row t sums the rows of dx at position t\n", "d position_embedding_table",
+                   nn::shape(model.position_embedding_table.weight.grad));
+    else
+        fmt::print("  {:<44} none: the sinusoidal table is not trained\n", "d position_embedding_table");
     fmt::print("  {} trained parameters\n\n", n_params);
 }
 
@@ -227,7 +283,7 @@ int main(int argc, char** argv) {
         // between threads costs more than it saves, so Eigen gets one thread.
         Eigen::setNbThreads(1);
         if (o.trick) {
-            show_trick(o.seed);
+            show_trick(o.seed, mask_named(o.mask));
             return 0;
         }
         const int B = o.batch_size, T = o.block_size;
@@ -248,7 +304,7 @@ int main(int argc, char** argv) {
         nn::Rng rng(o.seed);
         const Config config{.vocab_size = V, .block_size = T, .n_embd = o.n_embd,
                             .position = o.position == "learned" ? Position::learned : Position::sinusoidal,
-                            .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(o.mask),
+                            .mask = mask_named(o.mask),
                             .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
                                                                   {"squared-elements", Score::squared_elements},
                                                                   {"negative-dot", Score::negative_dot},

@@ -138,7 +138,7 @@ void check_same(const fs::path& file, const Checkpoint& k, const Config& c, cons
     if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
 }
 
-// One batch walked through the model, to show the shapes.
+// One batch walked through the model and back, to show the shapes.
 void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, int threads) {
     const Config& c = model.config;
     const int B = train.batch_size, T = c.block_size, V = c.vocab_size;
@@ -170,9 +170,28 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
                c.tie ? "tied to token_embedding_table" : "its own (V, C) matrix");
     fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n", "loss = cross_entropy(logits, yb)",
                loss0, V, std::log(static_cast<double>(V)));
-    fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
     b0.sa.att.keep_weights = false;
     b0.sa.att.wei.resize(0, 0);
+    // The same batch back. The blocks free their activations' gradients once read (memory.hpp), so
+    // those shapes are given from B, T, C, nh; the parameters' gradients are the kept matrices.
+    model.backward();
+    const int C = c.n_embd, hs = b0.sa.head_size;
+    auto dims = [](long rows, long cols) { return fmt::format("({}, {})", rows, cols); };
+    fmt::print("  backward, from the loss to the embeddings:\n");
+    fmt::print("  {:<44} {}  (B*T, V): (softmax(logits) - one_hot(yb)) / (B*T)\n", "dlogits", nn::shape(model.criterion.dlogits));
+    fmt::print("  {} x Block, the last first:\n", c.n_layer);
+    fmt::print("    in each of the B*nh = {} (sequence, head) pairs in turn (attention.hpp):\n", B * c.n_head);
+    fmt::print("      {:<40} {}  (T, T): the weights again from q, k, then d of them\n", "dwei = dout_h v^T", dims(T, T));
+    fmt::print("      {:<40} {}  (T, T): 0 in the future\n", "ds = wei * (dwei - rowsum(dwei * wei))", dims(T, T));
+    fmt::print("      {:<40} {}  (T, hs) each\n", "dq = ds k, dk = ds^T q (/ sqrt(hs))", dims(T, hs));
+    fmt::print("      {:<40} {}  (T, hs)\n", "dv = wei^T dout_h", dims(T, hs));
+    fmt::print("    {:<42} {}  (B*T, 3C): every head's dq, dk, dv in its columns\n", "dqkv", dims(long(B) * T, 3 * C));
+    fmt::print("    {:<42} {}  (3C, C)\n", "d c_attn.weight", nn::shape(b0.sa.c_attn.weight.grad));
+    fmt::print("    {:<42} {}  (B*T, C): what the block hands to the one before\n", "dx", dims(long(B) * T, C));
+    fmt::print("  {:<44} {}  (V, C): {}\n", "d token_embedding_table", nn::shape(model.token_embedding_table.weight.grad),
+               c.tie ? "from the tied lm head and from the lookup" : "from the lookup");
+    fmt::print("  {:<44} {}  (T, C)\n", "d position_embedding_table", nn::shape(model.position_embedding_table.weight.grad));
+    fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
 }
 
 // What the training loop measured.

@@ -137,19 +137,36 @@ TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self
     const std::string output = test::check_short_run(
         "04-self-attention", "--attention-map " + png + " --position sinusoidal --score squared-dot --loss-per-position");
     CHECK_THAT(output, Catch::Matchers::Contains("(sinusoidal)") &&
-                           Catch::Matchers::Contains("causal mask, squared-dot score") &&
+                           Catch::Matchers::Contains("s = (q k^T / sqrt(hs))^2") &&
+                           Catch::Matchers::Contains("the squared-dot score") &&
+                           Catch::Matchers::Contains("causal mask, each row sums to 1") &&
                            Catch::Matchers::Contains("val loss at each position t = 0..7: "));
+    // The backward's shapes, for B = 32, T = 8, C = hs = 32, V = 65; no gradient for the fixed table.
+    for (const char* line : {"dlogits                                      (256, 65)",
+                             "dwei = dout v^T                              (256, 8)  (B*T, T)",
+                             "dv = wei^T dout                              (256, 32)  (B*T, hs)",
+                             "dq, dk                                       (256, 32)  (B*T, hs) each: the squared-dot score's backward",
+                             "d Wk, d Wq, d Wv                             (32, 32)  (hs, C) each",
+                             "dx = dk Wk + dq Wq + dv Wv                   (256, 32)  (B*T, C)",
+                             "d token_embedding_table                      (65, 32)  (V, C)",
+                             "d position_embedding_table                   none"})
+        CHECK_THAT(output, Catch::Matchers::Contains(line));
     const std::string bytes = nn::read_file(png);
     CHECK(bytes.substr(1, 3) == "PNG");
     for (const char* mask : {"anticausal", "none"})
         CHECK(test::run_lesson("04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun +
                                                         " --mask " + mask).status == 0);
-    for (const char* score : {"squared-elements", "negative-dot", "distance"}) {
+    // Each score prints its own formula.
+    for (const auto& [score, formula] : std::vector<std::pair<std::string, std::string>>{
+             {"squared-elements", "s = q^2 (k^2)^T / sqrt(hs)"},
+             {"negative-dot", "s = -q k^T / sqrt(hs)"},
+             {"distance", "s = -|q_i - k_j|^2 / sqrt(hs)"}}) {
         const test::RunResult r = test::run_lesson(
             "04-self-attention", "--data " + test::shakespeare_dir() + " " + test::kTinyRun + " --score " + score);
         INFO(score << "\n" << r.output);
         CHECK(r.status == 0);
-        CHECK_THAT(r.output, Catch::Matchers::Contains(std::string("causal mask, ") + score + " score"));
+        CHECK_THAT(r.output, Catch::Matchers::Contains(formula) && Catch::Matchers::Contains("the " + score + " score"));
+        CHECK_THAT(r.output, !Catch::Matchers::Contains("s = q k^T / sqrt(hs)"));  // not the dot product's
     }
     test::check_learns("04-self-attention", 4.0, 3.2);
 }
@@ -180,6 +197,33 @@ TEST_CASE("04: --show-trick prints three equal ways to average the past", "[04-s
     CHECK(d2 < 1e-6);
     CHECK(d3 < 1e-6);
     CHECK_THAT(r.output, !Contains("step 0"));  // no training
+}
+
+TEST_CASE("04: --show-trick averages what --mask lets a position see", "[04-self-attention][run]") {
+    using Catch::Matchers::Contains;
+    auto count = [](const std::string& text, const std::string& row) {
+        std::size_t n = 0;
+        for (auto at = text.find(row); at != std::string::npos; at = text.find(row, at + 1)) ++n;
+        return n;
+    };
+    const std::string eighths = "     0.1250  0.1250  0.1250  0.1250  0.1250  0.1250  0.1250  0.1250\n";
+    // anticausal: row t holds 1/(T-t) on columns t..T-1, in each of the three versions.
+    test::RunResult r = test::run_lesson("04-self-attention", "--show-trick --mask anticausal");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("1. a loop, xbow[t] = mean(x[t..T-1])") &&
+                             Contains("2. wei = triu(ones(T, T)) / its row sums") &&
+                             Contains("3. wei = softmax(zeros(T, T) with -inf below the diagonal)"));
+    CHECK(count(r.output, eighths) == 3);  // row 0 sees all 8
+    CHECK(count(r.output, "     0.0000  0.1429  0.1429  0.1429  0.1429  0.1429  0.1429  0.1429\n") == 3);
+    CHECK(count(r.output, "     0.0000  0.0000  0.0000  0.0000  0.0000  0.0000  0.0000  1.0000\n") == 3);
+    CHECK(count(r.output, "     0.5000  0.5000  0.0000") == 0);  // not the causal weights
+    CHECK_THAT(r.output, Contains("|wei1 - wei2| 0, |wei1 - wei3| 0"));
+    // none: every row is 1/8 everywhere.
+    r = test::run_lesson("04-self-attention", "--show-trick --mask none");
+    REQUIRE(r.status == 0);
+    CHECK(count(r.output, eighths) == 3 * 8);
+    CHECK_THAT(r.output, Contains("3. wei = softmax(zeros(T, T)); xbow3 = wei @ x"));
 }
 
 TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][run]") {

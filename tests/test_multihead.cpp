@@ -96,7 +96,16 @@ TEST_CASE("05: a short run, and the attention map of every head", "[05-multihead
     const std::string png = (dir / "map.png").string();
     const std::string output = test::check_short_run("05-multihead", "--attention-map " + png);
     CHECK_THAT(output, Catch::Matchers::Contains("in each of the 4 heads") &&
-                           Catch::Matchers::Contains("(256, 8)  (B*T, hs) each"));
+                           Catch::Matchers::Contains("(256, 8)  (B*T, hs) each") &&
+                           Catch::Matchers::Contains("s = q k^T / sqrt(hs)"));
+    // The backward's shapes: nh = 4 heads of hs = 8 over C = 32.
+    for (const char* line : {"dcat = da Wproj                              (256, 32)  (B*T, nh*hs)",
+                             "  dwei = dout v^T                            (256, 8)  (B*T, T)",
+                             "  dq, dk                                     (256, 8)  (B*T, hs) each: the dot score's backward",
+                             "  d Wk, d Wq, d Wv                           (8, 32)  (hs, C) each",
+                             "dx = dx_1 + ... + dx_nh                      (256, 32)  (B*T, C)",
+                             "d position_embedding_table                   (8, 32)  (T, C)"})
+        CHECK_THAT(output, Catch::Matchers::Contains(line));
     CHECK(nn::read_file(png).substr(1, 3) == "PNG");
     test::check_learns("05-multihead", 4.0, 3.2);
 }
@@ -112,13 +121,16 @@ TEST_CASE("05: 04's experiments run here too", "[05-multihead][run]") {
         r = test::run_lesson("05-multihead", base + " --score " + score);
         INFO(score << "\n" << r.output);
         CHECK(r.status == 0);
-        CHECK_THAT(r.output, Contains(std::string("causal mask, ") + score + " score"));
+        CHECK_THAT(r.output, Contains(std::string("the ") + score + " score") && Contains("causal mask, each row sums to 1"));
     }
-    // --show-trick is 04's, unchanged: the same output.
+    // --show-trick is 04's, unchanged: the same output, with every mask.
     const test::RunResult trick = test::run_lesson("05-multihead", "--show-trick");
     REQUIRE(trick.status == 0);
     CHECK_THAT(trick.output, Contains("3. wei = softmax(zeros(T, T) with -inf above the diagonal)"));
     CHECK(trick.output == test::run_lesson("04-self-attention", "--show-trick").output);
+    for (const char* mask : {"anticausal", "none"})
+        CHECK(test::run_lesson("05-multihead", std::string("--show-trick --mask ") + mask).output ==
+              test::run_lesson("04-self-attention", std::string("--show-trick --mask ") + mask).output);
 }
 
 TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]") {
