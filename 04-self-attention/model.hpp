@@ -33,6 +33,7 @@ struct Config {
     Position position = Position::learned;
     Mask mask = Mask::causal;
     Score score = Score::dot;
+    bool scale = true;  // divide the scores by sqrt(hs), as the lecture does (--no-scale: not)
 };
 
 // Whether query position i may not look at key position j.
@@ -46,7 +47,7 @@ inline bool masked(Mask mask, int i, int j) {
 }
 
 // The score of every query against every key of one sequence, before the
-// mask: q, k (T, hs) -> s (T, T), with scale = 1 / sqrt(hs):
+// mask: q, k (T, hs) -> s (T, T), with scale = 1 / sqrt(hs) (1 with --no-scale):
 //   dot               s_ij =  scale q_i . k_j            the lecture's
 //   squared_dot       s_ij = (scale q_i . k_j)^2         the sign is lost
 //   squared_elements  s_ij =  scale sum_c q_ic^2 k_jc^2  square the numbers, then the dot
@@ -117,6 +118,7 @@ struct Head {
     int head_size;
     Mask mask;
     Score score;
+    bool scaled;  // the scores times 1 / sqrt(hs), or (--no-scale) times 1
     int B = 0, T = 0;
     nn::Matrix s;     // (B*T, T): the scores before the mask, B blocks of (T, T)
     nn::Matrix wei;   // (B*T, T): the attention weights
@@ -124,9 +126,13 @@ struct Head {
     nn::Matrix dwei;  // (B*T, T): backward's scratch: d(loss)/d(wei), then d(loss)/d(s)
     nn::Matrix dq, dk, dv, dx;
 
-    Head(int n_embd, int head_size_, Mask mask_, Score score_, nn::Rng& rng)
+    Head(int n_embd, int head_size_, Mask mask_, Score score_, nn::Rng& rng, bool scaled_ = true)
         : key(n_embd, head_size_, false, rng), query(n_embd, head_size_, false, rng),
-          value(n_embd, head_size_, false, rng), head_size(head_size_), mask(mask_), score(score_) {}
+          value(n_embd, head_size_, false, rng), head_size(head_size_), mask(mask_), score(score_),
+          scaled(scaled_) {}
+
+    // What the scores are multiplied by: 1 / sqrt(hs) keeps q.k at the variance of q and k.
+    float scale() const { return scaled ? 1.0f / std::sqrt(static_cast<float>(head_size)) : 1.0f; }
 
     // x (B*T, C) -> out (B*T, hs)
     const nn::Matrix& forward(const nn::Matrix& x, int B_, int T_) {
@@ -134,7 +140,7 @@ struct Head {
         const nn::Matrix& k = key.forward(x);    // (B*T, hs)
         const nn::Matrix& q = query.forward(x);  // (B*T, hs)
         const nn::Matrix& v = value.forward(x);  // (B*T, hs)
-        const float scale = 1.0f / std::sqrt(static_cast<float>(head_size));
+        const float scale = this->scale();
         s.resize(B * T, T);
         wei.resize(B * T, T);
         out.resize(B * T, head_size);
@@ -155,7 +161,7 @@ struct Head {
     // dout (B*T, hs) -> dx (B*T, C)
     const nn::Matrix& backward(const nn::Matrix& dout) {
         const nn::Matrix &k = key.y, &q = query.y, &v = value.y;
-        const float scale = 1.0f / std::sqrt(static_cast<float>(head_size));
+        const float scale = this->scale();
         dwei.resize(B * T, T);
         dq.resize(B * T, head_size);
         dk.resize(B * T, head_size);
@@ -209,7 +215,7 @@ struct BigramLanguageModel {
     BigramLanguageModel(const Config& c, nn::Rng& rng)
         : config(c), token_embedding_table(c.vocab_size, c.n_embd, rng),
           position_embedding_table(c.block_size, c.n_embd, rng),
-          sa_head(c.n_embd, c.n_embd, c.mask, c.score, rng),
+          sa_head(c.n_embd, c.n_embd, c.mask, c.score, rng, c.scale),
           lm_head(c.n_embd, c.vocab_size, true, rng) {
         if (c.position == Position::sinusoidal)
             position_embedding_table.weight.value = sinusoidal_table(c.block_size, c.n_embd);

@@ -157,7 +157,7 @@ struct Options {
     int n_embd = 32, n_head = 4, max_new_tokens = 500, top_k = 0;
     float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
     std::uint64_t seed = 1337;
-    bool trick = false, per_position = false;
+    bool trick = false, per_position = false, no_scale = false;
 };
 
 void add_options(CLI::App& app, Options& o) {
@@ -199,6 +199,7 @@ void add_options(CLI::App& app, Options& o) {
                    "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
         ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
         ->capture_default_str();
+    app.add_flag("--no-scale", o.no_scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)");
     app.add_flag("--loss-per-position", o.per_position,
                  "After training, print the validation loss at each position of the context");
     app.add_flag("--show-trick", o.trick,
@@ -210,15 +211,80 @@ void add_options(CLI::App& app, Options& o) {
 }
 
 // The score in use, as a formula of q and k (T, hs): what print_shapes shows for s.
-std::string score_formula(Score score) {
+std::string score_formula(Score score, bool scaled) {
+    const std::string by = scaled ? " / sqrt(hs)" : "";
     switch (score) {
-        case Score::dot: return "q k^T / sqrt(hs)";
-        case Score::squared_dot: return "(q k^T / sqrt(hs))^2";
-        case Score::squared_elements: return "q^2 (k^2)^T / sqrt(hs)";
-        case Score::negative_dot: return "-q k^T / sqrt(hs)";
-        case Score::distance: return "-|q_i - k_j|^2 / sqrt(hs)";
+        case Score::dot: return "q k^T" + by;
+        case Score::squared_dot: return "(q k^T" + by + ")^2";
+        case Score::squared_elements: return "q^2 (k^2)^T" + by;
+        case Score::negative_dot: return "-q k^T" + by;
+        case Score::distance: return "-|q_i - k_j|^2" + by;
     }
     return "";
+}
+
+// What the scale does at initialisation: the variance of the scores q.k over every (i, j) of each
+// sequence, with and without 1 / sqrt(hs), and softmax's largest weight in a row (with the mask),
+// averaged over the rows. qs, ks: each head's q, k (B*T, hs).
+struct ScaleStats {
+    double var_q = 0, var_k = 0, var_s = 0, max_scaled = 0, max_unscaled = 0, max_even = 0;
+};
+ScaleStats scale_stats(const std::vector<nn::Matrix>& qs, const std::vector<nn::Matrix>& ks, int B, int T, Mask mask) {
+    auto variance = [](const auto& m) { return static_cast<double>((m.array() - m.mean()).square().mean()); };
+    ScaleStats st;
+    const int hs = static_cast<int>(qs[0].cols());
+    nn::Matrix s(T, T), w(T, T);
+    double sum_s = 0, sum_s2 = 0;
+    const double n_heads = static_cast<double>(qs.size()), rows = n_heads * B * T;
+    for (std::size_t h = 0; h < qs.size(); ++h) {
+        st.var_q += variance(qs[h]) / n_heads;
+        st.var_k += variance(ks[h]) / n_heads;
+        for (int b = 0; b < B; ++b) {
+            s.noalias() = qs[h].middleRows(b * T, T) * ks[h].middleRows(b * T, T).transpose();  // q.k, unscaled
+            sum_s += s.sum();
+            sum_s2 += s.squaredNorm();
+            for (const bool scaled : {true, false}) {
+                w = scaled ? (s / std::sqrt(static_cast<float>(hs))).eval() : s;
+                for (int i = 0; i < T; ++i)
+                    for (int j = 0; j < T; ++j)
+                        if (masked(mask, i, j)) w(i, j) = -std::numeric_limits<float>::infinity();
+                nn::softmax_rows(w);
+                (scaled ? st.max_scaled : st.max_unscaled) += w.rowwise().maxCoeff().sum() / rows;
+            }
+        }
+    }
+    for (int i = 0; i < T; ++i) {  // evenly: 1 / (the number of positions row i sees)
+        int seen = 0;
+        for (int j = 0; j < T; ++j) seen += masked(mask, i, j) ? 0 : 1;
+        st.max_even += 1.0 / seen / T;
+    }
+    const double n = n_heads * B * T * T, mean = sum_s / n;
+    st.var_s = sum_s2 / n - mean * mean;
+    return st;
+}
+
+// Prints scale_stats for the model's q and k on the batch print_shapes ran, then for q, k drawn from
+// N(0, 1) as the lecture does (with their own generator: the run's is not touched).
+void print_scale(const std::vector<nn::Matrix>& qs, const std::vector<nn::Matrix>& ks, int B, int T, Mask mask,
+                 bool scaled, std::uint64_t seed) {
+    const int hs = static_cast<int>(qs[0].cols());
+    auto print = [&](const char* what, const ScaleStats& st) {
+        fmt::print("  {}: var(q) {:.3f}, var(k) {:.3f}; var(q.k) {:.2f} (hs var(q) var(k) = {:.2f}), "
+                   "var(q.k / sqrt(hs)) {:.3f}\n", what, st.var_q, st.var_k, st.var_s, hs * st.var_q * st.var_k,
+                   st.var_s / hs);
+        fmt::print("    softmax's largest weight in a row, averaged: {:.3f} with 1/sqrt(hs), {:.3f} without "
+                   "(spread evenly: {:.3f})\n", st.max_scaled, st.max_unscaled, st.max_even);
+    };
+    fmt::print("the scale at initialisation, hs = {}, scores q.k of every (i, j) of a sequence:\n", hs);
+    print("this batch's q, k", scale_stats(qs, ks, B, T, mask));
+    nn::Rng draw(seed ^ 0x5ca1eULL);
+    std::vector<nn::Matrix> unit_q(qs.size(), nn::Matrix(B * T, hs)), unit_k = unit_q;
+    for (std::size_t h = 0; h < qs.size(); ++h) {
+        draw.fill_normal(nn::as_span(unit_q[h]));
+        draw.fill_normal(nn::as_span(unit_k[h]));
+    }
+    print("q, k from N(0, 1), the lecture's check", scale_stats(unit_q, unit_k, B, T, mask));
+    fmt::print("  this run: {}\n\n", scaled ? "scores divided by sqrt(hs) (--no-scale: not)" : "no scale (--no-scale)");
 }
 
 // One batch walked through the model and back, to show the shapes.
@@ -240,7 +306,7 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
     fmt::print("  in each of the {} heads:\n", o.n_head);
     const Head& head = model.sa_heads.heads[0];
     fmt::print("    {:<42} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(head.key.y));
-    fmt::print("    {:<42} {}  (B*T, T): B blocks of (T, T), the {} score\n", "s = " + score_formula(model.config.score),
+    fmt::print("    {:<42} {}  (B*T, T): B blocks of (T, T), the {} score\n", "s = " + score_formula(model.config.score, model.config.scale),
                nn::shape(head.s), o.score);
     fmt::print("    {:<42} {}  (B*T, T): {} mask, each row sums to 1\n", "wei = softmax(mask(s))", nn::shape(head.wei), o.mask);
     fmt::print("    {:<42} {}  (B*T, hs)\n", "out = wei v", nn::shape(head.out));
@@ -317,11 +383,15 @@ int main(int argc, char** argv) {
                             .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
                                                                   {"squared-elements", Score::squared_elements},
                                                                   {"negative-dot", Score::negative_dot},
-                                                                  {"distance", Score::distance}}.at(o.score)};
+                                                                  {"distance", Score::distance}}.at(o.score),
+                            .scale = !o.no_scale};
         BigramLanguageModel model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
 
         print_shapes(model, data, o, rng);  // One batch walked through the model.
+        std::vector<nn::Matrix> qs, ks;  // every head's
+        for (const Head& head : model.sa_heads.heads) qs.push_back(head.query.y), ks.push_back(head.key.y);
+        print_scale(qs, ks, B, T, config.mask, config.scale, o.seed);
 
         nn::MetricsLog metrics(o.metrics_path);
         nn::Progress progress("step", o.max_iters);

@@ -32,6 +32,44 @@ TEST_CASE("04: Head backward matches finite differences for every mask and score
     }
 }
 
+TEST_CASE("04: --no-scale leaves out 1/sqrt(hs), and its backward matches finite differences", "[04-self-attention]") {
+    const int B = 2, T = 4, C = 6, hs = 5;
+    nn::Rng rng(26);
+    const nn::Matrix x = test::random_matrix(B * T, C, rng);
+    nn::Rng a(27), b(27);  // the same weights
+    Head scaled(C, hs, Mask::causal, Score::dot, a), unscaled(C, hs, Mask::causal, Score::dot, b, false);
+    CHECK(scaled.scale() == Approx(1 / std::sqrt(5.0)));
+    CHECK(unscaled.scale() == 1.0f);
+    scaled.forward(x, B, T);
+    unscaled.forward(x, B, T);
+    // The same q and k; the scores differ by sqrt(hs), and so the weights differ.
+    CHECK(unscaled.s.isApprox(std::sqrt(5.0f) * scaled.s, 1e-6f));
+    CHECK((unscaled.wei - scaled.wei).cwiseAbs().maxCoeff() > 1e-3f);
+    for (Mask mask : kMasks) {
+        for (Score score : kScores) {
+            DYNAMIC_SECTION("mask " << int(mask) << ", score " << int(score)) {
+                nn::Rng r(21);
+                Head head(C, hs, mask, score, r, false);
+                nn::Matrix in = test::random_matrix(B * T, C, r), up = test::random_matrix(B * T, hs, r);
+                head.forward(in, B, T);
+                const nn::Matrix dx = head.backward(up);
+                auto loss = [&] { return test::project(head.forward(in, B, T), up); };
+                // Unscaled, the distance score's softmax is nearly saturated: its smallest
+                // gradients are measured against a floor of 3e-2, as in test_multihead.
+                const test::GradOptions o{.floor = score == Score::distance ? 3e-2 : 1e-3};
+                test::check_grad("x", loss, in, dx, o);
+                test::check_grad("key", loss, head.key.weight.value, head.key.weight.grad, o);
+                test::check_grad("query", loss, head.query.weight.value, head.query.weight.grad, o);
+                test::check_grad("value", loss, head.value.weight.value, head.value.weight.grad, o);
+            }
+        }
+    }
+    nn::Rng m(23);
+    BigramLanguageModel model({.vocab_size = 7, .block_size = 5, .n_embd = 6, .scale = false}, m);
+    CHECK_FALSE(model.sa_head.scaled);
+    test::check_model_gradients(model, test::random_batch(3, 5, 7, m));
+}
+
 TEST_CASE("04: the mask decides which positions a query sees", "[04-self-attention]") {
     nn::Rng rng(22);
     const int T = 5, C = 4;

@@ -53,6 +53,30 @@ TEST_CASE("05: MultiHeadAttention backward matches finite differences for every 
     }
 }
 
+TEST_CASE("05: --no-scale leaves out 1/sqrt(hs) in every head, and the backward still matches", "[05-multihead]") {
+    const int B = 2, T = 4, C = 6, nh = 3, hs = 2;
+    nn::Rng rng(33);
+    nn::Matrix x = test::random_matrix(B * T, C, rng), r = test::random_matrix(B * T, C, rng);
+    nn::Rng a(34), b(34);  // the same weights
+    MultiHeadAttention scaled(C, nh, hs, Mask::causal, Score::dot, a);
+    MultiHeadAttention unscaled(C, nh, hs, Mask::causal, Score::dot, b, false);
+    scaled.forward(x, B, T);
+    unscaled.forward(x, B, T);
+    for (int h = 0; h < nh; ++h) CHECK(unscaled.heads[h].s.isApprox(std::sqrt(2.0f) * scaled.heads[h].s, 1e-6f));
+    unscaled.forward(x, B, T);
+    const nn::Matrix dx = unscaled.backward(r);
+    auto loss = [&] { return test::project(unscaled.forward(x, B, T), r); };
+    test::check_grad("x", loss, x, dx);
+    for (Head& head : unscaled.heads) {
+        test::check_grad("key", loss, head.key.weight.value, head.key.weight.grad);
+        test::check_grad("query", loss, head.query.weight.value, head.query.weight.grad);
+    }
+    nn::Rng m(35);
+    BigramLanguageModel model({.vocab_size = 7, .block_size = 5, .n_embd = 6, .n_head = 3, .scale = false}, m);
+    for (const Head& head : model.sa_heads.heads) CHECK_FALSE(head.scaled);
+    test::check_model_gradients(model, test::random_batch(3, 5, 7, m), [&] { return test::positive(model.ffwd.fc.y); });
+}
+
 TEST_CASE("05: FeedForward backward matches finite differences", "[05-multihead]") {
     nn::Rng rng(33);
     FeedForward ffwd(5, rng);
