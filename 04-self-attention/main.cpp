@@ -194,8 +194,10 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
     app.add_option("--score", o.score,
                    "Attention score: dot (q.k), squared-dot ((q.k)^2, sign lost), squared-elements "
-                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
-        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
+                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2), reciprocal (1/(q.k)), "
+                   "inverse-distance (1/(1 + |q - k|^2)); each scaled to the spread of dot at initialisation")
+        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance", "reciprocal",
+                               "inverse-distance"}))
         ->capture_default_str();
     app.add_flag("--no-scale", o.no_scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)");
     app.add_flag("--loss-per-position", o.per_position,
@@ -210,13 +212,15 @@ void add_options(CLI::App& app, Options& o) {
 
 // The score in use, as a formula of q and k (T, hs): what print_shapes shows for s.
 std::string score_formula(Score score, bool scaled) {
-    const std::string by = scaled ? " / sqrt(hs)" : "";
+    const std::string by = scaled ? " / sqrt(hs)" : "";  // the scale; the other constants: score_factor
     switch (score) {
         case Score::dot: return "q k^T" + by;
-        case Score::squared_dot: return "(q k^T" + by + ")^2";
-        case Score::squared_elements: return "q^2 (k^2)^T" + by;
+        case Score::squared_dot: return "(q k^T)^2 / sqrt(2 hs + 4)" + by;
+        case Score::squared_elements: return "q^2 (k^2)^T / sqrt(6)" + by;
         case Score::negative_dot: return "-q k^T" + by;
-        case Score::distance: return "-|q_i - k_j|^2" + by;
+        case Score::distance: return "-|q_i - k_j|^2 / sqrt(6)" + by;
+        case Score::reciprocal: return "0.455 hs / (q k^T)" + by;
+        case Score::inverse_distance: return "(1 + 2 hs)^2 / sqrt(6) / (1 + |q_i - k_j|^2)" + by;
     }
     return "";
 }
@@ -374,7 +378,9 @@ int main(int argc, char** argv) {
                             .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
                                                                   {"squared-elements", Score::squared_elements},
                                                                   {"negative-dot", Score::negative_dot},
-                                                                  {"distance", Score::distance}}.at(o.score),
+                                                                  {"distance", Score::distance},
+                                                                  {"reciprocal", Score::reciprocal},
+                                                                  {"inverse-distance", Score::inverse_distance}}.at(o.score),
                             .scale = !o.no_scale};
         BigramLanguageModel model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
