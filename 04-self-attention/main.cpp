@@ -9,17 +9,22 @@
 // The lesson also answers by experiment what a learner asks at this point:
 // --position (learned or sinusoidal), --mask (what if the model can see the
 // future?), --score (does the sign of q.k matter? must it be a dot product?),
+// --no-scale (why divide by sqrt(hs)?), --direction backward (predict the
+// previous character: which mask is honest then?),
 // and --attention-map draws the weights one head gives to each earlier
 // character. --show-trick prints the lecture's three ways to average the past
 // (or, with --mask, what the mask lets a position see).
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "04-self-attention/model.hpp"
@@ -48,14 +53,23 @@ void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab
     fmt::print("wrote the attention weights for {:?} to {}\n", text, path);
 }
 
+// --direction backward: predict the previous character instead of the next. get_batch's x holds
+// text[i : i+T] and y text[i+1 : i+T+1]; swapped, the input at t is text[i+1+t] and its target
+// text[i+t], the character before it. (The same as reading the text reversed, with the
+// positions reversed too.)
+nn::Batch oriented(nn::Batch batch, bool backward) {
+    if (backward) std::swap(batch.x, batch.y);
+    return batch;
+}
+
 // The validation loss at each position t = 0..T-1 of the context, over the
 // batches estimate_loss uses: where the loss comes from.
 void print_loss_per_position(BigramLanguageModel& model, const nn::TextData& data, int eval_iters,
-                             int B, int T) {
+                             int B, int T, bool backward) {
     std::vector<double> sum(T, 0.0);
     nn::Rng rng(0);  // estimate_loss's seed: the same batches
     for (int k = 0; k < eval_iters; ++k) {
-        const nn::Batch batch = nn::get_batch(data, nn::Split::val, B, T, rng);
+        const nn::Batch batch = oriented(nn::get_batch(data, nn::Split::val, B, T, rng), backward);
         const nn::Matrix& logits = model.forward(batch.x, B, T);  // (B*T, V)
         for (int n = 0; n < B * T; ++n) {  // -log softmax(logits)[n, y_n], as the loss computes it
             const auto row = logits.row(n);
@@ -149,10 +163,23 @@ Mask mask_named(const std::string& name) {
     return std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(name);
 }
 
+// generate for --direction backward: position 0 predicts the character before the text, so the
+// text grows to the left. idx (T) -> idx (max_new_tokens + T)
+std::vector<int> generate_backward(BigramLanguageModel& model, std::vector<int> idx, int max_new_tokens,
+                                   nn::Rng& rng, float temperature, int top_k) {
+    for (int i = 0; i < max_new_tokens; ++i) {
+        const int T = std::min(static_cast<int>(idx.size()), model.config.block_size);  // the first T
+        const nn::Matrix& logits = model.forward(std::span<const int>(idx).first(T), 1, T);  // (T, V)
+        const auto first = logits.row(0);
+        idx.insert(idx.begin(), nn::sample({first.data(), static_cast<std::size_t>(first.size())}, rng, temperature, top_k));
+    }
+    return idx;
+}
+
 // Every setting of a run, from the command line.
 struct Options {
     std::string data_dir, metrics_path, prompt, attention_map, map_text = "To be or";
-    std::string position = "learned", mask = "causal", score = "dot";
+    std::string position = "learned", mask = "causal", score = "dot", direction = "forward";
     int batch_size = 32, block_size = 8, max_iters = 5000, eval_interval = 500, eval_iters = 200;
     int n_embd = 32, max_new_tokens = 500, top_k = 0;
     float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
@@ -199,6 +226,9 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance", "reciprocal",
                                "inverse-distance"}))
         ->capture_default_str();
+    app.add_option("--direction", o.direction, "forward: predict the next character; backward: the previous "
+                   "one (whose honest mask is --mask anticausal)")
+        ->check(CLI::IsMember({"forward", "backward"}))->capture_default_str();
     app.add_flag("--no-scale", o.no_scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)");
     app.add_flag("--loss-per-position", o.per_position,
                  "After training, print the validation loss at each position of the context");
@@ -294,14 +324,20 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
     const int B = o.batch_size, T = o.block_size, V = data.vocab.size();
     long n_params = 0;
     for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
-    const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
+    const bool backward = o.direction == "backward";
+    const nn::Batch example = oriented(nn::get_batch(data, nn::Split::train, B, T, rng), backward);
     const double loss0 = model.loss(example);
     const int C = o.n_embd, hs = model.sa_head.head_size;
     const Head& head = model.sa_head;
     fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), hs = {} (head size), V = {}:\n",
                B, T, C, hs, V);
-    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-    fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+    if (backward) {
+        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b+1 : i_b+{}]\n", "xb = get_batch('train')'s y", B, T, T + 1);
+        fmt::print("  {:<44} ({}, {})  the previous characters: text[i_b : i_b+{}]\n", "yb = get_batch('train')'s x", B, T, T);
+    } else {
+        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
+        fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+    }
     fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", nn::shape(model.token_embedding_table.y));
     fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
                nn::shape(model.position_embedding_table.y), o.position);
@@ -357,6 +393,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         const int B = o.batch_size, T = o.block_size;
+        const bool backward = o.direction == "backward";
         const nn::TextData data = nn::load_text(std::filesystem::path(o.data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
@@ -391,7 +428,7 @@ int main(int argc, char** argv) {
         nn::MetricsLog metrics(o.metrics_path);
         nn::Progress progress("step", o.max_iters);
         nn::Stopwatch clock;
-        auto model_loss = [&](const nn::Batch& batch) { return model.loss(batch); };
+        auto model_loss = [&](const nn::Batch& batch) { return model.loss(oriented(batch, backward)); };
         for (int iter = 0; iter < o.max_iters; ++iter) {
             if (iter % o.eval_interval == 0 || iter == o.max_iters - 1) {
                 const nn::Losses losses = nn::estimate_loss(data, o.eval_iters, B, T, model_loss);
@@ -400,7 +437,7 @@ int main(int argc, char** argv) {
                 metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
                                           iter, losses.train, losses.val, clock.seconds()));
             }
-            const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);
+            const nn::Batch batch = oriented(nn::get_batch(data, nn::Split::train, B, T, rng), backward);
             const double loss = model.loss(batch);
             optimizer.zero_grad();
             model.backward();
@@ -412,8 +449,13 @@ int main(int argc, char** argv) {
         fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", o.max_iters,
                    seconds, seconds > 0 ? o.max_iters / seconds : 0.0);
 
-        if (o.per_position) print_loss_per_position(model, data, o.eval_iters, B, T);
+        if (o.per_position) print_loss_per_position(model, data, o.eval_iters, B, T, backward);
         if (!o.attention_map.empty()) write_attention_map(model, data.vocab, o.map_text, o.attention_map);
+        if (backward) {
+            fmt::print("generate backward({} characters before {:?}):\n", o.max_new_tokens, data.vocab.decode(context));
+            fmt::print("{}\n", data.vocab.decode(generate_backward(model, context, o.max_new_tokens, rng, o.temperature, o.top_k)));
+            return 0;
+        }
         fmt::print("generate({} characters after {:?}):\n", o.max_new_tokens, data.vocab.decode(context));
         const std::vector<int> out = model.generate(context, o.max_new_tokens, rng, o.temperature, o.top_k);
         fmt::print("{}\n", data.vocab.decode(out));

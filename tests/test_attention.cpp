@@ -365,6 +365,30 @@ TEST_CASE("04: --show-trick averages what --mask lets a position see", "[04-self
     CHECK_THAT(r.output, Contains("3. wei = softmax(zeros(T, T)); xbow3 = wei @ x"));
 }
 
+TEST_CASE("04: --direction backward predicts the previous character; the anticausal mask is its honest one",
+          "[04-self-attention][run]") {
+    using Catch::Matchers::Contains;
+    const std::string base = "--data " + test::shakespeare_dir() + " --max-iters 400 --eval-interval 399 --eval-iters 20 "
+                             "--max-new-tokens 20 --prompt 'KING' --direction backward";
+    const test::RunResult honest = test::run_lesson("04-self-attention", base + " --mask anticausal");
+    INFO(honest.output);
+    REQUIRE(honest.status == 0);
+    CHECK_THAT(honest.output, Contains("the previous characters: text[i_b : i_b+8]") &&
+                                  Contains("generate backward(20 characters before \"KING\"):"));
+    // The generated text ends with the prompt: it grew to the left.
+    const auto at = honest.output.find("before \"KING\"):\n");
+    REQUIRE(at != std::string::npos);
+    const std::string text = honest.output.substr(at + 16);
+    CHECK(text.substr(20, 5) == "KING\n");  // 20 new characters, all ASCII in Tiny Shakespeare
+    // It learns like the forward model (under 3.2 after 400 steps); with the causal mask, position
+    // t sees x[t-1], its own target, and copies it: far lower.
+    CHECK(test::val_loss_at(honest.output, 399) < 3.2);
+    CHECK(test::val_loss_at(honest.output, 399) > 2.0);
+    const test::RunResult cheat = test::run_lesson("04-self-attention", base + " --mask causal");
+    REQUIRE(cheat.status == 0);
+    CHECK(test::val_loss_at(cheat.output, 399) < test::val_loss_at(honest.output, 399) - 0.5);
+}
+
 TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][run]") {
     test::check_help("04-self-attention",
                      {"--batch-size", "32", "--block-size", "8", "--n-embd", "--max-iters", "5000",
