@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <span>
 #include <string>
 #include <utility>
@@ -158,6 +159,36 @@ void show_trick(std::uint64_t seed, Mask mask) {
     fmt::print("Attention is version 3 with the zeros replaced by scores q.k computed from the data.\n");
 }
 
+// --plot-positions: the sinusoidal table of T positions and C channels, drawn beside how the
+// positions compare (PE PE^T, divided by its diagonal C/2), and its rotation checked: in each pair
+// of channels (2i, 2i+1), PE(pos + k) is PE(pos) turned by the angle k w_i, w_i = 1 / 10000^(2i/C):
+//   sin(a + b) = sin a cos b + cos a sin b,  cos(a + b) = cos a cos b - sin a sin b.
+void plot_positions(int T, int C, const std::string& path) {
+    const nn::Matrix pe = sinusoidal_table(T, C);                            // (T, C)
+    const nn::Matrix similarity = pe * pe.transpose() / (C / 2.0f);          // (T, T), 1 on the diagonal
+    nn::Matrix both = nn::Matrix::Zero(T, C + 1 + T);                         // a white column between
+    both.leftCols(C) = pe;
+    both.rightCols(T) = similarity.cwiseMin(1.0f).cwiseMax(-1.0f);
+    nn::write_signed_heatmap(path, fmt::format("left: PE ({}, {}), a row per position; right: PE PE^T / (C/2) ({}, {})",
+                                               T, C, T, T), both, "channel | position", "position");
+    fmt::print("wrote the sinusoidal table of {} positions x {} channels and PE PE^T to {}\n", T, C, path);
+    double worst = 0;
+    for (int c = 0; c + 1 < C; c += 2) {
+        const double w = 1.0 / std::pow(10000.0, c / static_cast<double>(C));
+        for (int pos = 0; pos < T; ++pos)
+            for (int k = 0; pos + k < T; ++k) {
+                const double sin_a = pe(pos, c), cos_a = pe(pos, c + 1), b = k * w;
+                worst = std::max({worst, std::abs(sin_a * std::cos(b) + cos_a * std::sin(b) - pe(pos + k, c)),
+                                  std::abs(cos_a * std::cos(b) - sin_a * std::sin(b) - pe(pos + k, c + 1))});
+            }
+    }
+    fmt::print("PE(pos + k) = R_k PE(pos) in each of the {} (sin, cos) pairs, R_k the rotation by k / 10000^(2i/C): "
+               "largest error over pos, k and i {:.2g}\n", C / 2, worst);
+    fmt::print("wavelengths: 2 pi = {:.2f} positions in channels 0, 1 up to 2 pi 10000^({}/{}) = {:.0f} in channels {}, {}\n",
+               2 * std::numbers::pi, C - C % 2 - 2, C, 2 * std::numbers::pi * std::pow(10000.0, (C - C % 2 - 2) / double(C)),
+               C - C % 2 - 2, C - C % 2 - 1);
+}
+
 // --mask's value as a Mask.
 Mask mask_named(const std::string& name) {
     return std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(name);
@@ -178,7 +209,7 @@ std::vector<int> generate_backward(BigramLanguageModel& model, std::vector<int> 
 
 // Every setting of a run, from the command line.
 struct Options {
-    std::string data_dir, metrics_path, prompt, attention_map, map_text = "To be or";
+    std::string data_dir, metrics_path, prompt, attention_map, plot_positions, map_text = "To be or";
     std::string position = "learned", mask = "causal", score = "dot", direction = "forward";
     int batch_size = 32, block_size = 8, max_iters = 5000, eval_interval = 500, eval_iters = 200;
     int n_embd = 32, max_new_tokens = 500, top_k = 0;
@@ -235,6 +266,8 @@ void add_options(CLI::App& app, Options& o) {
     app.add_flag("--show-trick", o.trick,
                  "Print the lecture's three ways to average what --mask lets each position see (a loop, "
                  "a matrix product, a masked softmax) for one random sequence of T = 8, C = 2, and exit");
+    app.add_option("--plot-positions", o.plot_positions, "Draw the sinusoidal table of --block-size positions and "
+                   "--n-embd channels, and PE PE^T, into this PNG, check its rotations, and exit (no training)");
     app.add_option("--attention-map", o.attention_map, "After training, draw the attention weights for --map-text into this PNG");
     app.add_option("--map-text", o.map_text, "Text for --attention-map, at most --block-size characters")
         ->capture_default_str();
@@ -390,6 +423,11 @@ int main(int argc, char** argv) {
         Eigen::setNbThreads(1);
         if (o.trick) {
             show_trick(o.seed, mask_named(o.mask));
+            return 0;
+        }
+        if (!o.plot_positions.empty()) {
+            nn::check_writable(o.plot_positions);
+            plot_positions(o.block_size, o.n_embd, o.plot_positions);
             return 0;
         }
         const int B = o.batch_size, T = o.block_size;

@@ -268,6 +268,45 @@ TEST_CASE("04: the sinusoidal table and the context limit", "[04-self-attention]
     CHECK(out.size() == 15);
 }
 
+TEST_CASE("04: the sinusoidal table turns by a rotation from one position to the next", "[04-self-attention]") {
+    // PE(pos + k) = R(k w_i) PE(pos) in every pair of channels (2i, 2i+1), w_i = 10000^(-2i/C).
+    for (int C : {32, 64}) {
+        const int T = 64;
+        const nn::Matrix pe = sinusoidal_table(T, C);
+        double worst = 0;
+        for (int i = 0; 2 * i + 1 < C; ++i) {
+            const double w = std::pow(10000.0, -2.0 * i / C);
+            for (int pos = 0; pos < T; ++pos)
+                for (int k = 0; pos + k < T; ++k) {
+                    const double c = std::cos(k * w), s = std::sin(k * w);
+                    const double x = pe(pos, 2 * i), y = pe(pos, 2 * i + 1);
+                    worst = std::max({worst, std::abs(c * x + s * y - pe(pos + k, 2 * i)),
+                                      std::abs(-s * x + c * y - pe(pos + k, 2 * i + 1))});
+                }
+        }
+        INFO("C = " << C);
+        CHECK(worst < 1e-5);  // float rounding of the table
+        // And not by chance: a wrong frequency breaks it.
+        const double w1 = std::pow(10000.0, -2.0 / C) * 1.01;
+        CHECK(std::abs(std::cos(10 * w1) * pe(3, 2) + std::sin(10 * w1) * pe(3, 3) - pe(13, 2)) > 1e-4);
+    }
+}
+
+TEST_CASE("04: --plot-positions draws the table and checks its rotations, without training", "[04-self-attention][run]") {
+    test::ScratchDir dir;
+    const std::string png = (dir / "pe.png").string();
+    const test::RunResult r = test::run_lesson("04-self-attention", "--plot-positions " + png + " --block-size 64 --n-embd 64");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(nn::read_file(png).substr(1, 3) == "PNG");
+    CHECK_THAT(r.output, Catch::Matchers::Contains("in each of the 32 (sin, cos) pairs") &&
+                             Catch::Matchers::Contains("2 pi 10000^(62/64) = 47117 in channels 62, 63") &&
+                             !Catch::Matchers::Contains("step 0"));
+    const auto at = r.output.find("largest error over pos, k and i ");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(r.output.substr(at + 32)) < 1e-5);
+}
+
 TEST_CASE("04: a short run of each experiment, and the attention map", "[04-self-attention][run]") {
     test::ScratchDir dir;
     const std::string png = (dir / "map.png").string();
