@@ -74,8 +74,14 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
                nn::shape(model.token_embedding_table.weight.value));
     fmt::print("  {:<44} {}  (B*T, V): one row per position\n", "logits = token_embedding_table[xb]",
                nn::shape(model.token_embedding_table.y));
-    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n\n",
+    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
                "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+    model.backward();  // the same batch back: the gradient of each thing has its shape
+    fmt::print("  backward, from the loss to the table:\n");
+    fmt::print("  {:<44} {}  (B*T, V): (softmax(logits) - one_hot(yb)) / (B*T)\n", "dlogits",
+               nn::shape(model.criterion.dlogits));
+    fmt::print("  {:<44} {}  (V, V): row i sums the rows of dlogits where xb is i\n\n", "d token_embedding_table",
+               nn::shape(model.token_embedding_table.weight.grad));
 }
 
 }  // namespace

@@ -9,16 +9,23 @@
 // The lesson also answers by experiment what a learner asks at this point:
 // --position (learned or sinusoidal), --mask (what if the model can see the
 // future?), --score (does the sign of q.k matter? must it be a dot product?),
+// --no-scale (why divide by sqrt(hs)?), --direction backward (predict the
+// previous character: which mask is honest then?),
 // and --attention-map draws the weights one head gives to each earlier
-// character. --show-trick prints the lecture's three ways to average the past.
+// character. --show-trick prints the lecture's three ways to average the past
+// (or, with --mask, what the mask lets a position see).
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <numbers>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "04-self-attention/model.hpp"
@@ -47,14 +54,23 @@ void write_attention_map(BigramLanguageModel& model, const nn::Vocabulary& vocab
     fmt::print("wrote the attention weights for {:?} to {}\n", text, path);
 }
 
+// --direction backward: predict the previous character instead of the next. get_batch's x holds
+// text[i : i+T] and y text[i+1 : i+T+1]; swapped, the input at t is text[i+1+t] and its target
+// text[i+t], the character before it. (The same as reading the text reversed, with the
+// positions reversed too.)
+nn::Batch oriented(nn::Batch batch, bool backward) {
+    if (backward) std::swap(batch.x, batch.y);
+    return batch;
+}
+
 // The validation loss at each position t = 0..T-1 of the context, over the
 // batches estimate_loss uses: where the loss comes from.
 void print_loss_per_position(BigramLanguageModel& model, const nn::TextData& data, int eval_iters,
-                             int B, int T) {
+                             int B, int T, bool backward) {
     std::vector<double> sum(T, 0.0);
     nn::Rng rng(0);  // estimate_loss's seed: the same batches
     for (int k = 0; k < eval_iters; ++k) {
-        const nn::Batch batch = nn::get_batch(data, nn::Split::val, B, T, rng);
+        const nn::Batch batch = oriented(nn::get_batch(data, nn::Split::val, B, T, rng), backward);
         const nn::Matrix& logits = model.forward(batch.x, B, T);  // (B*T, V)
         for (int n = 0; n < B * T; ++n) {  // -log softmax(logits)[n, y_n], as the loss computes it
             const auto row = logits.row(n);
@@ -75,48 +91,62 @@ void print_matrix(const nn::Matrix& m) {
 }
 
 // The lecture's "mathematical trick in self-attention": three ways for every
-// position t of one sequence x (T, C) to average x[0..t], the past and itself.
-// Prints each way's (T, T) weights and how far apart their results are.
-void show_trick(std::uint64_t seed) {
+// position t of one sequence x (T, C) to average the positions the mask lets
+// it see (causal: x[0..t], the past and itself). Prints each way's (T, T)
+// weights and how far apart their results are.
+void show_trick(std::uint64_t seed, Mask mask) {
     const int T = 8, C = 2;
     nn::Rng rng(seed);
     nn::Matrix x(T, C);
     rng.fill_normal(nn::as_span(x));
-    fmt::print("The trick behind self-attention: three ways to average the past, for one sequence\n"
-               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", T, C, seed);
+    // What each version is called under each mask: the seen positions, the 0/1 matrix, where -inf goes.
+    const char* seen = mask == Mask::causal ? "x[0..t]" : mask == Mask::anticausal ? "x[t..T-1]" : "x[0..T-1]";
+    const char* ones = mask == Mask::causal ? "tril(ones(T, T))" : mask == Mask::anticausal ? "triu(ones(T, T))" : "ones(T, T)";
+    const char* minus_inf = mask == Mask::causal ? " with -inf above the diagonal"
+                            : mask == Mask::anticausal ? " with -inf below the diagonal" : "";
+    const char* what = mask == Mask::causal ? "the past" : mask == Mask::anticausal ? "the future" : "everything";
+    fmt::print("The trick behind self-attention: three ways to average {}, for one sequence\n"
+               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", what, T, C, seed);
     print_matrix(x);
 
-    // 1. A loop: xbow[t] = mean(x[0..t]).  x (T, C) -> xbow (T, C)
-    auto average_past = [](const nn::Matrix& in) {
+    // 1. A loop: xbow[t] = the mean of the x[i] the mask lets t see.  x (T, C) -> xbow (T, C)
+    auto average_seen = [mask](const nn::Matrix& in) {
         nn::Matrix xbow = nn::Matrix::Zero(in.rows(), in.cols());
-        for (Eigen::Index t = 0; t < in.rows(); ++t) {
-            for (Eigen::Index i = 0; i <= t; ++i) xbow.row(t) += in.row(i);
-            xbow.row(t) /= static_cast<float>(t + 1);
+        const int n = static_cast<int>(in.rows());
+        for (int t = 0; t < n; ++t) {
+            int count = 0;
+            for (int i = 0; i < n; ++i) {
+                if (masked(mask, t, i)) continue;
+                xbow.row(t) += in.row(i);
+                ++count;
+            }
+            xbow.row(t) /= static_cast<float>(count);
         }
         return xbow;
     };
-    const nn::Matrix xbow = average_past(x);
+    const nn::Matrix xbow = average_seen(x);
     // The loop is linear in x, xbow = W x, so run on the identity it gives its weights W.
-    const nn::Matrix wei1 = average_past(nn::Matrix::Identity(T, T));
-    fmt::print("\n1. a loop, xbow[t] = mean(x[0..t]); its weights (the loop run on the (T, T) identity):\n");
+    const nn::Matrix wei1 = average_seen(nn::Matrix::Identity(T, T));
+    fmt::print("\n1. a loop, xbow[t] = mean({}); its weights (the loop run on the (T, T) identity):\n", seen);
     print_matrix(wei1);
 
-    // 2. wei = tril(ones(T, T)), each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
-    const nn::Matrix wei2 = averaging_matrix(T);  // (T, T)
+    // 2. wei = ones where the mask lets t see, each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
+    const nn::Matrix wei2 = averaging_matrix(T, mask);  // (T, T)
     const nn::Matrix xbow2 = wei2 * x;
-    fmt::print("\n2. wei = tril(ones(T, T)) / its row sums; xbow2 = wei @ x:\n");
+    fmt::print("\n2. wei = {} / its row sums; xbow2 = wei @ x:\n", ones);
     print_matrix(wei2);
 
-    // 3. wei = softmax(zeros with -inf above the diagonal); xbow3 = wei x.  (T, T) x (T, C)
+    // 3. wei = softmax(zeros with -inf where masked); xbow3 = wei x.  (T, T) x (T, C)
     nn::Matrix wei3 = nn::Matrix::Zero(T, T);
     for (int i = 0; i < T; ++i)
-        for (int j = i + 1; j < T; ++j) wei3(i, j) = -std::numeric_limits<float>::infinity();
+        for (int j = 0; j < T; ++j)
+            if (masked(mask, i, j)) wei3(i, j) = -std::numeric_limits<float>::infinity();
     nn::softmax_rows(wei3);
     const nn::Matrix xbow3 = wei3 * x;
-    fmt::print("\n3. wei = softmax(zeros(T, T) with -inf above the diagonal); xbow3 = wei @ x:\n");
+    fmt::print("\n3. wei = softmax(zeros(T, T){}); xbow3 = wei @ x:\n", minus_inf);
     print_matrix(wei3);
 
-    fmt::print("\nxbow, the average of the past at every position:\n");
+    fmt::print("\nxbow, the average of {} at every position:\n", what);
     print_matrix(xbow);
     fmt::print("\nlargest absolute difference of the results: |xbow - xbow2| {:.2g}, |xbow - xbow3| {:.2g}\n",
                (xbow - xbow2).cwiseAbs().maxCoeff(), (xbow - xbow3).cwiseAbs().maxCoeff());
@@ -125,15 +155,63 @@ void show_trick(std::uint64_t seed) {
     fmt::print("Attention is version 3 with the zeros replaced by scores q.k computed from the data.\n");
 }
 
+// --plot-positions: the sinusoidal table of T positions and C channels, drawn beside how the
+// positions compare (PE PE^T, divided by its diagonal C/2), and its rotation checked: in each pair
+// of channels (2i, 2i+1), PE(pos + k) is PE(pos) turned by the angle k w_i, w_i = 1 / 10000^(2i/C):
+//   sin(a + b) = sin a cos b + cos a sin b,  cos(a + b) = cos a cos b - sin a sin b.
+void plot_positions(int T, int C, const std::string& path) {
+    const nn::Matrix pe = sinusoidal_table(T, C);                            // (T, C)
+    const nn::Matrix similarity = pe * pe.transpose() / (C / 2.0f);          // (T, T), 1 on the diagonal
+    nn::Matrix both = nn::Matrix::Zero(T, C + 1 + T);                         // a white column between
+    both.leftCols(C) = pe;
+    both.rightCols(T) = similarity.cwiseMin(1.0f).cwiseMax(-1.0f);
+    nn::write_signed_heatmap(path, fmt::format("left: PE ({}, {}), a row per position; right: PE PE^T / (C/2) ({}, {})",
+                                               T, C, T, T), both, "channel | position", "position");
+    fmt::print("wrote the sinusoidal table of {} positions x {} channels and PE PE^T to {}\n", T, C, path);
+    double worst = 0;
+    for (int c = 0; c + 1 < C; c += 2) {
+        const double w = 1.0 / std::pow(10000.0, c / static_cast<double>(C));
+        for (int pos = 0; pos < T; ++pos)
+            for (int k = 0; pos + k < T; ++k) {
+                const double sin_a = pe(pos, c), cos_a = pe(pos, c + 1), b = k * w;
+                worst = std::max({worst, std::abs(sin_a * std::cos(b) + cos_a * std::sin(b) - pe(pos + k, c)),
+                                  std::abs(cos_a * std::cos(b) - sin_a * std::sin(b) - pe(pos + k, c + 1))});
+            }
+    }
+    fmt::print("PE(pos + k) = R_k PE(pos) in each of the {} (sin, cos) pairs, R_k the rotation by k / 10000^(2i/C): "
+               "largest error over pos, k and i {:.2g}\n", C / 2, worst);
+    fmt::print("wavelengths: 2 pi = {:.2f} positions in channels 0, 1 up to 2 pi 10000^({}/{}) = {:.0f} in channels {}, {}\n",
+               2 * std::numbers::pi, C - C % 2 - 2, C, 2 * std::numbers::pi * std::pow(10000.0, (C - C % 2 - 2) / double(C)),
+               C - C % 2 - 2, C - C % 2 - 1);
+}
+
+// --mask's value as a Mask.
+Mask mask_named(const std::string& name) {
+    return std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(name);
+}
+
+// generate for --direction backward: position 0 predicts the character before the text, so the
+// text grows to the left. idx (T) -> idx (max_new_tokens + T)
+std::vector<int> generate_backward(BigramLanguageModel& model, std::vector<int> idx, int max_new_tokens,
+                                   nn::Rng& rng, float temperature, int top_k) {
+    for (int i = 0; i < max_new_tokens; ++i) {
+        const int T = std::min(static_cast<int>(idx.size()), model.config.block_size);  // the first T
+        const nn::Matrix& logits = model.forward(std::span<const int>(idx).first(T), 1, T);  // (T, V)
+        const auto first = logits.row(0);
+        idx.insert(idx.begin(), nn::sample({first.data(), static_cast<std::size_t>(first.size())}, rng, temperature, top_k));
+    }
+    return idx;
+}
+
 // Every setting of a run, from the command line.
 struct Options {
-    std::string data_dir, metrics_path, prompt, attention_map, map_text = "To be or";
-    std::string position = "learned", mask = "causal", score = "dot";
+    std::string data_dir, metrics_path, prompt, attention_map, plot_positions, map_text = "To be or";
+    std::string position = "learned", mask = "causal", score = "dot", direction = "forward";
     int batch_size = 32, block_size = 8, max_iters = 5000, eval_interval = 500, eval_iters = 200;
     int n_embd = 32, max_new_tokens = 500, top_k = 0;
     float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
     std::uint64_t seed = 1337;
-    bool trick = false, per_position = false;
+    bool trick = false, per_position = false, no_scale = false;
 };
 
 void add_options(CLI::App& app, Options& o) {
@@ -170,42 +248,157 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
     app.add_option("--score", o.score,
                    "Attention score: dot (q.k), squared-dot ((q.k)^2, sign lost), squared-elements "
-                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
-        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
+                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2), reciprocal (1/(q.k)), "
+                   "inverse-distance (1/(1 + |q - k|^2)); each scaled to the spread of dot at initialisation")
+        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance", "reciprocal",
+                               "inverse-distance"}))
         ->capture_default_str();
+    app.add_option("--direction", o.direction, "forward: predict the next character; backward: the previous "
+                   "one (whose honest mask is --mask anticausal)")
+        ->check(CLI::IsMember({"forward", "backward"}))->capture_default_str();
+    app.add_flag("--no-scale", o.no_scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)");
     app.add_flag("--loss-per-position", o.per_position,
                  "After training, print the validation loss at each position of the context");
     app.add_flag("--show-trick", o.trick,
-                 "Print the lecture's three ways to average the past (a loop, a matrix product, a "
-                 "masked softmax) for one random sequence of T = 8, C = 2, and exit");
+                 "Print the lecture's three ways to average what --mask lets each position see (a loop, "
+                 "a matrix product, a masked softmax) for one random sequence of T = 8, C = 2, and exit");
+    app.add_option("--plot-positions", o.plot_positions, "Draw the sinusoidal table of --block-size positions and "
+                   "--n-embd channels, and PE PE^T, into this PNG, check its rotations, and exit (no training)");
     app.add_option("--attention-map", o.attention_map, "After training, draw the attention weights for --map-text into this PNG");
     app.add_option("--map-text", o.map_text, "Text for --attention-map, at most --block-size characters")
         ->capture_default_str();
 }
 
-// One batch walked through the model, to show the shapes.
+// The score in use, as a formula of q and k (T, hs): what print_shapes shows for s.
+std::string score_formula(Score score, bool scaled) {
+    const std::string by = scaled ? " / sqrt(hs)" : "";  // the scale; the other constants: score_factor
+    switch (score) {
+        case Score::dot: return "q k^T" + by;
+        case Score::squared_dot: return "(q k^T)^2 / sqrt(2 hs + 4)" + by;
+        case Score::squared_elements: return "q^2 (k^2)^T / sqrt(6)" + by;
+        case Score::negative_dot: return "-q k^T" + by;
+        case Score::distance: return "-|q_i - k_j|^2 / sqrt(6)" + by;
+        case Score::reciprocal: return "0.455 hs / (q k^T)" + by;
+        case Score::inverse_distance: return "(1 + 2 hs)^2 / sqrt(6) / (1 + |q_i - k_j|^2)" + by;
+    }
+    return "";
+}
+
+// What the scale does at initialisation: the variance of the scores q.k over every (i, j) of each
+// sequence, with and without 1 / sqrt(hs), and softmax's largest weight in a row (with the mask),
+// averaged over the rows. qs, ks: each head's q, k (B*T, hs).
+struct ScaleStats {
+    double var_q = 0, var_k = 0, var_s = 0, max_scaled = 0, max_unscaled = 0, max_even = 0;
+};
+ScaleStats scale_stats(const std::vector<nn::Matrix>& qs, const std::vector<nn::Matrix>& ks, int B, int T, Mask mask) {
+    auto variance = [](const auto& m) { return static_cast<double>((m.array() - m.mean()).square().mean()); };
+    ScaleStats st;
+    const int hs = static_cast<int>(qs[0].cols());
+    nn::Matrix s(T, T), w(T, T);
+    double sum_s = 0, sum_s2 = 0;
+    const double n_heads = static_cast<double>(qs.size()), rows = n_heads * B * T;
+    for (std::size_t h = 0; h < qs.size(); ++h) {
+        st.var_q += variance(qs[h]) / n_heads;
+        st.var_k += variance(ks[h]) / n_heads;
+        for (int b = 0; b < B; ++b) {
+            s.noalias() = qs[h].middleRows(b * T, T) * ks[h].middleRows(b * T, T).transpose();  // q.k, unscaled
+            sum_s += s.sum();
+            sum_s2 += s.squaredNorm();
+            for (const bool scaled : {true, false}) {
+                w = scaled ? (s / std::sqrt(static_cast<float>(hs))).eval() : s;
+                for (int i = 0; i < T; ++i)
+                    for (int j = 0; j < T; ++j)
+                        if (masked(mask, i, j)) w(i, j) = -std::numeric_limits<float>::infinity();
+                nn::softmax_rows(w);
+                (scaled ? st.max_scaled : st.max_unscaled) += w.rowwise().maxCoeff().sum() / rows;
+            }
+        }
+    }
+    for (int i = 0; i < T; ++i) {  // evenly: 1 / (the number of positions row i sees)
+        int seen = 0;
+        for (int j = 0; j < T; ++j) seen += masked(mask, i, j) ? 0 : 1;
+        st.max_even += 1.0 / seen / T;
+    }
+    const double n = n_heads * B * T * T, mean = sum_s / n;
+    st.var_s = sum_s2 / n - mean * mean;
+    return st;
+}
+
+// Prints scale_stats for the model's q and k on the batch print_shapes ran, then for q, k drawn from
+// N(0, 1) as the lecture does (with their own generator: the run's is not touched).
+void print_scale(const std::vector<nn::Matrix>& qs, const std::vector<nn::Matrix>& ks, int B, int T, Mask mask,
+                 bool scaled, std::uint64_t seed) {
+    const int hs = static_cast<int>(qs[0].cols());
+    auto print = [&](const char* what, const ScaleStats& st) {
+        fmt::print("  {}: var(q) {:.3f}, var(k) {:.3f}; var(q.k) {:.2f} (hs var(q) var(k) = {:.2f}), "
+                   "var(q.k / sqrt(hs)) {:.3f}\n", what, st.var_q, st.var_k, st.var_s, hs * st.var_q * st.var_k,
+                   st.var_s / hs);
+        fmt::print("    softmax's largest weight in a row, averaged: {:.3f} with 1/sqrt(hs), {:.3f} without "
+                   "(spread evenly: {:.3f})\n", st.max_scaled, st.max_unscaled, st.max_even);
+    };
+    fmt::print("the scale at initialisation, hs = {}, scores q.k of every (i, j) of a sequence:\n", hs);
+    print("this batch's q, k", scale_stats(qs, ks, B, T, mask));
+    nn::Rng draw(seed ^ 0x5ca1eULL);
+    std::vector<nn::Matrix> unit_q(qs.size(), nn::Matrix(B * T, hs)), unit_k = unit_q;
+    for (std::size_t h = 0; h < qs.size(); ++h) {
+        draw.fill_normal(nn::as_span(unit_q[h]));
+        draw.fill_normal(nn::as_span(unit_k[h]));
+    }
+    print("q, k from N(0, 1), the lecture's check", scale_stats(unit_q, unit_k, B, T, mask));
+    fmt::print("  this run: {}\n\n", scaled ? "scores divided by sqrt(hs) (--no-scale: not)" : "no scale (--no-scale)");
+}
+
+// One batch walked through the model and back, to show the shapes.
 void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Options& o, nn::Rng& rng) {
     const int B = o.batch_size, T = o.block_size, V = data.vocab.size();
     long n_params = 0;
     for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
-    const nn::Batch example = nn::get_batch(data, nn::Split::train, B, T, rng);
+    const bool backward = o.direction == "backward";
+    const nn::Batch example = oriented(nn::get_batch(data, nn::Split::train, B, T, rng), backward);
     const double loss0 = model.loss(example);
     const int C = o.n_embd, hs = model.sa_head.head_size;
+    const Head& head = model.sa_head;
     fmt::print("shapes, with B = {} (batch), T = {} (time), C = {} (n_embd), hs = {} (head size), V = {}:\n",
                B, T, C, hs, V);
-    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-    fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+    if (backward) {
+        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b+1 : i_b+{}]\n", "xb = get_batch('train')'s y", B, T, T + 1);
+        fmt::print("  {:<44} ({}, {})  the previous characters: text[i_b : i_b+{}]\n", "yb = get_batch('train')'s x", B, T, T);
+    } else {
+        fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
+        fmt::print("  {:<44} ({}, {})  the next characters: text[i_b+1 : i_b+{}]\n", "yb", B, T, T + 1);
+    }
     fmt::print("  {:<44} {}  (B*T, C)\n", "tok_emb = token_embedding_table[xb]", nn::shape(model.token_embedding_table.y));
     fmt::print("  {:<44} {}  (B*T, C): row b*T+t is position t ({})\n", "pos_emb = position_embedding_table[t]",
                nn::shape(model.position_embedding_table.y), o.position);
     fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
-    fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(model.sa_head.key.y));
-    fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
-               nn::shape(model.sa_head.wei), o.mask, o.score);
-    fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(model.sa_head.out));
+    fmt::print("  {:<44} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(head.key.y));
+    fmt::print("  {:<44} {}  (B*T, T): B blocks of (T, T), the {} score\n", "s = " + score_formula(model.config.score, model.config.scale),
+               nn::shape(head.s), o.score);
+    fmt::print("  {:<44} {}  (B*T, T): {} mask, each row sums to 1\n", "wei = softmax(mask(s))", nn::shape(head.wei), o.mask);
+    fmt::print("  {:<44} {}  (B*T, hs)\n", "out = wei v", nn::shape(head.out));
     fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(out)", nn::shape(model.lm_head.y));
     fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
                "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+    model.backward();  // the same batch back: the gradient of each thing has its shape
+    fmt::print("  backward, from the loss to the embeddings:\n");
+    fmt::print("  {:<44} {}  (B*T, V): (softmax(logits) - one_hot(yb)) / (B*T)\n", "dlogits",
+               nn::shape(model.criterion.dlogits));
+    fmt::print("  {:<44} {}  (B*T, hs); d lm_head.weight {}\n", "dout = dlogits Wlm", nn::shape(model.lm_head.dx),
+               nn::shape(model.lm_head.weight.grad));
+    fmt::print("  {:<44} {}  (B*T, T)\n", "dwei = dout v^T", nn::shape(head.dwei));
+    fmt::print("  {:<44} {}  (B*T, hs)\n", "dv = wei^T dout", nn::shape(head.dv));
+    fmt::print("  {:<44} {}  (B*T, T): 0 where masked (in dwei's place)\n", "ds = wei * (dwei - rowsum(dwei * wei))",
+               nn::shape(head.dwei));
+    fmt::print("  {:<44} {}  (B*T, hs) each: the {} score's backward\n", "dq, dk", nn::shape(head.dq), o.score);
+    fmt::print("  {:<44} {}  (hs, C) each\n", "d Wk, d Wq, d Wv", nn::shape(head.key.weight.grad));
+    fmt::print("  {:<44} {}  (B*T, C)\n", "dx = dk Wk + dq Wq + dv Wv", nn::shape(head.dx));
+    fmt::print("  {:<44} {}  (V, C): row i sums the rows of dx where xb is i\n", "d token_embedding_table",
+               nn::shape(model.token_embedding_table.weight.grad));
+    if (model.config.position == Position::learned)
+        fmt::print("  {:<44} {}  (T, C): row t sums the rows of dx at position t\n", "d position_embedding_table",
+                   nn::shape(model.position_embedding_table.weight.grad));
+    else
+        fmt::print("  {:<44} none: the sinusoidal table is not trained\n", "d position_embedding_table");
     fmt::print("  {} trained parameters\n\n", n_params);
 }
 
@@ -225,10 +418,16 @@ int main(int argc, char** argv) {
         // between threads costs more than it saves, so Eigen gets one thread.
         Eigen::setNbThreads(1);
         if (o.trick) {
-            show_trick(o.seed);
+            show_trick(o.seed, mask_named(o.mask));
+            return 0;
+        }
+        if (!o.plot_positions.empty()) {
+            nn::check_writable(o.plot_positions);
+            plot_positions(o.block_size, o.n_embd, o.plot_positions);
             return 0;
         }
         const int B = o.batch_size, T = o.block_size;
+        const bool backward = o.direction == "backward";
         const nn::TextData data = nn::load_text(std::filesystem::path(o.data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
@@ -246,20 +445,24 @@ int main(int argc, char** argv) {
         nn::Rng rng(o.seed);
         const Config config{.vocab_size = V, .block_size = T, .n_embd = o.n_embd,
                             .position = o.position == "learned" ? Position::learned : Position::sinusoidal,
-                            .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(o.mask),
+                            .mask = mask_named(o.mask),
                             .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
                                                                   {"squared-elements", Score::squared_elements},
                                                                   {"negative-dot", Score::negative_dot},
-                                                                  {"distance", Score::distance}}.at(o.score)};
+                                                                  {"distance", Score::distance},
+                                                                  {"reciprocal", Score::reciprocal},
+                                                                  {"inverse-distance", Score::inverse_distance}}.at(o.score),
+                            .scale = !o.no_scale};
         BigramLanguageModel model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
 
         print_shapes(model, data, o, rng);  // One batch walked through the model.
+        print_scale({model.sa_head.query.y}, {model.sa_head.key.y}, B, T, config.mask, config.scale, o.seed);
 
         nn::MetricsLog metrics(o.metrics_path);
         nn::Progress progress("step", o.max_iters);
         nn::Stopwatch clock;
-        auto model_loss = [&](const nn::Batch& batch) { return model.loss(batch); };
+        auto model_loss = [&](const nn::Batch& batch) { return model.loss(oriented(batch, backward)); };
         for (int iter = 0; iter < o.max_iters; ++iter) {
             if (iter % o.eval_interval == 0 || iter == o.max_iters - 1) {
                 const nn::Losses losses = nn::estimate_loss(data, o.eval_iters, B, T, model_loss);
@@ -268,7 +471,7 @@ int main(int argc, char** argv) {
                 metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
                                           iter, losses.train, losses.val, clock.seconds()));
             }
-            const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);
+            const nn::Batch batch = oriented(nn::get_batch(data, nn::Split::train, B, T, rng), backward);
             const double loss = model.loss(batch);
             optimizer.zero_grad();
             model.backward();
@@ -280,8 +483,13 @@ int main(int argc, char** argv) {
         fmt::print("{} steps in {:.1f} s ({:.0f} steps/s, loss estimates included)\n\n", o.max_iters,
                    seconds, seconds > 0 ? o.max_iters / seconds : 0.0);
 
-        if (o.per_position) print_loss_per_position(model, data, o.eval_iters, B, T);
+        if (o.per_position) print_loss_per_position(model, data, o.eval_iters, B, T, backward);
         if (!o.attention_map.empty()) write_attention_map(model, data.vocab, o.map_text, o.attention_map);
+        if (backward) {
+            fmt::print("generate backward({} characters before {:?}):\n", o.max_new_tokens, data.vocab.decode(context));
+            fmt::print("{}\n", data.vocab.decode(generate_backward(model, context, o.max_new_tokens, rng, o.temperature, o.top_k)));
+            return 0;
+        }
         fmt::print("generate({} characters after {:?}):\n", o.max_new_tokens, data.vocab.decode(context));
         const std::vector<int> out = model.generate(context, o.max_new_tokens, rng, o.temperature, o.top_k);
         fmt::print("{}\n", data.vocab.decode(out));

@@ -76,54 +76,73 @@ void print_matrix(const nn::Matrix& m) {
 }
 
 // The lecture's "mathematical trick in self-attention": three ways for every
-// position t of one sequence x (T, C) to average x[0..t], the past and itself.
-// Prints each way's (T, T) weights and how far apart their results are.
-void show_trick(std::uint64_t seed) {
+// position t of one sequence x (T, C) to average the positions the mask lets
+// it see (causal: x[0..t], the past and itself). Prints each way's (T, T)
+// weights and how far apart their results are.
+void show_trick(std::uint64_t seed, Mask mask) {
     const int T = 8, C = 2;
     nn::Rng rng(seed);
     nn::Matrix x(T, C);
     rng.fill_normal(nn::as_span(x));
-    fmt::print("The trick behind self-attention: three ways to average the past, for one sequence\n"
-               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", T, C, seed);
+    // What each version is called under each mask: the seen positions, the 0/1 matrix, where -inf goes.
+    const char* seen = mask == Mask::causal ? "x[0..t]" : mask == Mask::anticausal ? "x[t..T-1]" : "x[0..T-1]";
+    const char* ones = mask == Mask::causal ? "tril(ones(T, T))" : mask == Mask::anticausal ? "triu(ones(T, T))" : "ones(T, T)";
+    const char* minus_inf = mask == Mask::causal ? " with -inf above the diagonal"
+                            : mask == Mask::anticausal ? " with -inf below the diagonal" : "";
+    const char* what = mask == Mask::causal ? "the past" : mask == Mask::anticausal ? "the future" : "everything";
+    fmt::print("The trick behind self-attention: three ways to average {}, for one sequence\n"
+               "x of (T, C) = ({}, {}) drawn from N(0, 1) with seed {}:\n", what, T, C, seed);
     print_matrix(x);
 
-    // 1. A loop: xbow[t] = mean(x[0..t]).  x (T, C) -> xbow (T, C)
-    auto average_past = [](const nn::Matrix& in) {
+    // 1. A loop: xbow[t] = the mean of the x[i] the mask lets t see.  x (T, C) -> xbow (T, C)
+    auto average_seen = [mask](const nn::Matrix& in) {
         nn::Matrix xbow = nn::Matrix::Zero(in.rows(), in.cols());
-        for (Eigen::Index t = 0; t < in.rows(); ++t) {
-            for (Eigen::Index i = 0; i <= t; ++i) xbow.row(t) += in.row(i);
-            xbow.row(t) /= static_cast<float>(t + 1);
+        const int n = static_cast<int>(in.rows());
+        for (int t = 0; t < n; ++t) {
+            int count = 0;
+            for (int i = 0; i < n; ++i) {
+                if (masked(mask, t, i)) continue;
+                xbow.row(t) += in.row(i);
+                ++count;
+            }
+            xbow.row(t) /= static_cast<float>(count);
         }
         return xbow;
     };
-    const nn::Matrix xbow = average_past(x);
+    const nn::Matrix xbow = average_seen(x);
     // The loop is linear in x, xbow = W x, so run on the identity it gives its weights W.
-    const nn::Matrix wei1 = average_past(nn::Matrix::Identity(T, T));
-    fmt::print("\n1. a loop, xbow[t] = mean(x[0..t]); its weights (the loop run on the (T, T) identity):\n");
+    const nn::Matrix wei1 = average_seen(nn::Matrix::Identity(T, T));
+    fmt::print("\n1. a loop, xbow[t] = mean({}); its weights (the loop run on the (T, T) identity):\n", seen);
     print_matrix(wei1);
 
-    // 2. wei = tril(ones(T, T)), each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
-    const nn::Matrix wei2 = averaging_matrix(T);  // (T, T)
+    // 2. wei = ones where the mask lets t see, each row divided by its sum; xbow2 = wei x.  (T, T) x (T, C)
+    const nn::Matrix wei2 = averaging_matrix(T, mask);  // (T, T)
     const nn::Matrix xbow2 = wei2 * x;
-    fmt::print("\n2. wei = tril(ones(T, T)) / its row sums; xbow2 = wei @ x:\n");
+    fmt::print("\n2. wei = {} / its row sums; xbow2 = wei @ x:\n", ones);
     print_matrix(wei2);
 
-    // 3. wei = softmax(zeros with -inf above the diagonal); xbow3 = wei x.  (T, T) x (T, C)
+    // 3. wei = softmax(zeros with -inf where masked); xbow3 = wei x.  (T, T) x (T, C)
     nn::Matrix wei3 = nn::Matrix::Zero(T, T);
     for (int i = 0; i < T; ++i)
-        for (int j = i + 1; j < T; ++j) wei3(i, j) = -std::numeric_limits<float>::infinity();
+        for (int j = 0; j < T; ++j)
+            if (masked(mask, i, j)) wei3(i, j) = -std::numeric_limits<float>::infinity();
     nn::softmax_rows(wei3);
     const nn::Matrix xbow3 = wei3 * x;
-    fmt::print("\n3. wei = softmax(zeros(T, T) with -inf above the diagonal); xbow3 = wei @ x:\n");
+    fmt::print("\n3. wei = softmax(zeros(T, T){}); xbow3 = wei @ x:\n", minus_inf);
     print_matrix(wei3);
 
-    fmt::print("\nxbow, the average of the past at every position:\n");
+    fmt::print("\nxbow, the average of {} at every position:\n", what);
     print_matrix(xbow);
     fmt::print("\nlargest absolute difference of the results: |xbow - xbow2| {:.2g}, |xbow - xbow3| {:.2g}\n",
                (xbow - xbow2).cwiseAbs().maxCoeff(), (xbow - xbow3).cwiseAbs().maxCoeff());
     fmt::print("largest absolute difference of the weights: |wei1 - wei2| {:.2g}, |wei1 - wei3| {:.2g}\n",
                (wei1 - wei2).cwiseAbs().maxCoeff(), (wei1 - wei3).cwiseAbs().maxCoeff());
     fmt::print("Attention is version 3 with the zeros replaced by scores q.k computed from the data.\n");
+}
+
+// --mask's value as a Mask.
+Mask mask_named(const std::string& name) {
+    return std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(name);
 }
 
 // Every setting of a run, from the command line.
@@ -134,7 +153,7 @@ struct Options {
     int n_embd = 32, n_head = 4, max_new_tokens = 500, top_k = 0;
     float learning_rate = 1e-3f, weight_decay = 0.01f, temperature = 1.0f;
     std::uint64_t seed = 1337;
-    bool trick = false, per_position = false;
+    bool trick = false, per_position = false, no_scale = false;
 };
 
 void add_options(CLI::App& app, Options& o) {
@@ -173,20 +192,102 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::IsMember({"causal", "anticausal", "none"}))->capture_default_str();
     app.add_option("--score", o.score,
                    "Attention score: dot (q.k), squared-dot ((q.k)^2, sign lost), squared-elements "
-                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2)")
-        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance"}))
+                   "(sum q_c^2 k_c^2), negative-dot (-q.k), distance (-|q - k|^2), reciprocal (1/(q.k)), "
+                   "inverse-distance (1/(1 + |q - k|^2)); each scaled to the spread of dot at initialisation")
+        ->check(CLI::IsMember({"dot", "squared-dot", "squared-elements", "negative-dot", "distance", "reciprocal",
+                               "inverse-distance"}))
         ->capture_default_str();
+    app.add_flag("--no-scale", o.no_scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)");
     app.add_flag("--loss-per-position", o.per_position,
                  "After training, print the validation loss at each position of the context");
     app.add_flag("--show-trick", o.trick,
-                 "Print the lecture's three ways to average the past (a loop, a matrix product, a "
-                 "masked softmax) for one random sequence of T = 8, C = 2, and exit");
+                 "Print the lecture's three ways to average what --mask lets each position see (a loop, "
+                 "a matrix product, a masked softmax) for one random sequence of T = 8, C = 2, and exit");
     app.add_option("--attention-map", o.attention_map, "After training, draw the attention weights for --map-text into this PNG");
     app.add_option("--map-text", o.map_text, "Text for --attention-map, at most --block-size characters")
         ->capture_default_str();
 }
 
-// One batch walked through the model, to show the shapes.
+// The score in use, as a formula of q and k (T, hs): what print_shapes shows for s.
+std::string score_formula(Score score, bool scaled) {
+    const std::string by = scaled ? " / sqrt(hs)" : "";  // the scale; the other constants: score_factor
+    switch (score) {
+        case Score::dot: return "q k^T" + by;
+        case Score::squared_dot: return "(q k^T)^2 / sqrt(2 hs + 4)" + by;
+        case Score::squared_elements: return "q^2 (k^2)^T / sqrt(6)" + by;
+        case Score::negative_dot: return "-q k^T" + by;
+        case Score::distance: return "-|q_i - k_j|^2 / sqrt(6)" + by;
+        case Score::reciprocal: return "0.455 hs / (q k^T)" + by;
+        case Score::inverse_distance: return "(1 + 2 hs)^2 / sqrt(6) / (1 + |q_i - k_j|^2)" + by;
+    }
+    return "";
+}
+
+// What the scale does at initialisation: the variance of the scores q.k over every (i, j) of each
+// sequence, with and without 1 / sqrt(hs), and softmax's largest weight in a row (with the mask),
+// averaged over the rows. qs, ks: each head's q, k (B*T, hs).
+struct ScaleStats {
+    double var_q = 0, var_k = 0, var_s = 0, max_scaled = 0, max_unscaled = 0, max_even = 0;
+};
+ScaleStats scale_stats(const std::vector<nn::Matrix>& qs, const std::vector<nn::Matrix>& ks, int B, int T, Mask mask) {
+    auto variance = [](const auto& m) { return static_cast<double>((m.array() - m.mean()).square().mean()); };
+    ScaleStats st;
+    const int hs = static_cast<int>(qs[0].cols());
+    nn::Matrix s(T, T), w(T, T);
+    double sum_s = 0, sum_s2 = 0;
+    const double n_heads = static_cast<double>(qs.size()), rows = n_heads * B * T;
+    for (std::size_t h = 0; h < qs.size(); ++h) {
+        st.var_q += variance(qs[h]) / n_heads;
+        st.var_k += variance(ks[h]) / n_heads;
+        for (int b = 0; b < B; ++b) {
+            s.noalias() = qs[h].middleRows(b * T, T) * ks[h].middleRows(b * T, T).transpose();  // q.k, unscaled
+            sum_s += s.sum();
+            sum_s2 += s.squaredNorm();
+            for (const bool scaled : {true, false}) {
+                w = scaled ? (s / std::sqrt(static_cast<float>(hs))).eval() : s;
+                for (int i = 0; i < T; ++i)
+                    for (int j = 0; j < T; ++j)
+                        if (masked(mask, i, j)) w(i, j) = -std::numeric_limits<float>::infinity();
+                nn::softmax_rows(w);
+                (scaled ? st.max_scaled : st.max_unscaled) += w.rowwise().maxCoeff().sum() / rows;
+            }
+        }
+    }
+    for (int i = 0; i < T; ++i) {  // evenly: 1 / (the number of positions row i sees)
+        int seen = 0;
+        for (int j = 0; j < T; ++j) seen += masked(mask, i, j) ? 0 : 1;
+        st.max_even += 1.0 / seen / T;
+    }
+    const double n = n_heads * B * T * T, mean = sum_s / n;
+    st.var_s = sum_s2 / n - mean * mean;
+    return st;
+}
+
+// Prints scale_stats for the model's q and k on the batch print_shapes ran, then for q, k drawn from
+// N(0, 1) as the lecture does (with their own generator: the run's is not touched).
+void print_scale(const std::vector<nn::Matrix>& qs, const std::vector<nn::Matrix>& ks, int B, int T, Mask mask,
+                 bool scaled, std::uint64_t seed) {
+    const int hs = static_cast<int>(qs[0].cols());
+    auto print = [&](const char* what, const ScaleStats& st) {
+        fmt::print("  {}: var(q) {:.3f}, var(k) {:.3f}; var(q.k) {:.2f} (hs var(q) var(k) = {:.2f}), "
+                   "var(q.k / sqrt(hs)) {:.3f}\n", what, st.var_q, st.var_k, st.var_s, hs * st.var_q * st.var_k,
+                   st.var_s / hs);
+        fmt::print("    softmax's largest weight in a row, averaged: {:.3f} with 1/sqrt(hs), {:.3f} without "
+                   "(spread evenly: {:.3f})\n", st.max_scaled, st.max_unscaled, st.max_even);
+    };
+    fmt::print("the scale at initialisation, hs = {}, scores q.k of every (i, j) of a sequence:\n", hs);
+    print("this batch's q, k", scale_stats(qs, ks, B, T, mask));
+    nn::Rng draw(seed ^ 0x5ca1eULL);
+    std::vector<nn::Matrix> unit_q(qs.size(), nn::Matrix(B * T, hs)), unit_k = unit_q;
+    for (std::size_t h = 0; h < qs.size(); ++h) {
+        draw.fill_normal(nn::as_span(unit_q[h]));
+        draw.fill_normal(nn::as_span(unit_k[h]));
+    }
+    print("q, k from N(0, 1), the lecture's check", scale_stats(unit_q, unit_k, B, T, mask));
+    fmt::print("  this run: {}\n\n", scaled ? "scores divided by sqrt(hs) (--no-scale: not)" : "no scale (--no-scale)");
+}
+
+// One batch walked through the model and back, to show the shapes.
 void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Options& o, nn::Rng& rng) {
     const int B = o.batch_size, T = o.block_size, V = data.vocab.size();
     long n_params = 0;
@@ -205,8 +306,9 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
     fmt::print("  in each of the {} heads:\n", o.n_head);
     const Head& head = model.sa_heads.heads[0];
     fmt::print("    {:<42} {}  (B*T, hs) each\n", "k, q, v = key(x), query(x), value(x)", nn::shape(head.key.y));
-    fmt::print("    {:<42} {}  (B*T, T): B blocks of (T, T), {} mask, {} score\n", "wei = softmax(mask(q k^T / sqrt(hs)))",
-               nn::shape(head.wei), o.mask, o.score);
+    fmt::print("    {:<42} {}  (B*T, T): B blocks of (T, T), the {} score\n", "s = " + score_formula(model.config.score, model.config.scale),
+               nn::shape(head.s), o.score);
+    fmt::print("    {:<42} {}  (B*T, T): {} mask, each row sums to 1\n", "wei = softmax(mask(s))", nn::shape(head.wei), o.mask);
     fmt::print("    {:<42} {}  (B*T, hs)\n", "out = wei v", nn::shape(head.out));
     fmt::print("  {:<44} {}  (B*T, nh*hs) = (B*T, C)\n", "cat = concat(out_1, ..., out_nh)", nn::shape(model.sa_heads.cat));
     fmt::print("  {:<44} {}  (B*T, C)\n", "a = proj(cat)", nn::shape(model.sa_heads.proj.y));
@@ -214,6 +316,29 @@ void print_shapes(BigramLanguageModel& model, const nn::TextData& data, const Op
     fmt::print("  {:<44} {}  (B*T, V)\n", "logits = lm_head(h)", nn::shape(model.lm_head.y));
     fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n",
                "loss = cross_entropy(logits, yb)", loss0, V, std::log(static_cast<double>(V)));
+    model.backward();  // the same batch back: the gradient of each thing has its shape
+    fmt::print("  backward, from the loss to the embeddings:\n");
+    fmt::print("  {:<44} {}  (B*T, V): (softmax(logits) - one_hot(yb)) / (B*T)\n", "dlogits",
+               nn::shape(model.criterion.dlogits));
+    fmt::print("  {:<44} {}  (B*T, C)\n", "dh = dlogits Wlm", nn::shape(model.lm_head.dx));
+    fmt::print("  {:<44} {}  (B*T, C): dh where fc(a) > 0, through fc\n", "da = ffwd.backward(dh)", nn::shape(model.ffwd.fc.dx));
+    fmt::print("  {:<44} {}  (B*T, nh*hs): head h gets its hs columns\n", "dcat = da Wproj", nn::shape(model.sa_heads.proj.dx));
+    fmt::print("  in each of the {} heads:\n", o.n_head);
+    fmt::print("    {:<42} {}  (B*T, T)\n", "dwei = dout v^T", nn::shape(head.dwei));
+    fmt::print("    {:<42} {}  (B*T, hs)\n", "dv = wei^T dout", nn::shape(head.dv));
+    fmt::print("    {:<42} {}  (B*T, T): 0 where masked (in dwei's place)\n", "ds = wei * (dwei - rowsum(dwei * wei))",
+               nn::shape(head.dwei));
+    fmt::print("    {:<42} {}  (B*T, hs) each: the {} score's backward\n", "dq, dk", nn::shape(head.dq), o.score);
+    fmt::print("    {:<42} {}  (hs, C) each\n", "d Wk, d Wq, d Wv", nn::shape(head.key.weight.grad));
+    fmt::print("    {:<42} {}  (B*T, C)\n", "dx_h = dk Wk + dq Wq + dv Wv", nn::shape(head.dx));
+    fmt::print("  {:<44} {}  (B*T, C)\n", "dx = dx_1 + ... + dx_nh", nn::shape(model.sa_heads.dx));
+    fmt::print("  {:<44} {}  (V, C): row i sums the rows of dx where xb is i\n", "d token_embedding_table",
+               nn::shape(model.token_embedding_table.weight.grad));
+    if (model.config.position == Position::learned)
+        fmt::print("  {:<44} {}  (T, C): row t sums the rows of dx at position t\n", "d position_embedding_table",
+                   nn::shape(model.position_embedding_table.weight.grad));
+    else
+        fmt::print("  {:<44} none: the sinusoidal table is not trained\n", "d position_embedding_table");
     fmt::print("  {} trained parameters\n\n", n_params);
 }
 
@@ -233,7 +358,7 @@ int main(int argc, char** argv) {
         // between threads costs more than it saves, so Eigen gets one thread.
         Eigen::setNbThreads(1);
         if (o.trick) {
-            show_trick(o.seed);
+            show_trick(o.seed, mask_named(o.mask));
             return 0;
         }
         const int B = o.batch_size, T = o.block_size;
@@ -254,15 +379,21 @@ int main(int argc, char** argv) {
         nn::Rng rng(o.seed);
         const Config config{.vocab_size = V, .block_size = T, .n_embd = o.n_embd, .n_head = o.n_head,
                             .position = o.position == "learned" ? Position::learned : Position::sinusoidal,
-                            .mask = std::map<std::string, Mask>{{"causal", Mask::causal}, {"anticausal", Mask::anticausal}, {"none", Mask::none}}.at(o.mask),
+                            .mask = mask_named(o.mask),
                             .score = std::map<std::string, Score>{{"dot", Score::dot}, {"squared-dot", Score::squared_dot},
                                                                   {"squared-elements", Score::squared_elements},
                                                                   {"negative-dot", Score::negative_dot},
-                                                                  {"distance", Score::distance}}.at(o.score)};
+                                                                  {"distance", Score::distance},
+                                                                  {"reciprocal", Score::reciprocal},
+                                                                  {"inverse-distance", Score::inverse_distance}}.at(o.score),
+                            .scale = !o.no_scale};
         BigramLanguageModel model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
 
         print_shapes(model, data, o, rng);  // One batch walked through the model.
+        std::vector<nn::Matrix> qs, ks;  // every head's
+        for (const Head& head : model.sa_heads.heads) qs.push_back(head.query.y), ks.push_back(head.key.y);
+        print_scale(qs, ks, B, T, config.mask, config.scale, o.seed);
 
         nn::MetricsLog metrics(o.metrics_path);
         nn::Progress progress("step", o.max_iters);

@@ -94,6 +94,8 @@ struct DropMask {
 // What the backward pass needs from the forward pass of all heads.
 struct AttentionState {
     int B = 0, T = 0;
+    bool scaled = true;           // scores q.k / sqrt(hs); false (--no-scale): q.k
+    float scale(int hs) const { return scaled ? 1.0f / std::sqrt(static_cast<float>(hs)) : 1.0f; }
     nn::Vector row_max, row_sum;  // (B*nh*T): each row's softmax max and sum, to recompute the weights
     bool keep_weights = false;    // also keep wei, to print or draw it (not while training)
     nn::Matrix wei;               // (B*nh*T, T), when keep_weights: head h of sequence b in rows (b nh + h) T ...
@@ -170,7 +172,7 @@ inline void causal_transpose_times(Eigen::Ref<nn::Matrix> out, const nn::Matrix&
 inline void causal_attention_forward(const nn::Matrix& qkv, int B, int T, int n_head, const DropMask* mask,
                                      AttentionState& s, nn::Matrix& out) {
     const int C = static_cast<int>(qkv.cols()) / 3, hs = C / n_head;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const float scale = s.scale(hs);
     s.B = B, s.T = T;
     s.row_max.resize(B * n_head * T);
     s.row_sum.resize(B * n_head * T);
@@ -198,7 +200,7 @@ inline void causal_attention_forward(const nn::Matrix& qkv, int B, int T, int n_
 inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& qkv, int n_head,
                                       const DropMask* mask, const AttentionState& s, nn::Matrix& dqkv) {
     const int B = s.B, T = s.T, C = static_cast<int>(qkv.cols()) / 3, hs = C / n_head;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const float scale = s.scale(hs);
     dqkv.resize(B * T, 3 * C);
 #pragma omp parallel if (static_cast<long>(B) * n_head * T * T >= nn::kParallelGrain)
     {

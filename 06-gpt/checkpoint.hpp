@@ -4,7 +4,7 @@
 // stopped, or to sample: the model's configuration and weights, the training
 // settings, the vocabulary, the AdamW moments, the step, the random-number
 // generators' states and the loss history. It is one file in the checksummed
-// container of common/fileio.hpp (magic "NN2GPTCK", version 2), written to a
+// container of common/fileio.hpp (magic "NN2GPTCK", version 3), written to a
 // temporary file and renamed, so a crash while saving keeps the old one.
 //
 // Payload, in order (i32/i64/u64/f32/f64 little-endian, u8 for on/off; "floats"
@@ -35,7 +35,7 @@
 #include "common/optim.hpp"
 
 inline constexpr const char* kCheckpointMagic = "NN2GPTCK";
-inline constexpr std::uint32_t kCheckpointVersion = 2;
+inline constexpr std::uint32_t kCheckpointVersion = 3;  // 3: --no-scale joined the settings
 
 // What a checkpoint holds besides the weights and the optimizer's moments.
 struct Checkpoint {

@@ -29,7 +29,7 @@ inline const nn::Matrix& attention_cached(MultiHeadAttention& sa, const nn::Matr
     const nn::Matrix& qkv = sa.c_attn.forward(x);  // (1, 3C)
     k_cache.row(pos) = qkv.row(0).segment(C, C);
     v_cache.row(pos) = qkv.row(0).segment(2 * C, C);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const float scale = sa.att.scale(hs);
     nn::Matrix& wei = sa.att.wei;
     sa.out.resize(1, C);
     wei.resize(1, pos + 1);

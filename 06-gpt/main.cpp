@@ -138,7 +138,53 @@ void check_same(const fs::path& file, const Checkpoint& k, const Config& c, cons
     if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
 }
 
-// One batch walked through the model, to show the shapes.
+// What the scale does at initialisation, in the first block: the variance of the scores q.k over
+// every (i, j <= i) of a sequence, with and without 1 / sqrt(hs), and softmax's largest weight in
+// a row, averaged over the rows, for qkv (B*T, 3C) and again for q, k drawn from N(0, 1) (as the
+// lecture does, with their own generator: the run's is not touched).
+void print_scale(const nn::Matrix& qkv, const Config& c, int B, std::uint64_t seed) {
+    const int T = c.block_size, C = c.n_embd, hs = C / c.n_head;
+    auto print = [&](const char* what, const nn::Matrix& m) {
+        double var_q = 0, var_k = 0, sum = 0, sum2 = 0, count = 0, max_scaled = 0, max_unscaled = 0;
+        auto variance = [](const auto& x) { return static_cast<double>((x.array() - x.mean()).square().mean()); };
+        nn::Matrix s(T, T), w(T, T);
+        nn::Vector row_max(T), row_sum(T);
+        for (int h = 0; h < c.n_head; ++h) {
+            var_q += variance(m.middleCols(h * hs, hs)) / c.n_head;
+            var_k += variance(m.middleCols(C + h * hs, hs)) / c.n_head;
+            for (int b = 0; b < B; ++b) {
+                s.noalias() = m.block(b * T, h * hs, T, hs) * m.block(b * T, C + h * hs, T, hs).transpose();
+                for (int i = 0; i < T; ++i) {
+                    sum += s.row(i).head(i + 1).sum();
+                    sum2 += s.row(i).head(i + 1).squaredNorm();
+                    count += i + 1;
+                }
+                for (const bool scaled : {true, false}) {
+                    w = scaled ? (s / std::sqrt(static_cast<float>(hs))).eval() : s;
+                    causal_softmax(w, row_max.data(), row_sum.data());
+                    (scaled ? max_scaled : max_unscaled) += w.rowwise().maxCoeff().sum() / (double(c.n_head) * B * T);
+                }
+            }
+        }
+        const double var_s = sum2 / count - (sum / count) * (sum / count);
+        fmt::print("  {}: var(q) {:.3g}, var(k) {:.3g}; var(q.k) {:.3g} (hs var(q) var(k) = {:.3g}), "
+                   "var(q.k / sqrt(hs)) {:.3g}\n", what, var_q, var_k, var_s, hs * var_q * var_k, var_s / hs);
+        fmt::print("    softmax's largest weight in a row, averaged: {:.3f} with 1/sqrt(hs), {:.3f} without\n",
+                   max_scaled, max_unscaled);
+    };
+    double even = 0;
+    for (int i = 0; i < T; ++i) even += 1.0 / (i + 1) / T;
+    fmt::print("the scale at initialisation, block 1, hs = {}, scores q.k of every (i, j <= i) of a sequence "
+               "(spread evenly, the largest weight would average {:.3f}):\n", hs, even);
+    print("this batch's q, k", qkv);
+    nn::Matrix unit(qkv.rows(), 2 * C);
+    nn::Rng draw(seed ^ 0x5ca1eULL);
+    draw.fill_normal(nn::as_span(unit));
+    print("q, k from N(0, 1), the lecture's check", unit);
+    fmt::print("  this run: {}\n\n", c.scale ? "scores divided by sqrt(hs) (--no-scale: not)" : "no scale (--no-scale)");
+}
+
+// One batch walked through the model and back, to show the shapes.
 void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, int threads) {
     const Config& c = model.config;
     const int B = train.batch_size, T = c.block_size, V = c.vocab_size;
@@ -159,7 +205,8 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     fmt::print("  {} x Block:\n", c.n_layer);
     if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
     row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
-    row("wei = softmax(mask(q k^T / sqrt(hs)))", b0.sa.att.wei, "(B*nh*T, T): B*nh blocks of (T, T)");
+    row(c.scale ? "wei = softmax(mask(q k^T / sqrt(hs)))" : "wei = softmax(mask(q k^T))", b0.sa.att.wei,
+        "(B*nh*T, T): B*nh blocks of (T, T)");
     row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
     const std::string attn_out = c.projection ? "proj(out)" : "out", ffwd_out = c.projection ? "proj(h)" : "h";
     row((c.residual ? "x = x + " : "x = ") + attn_out, b0.x1, "(B*T, C)");
@@ -170,9 +217,29 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
                c.tie ? "tied to token_embedding_table" : "its own (V, C) matrix");
     fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n", "loss = cross_entropy(logits, yb)",
                loss0, V, std::log(static_cast<double>(V)));
-    fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
     b0.sa.att.keep_weights = false;
     b0.sa.att.wei.resize(0, 0);
+    // The same batch back. The blocks free their activations' gradients once read (memory.hpp), so
+    // those shapes are given from B, T, C, nh; the parameters' gradients are the kept matrices.
+    model.backward();
+    const int C = c.n_embd, hs = b0.sa.head_size;
+    auto dims = [](long rows, long cols) { return fmt::format("({}, {})", rows, cols); };
+    fmt::print("  backward, from the loss to the embeddings:\n");
+    fmt::print("  {:<44} {}  (B*T, V): (softmax(logits) - one_hot(yb)) / (B*T)\n", "dlogits", nn::shape(model.criterion.dlogits));
+    fmt::print("  {} x Block, the last first:\n", c.n_layer);
+    fmt::print("    in each of the B*nh = {} (sequence, head) pairs in turn (attention.hpp):\n", B * c.n_head);
+    fmt::print("      {:<40} {}  (T, T): the weights again from q, k, then d of them\n", "dwei = dout_h v^T", dims(T, T));
+    fmt::print("      {:<40} {}  (T, T): 0 in the future\n", "ds = wei * (dwei - rowsum(dwei * wei))", dims(T, T));
+    fmt::print("      {:<40} {}  (T, hs) each\n", c.scale ? "dq = ds k, dk = ds^T q (/ sqrt(hs))" : "dq = ds k, dk = ds^T q", dims(T, hs));
+    fmt::print("      {:<40} {}  (T, hs)\n", "dv = wei^T dout_h", dims(T, hs));
+    fmt::print("    {:<42} {}  (B*T, 3C): every head's dq, dk, dv in its columns\n", "dqkv", dims(long(B) * T, 3 * C));
+    fmt::print("    {:<42} {}  (3C, C)\n", "d c_attn.weight", nn::shape(b0.sa.c_attn.weight.grad));
+    fmt::print("    {:<42} {}  (B*T, C): what the block hands to the one before\n", "dx", dims(long(B) * T, C));
+    fmt::print("  {:<44} {}  (V, C): {}\n", "d token_embedding_table", nn::shape(model.token_embedding_table.weight.grad),
+               c.tie ? "from the tied lm head and from the lookup" : "from the lookup");
+    fmt::print("  {:<44} {}  (T, C)\n", "d position_embedding_table", nn::shape(model.position_embedding_table.weight.grad));
+    fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
+    print_scale(b0.sa.c_attn.y, c, B, train.seed);
 }
 
 // What the training loop measured.

@@ -81,6 +81,7 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     visit("--no-tie", c.tie, "An lm head of its own, not the token embedding table", Bound::none);
     visit("--init", c.init, "Initial weights: gpt2 (N(0, 0.02), smaller for the residual projections) or pytorch "
           "(PyTorch's defaults, as in the lecture)", Bound::none);
+    visit("--no-scale", c.scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)", Bound::none);
     // Training
     visit("--batch-size", t.batch_size, "B: sequences per batch", Bound::in(1, 4096));
     visit("--max-iters", t.max_iters, "Training steps", Bound::in(0, 1000000));

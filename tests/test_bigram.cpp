@@ -27,7 +27,10 @@ TEST_CASE("03: logits are the table rows of the input tokens", "[03-bigram]") {
 }
 
 TEST_CASE("03: a short run prints shapes, losses and a sample, and learns", "[03-bigram][run]") {
-    test::check_short_run("03-bigram");
+    const std::string output = test::check_short_run("03-bigram");
+    // The backward's shapes, for B = 32, T = 8, V = 65.
+    CHECK_THAT(output, Catch::Matchers::Contains("dlogits                                      (256, 65)  (B*T, V)") &&
+                           Catch::Matchers::Contains("d token_embedding_table                      (65, 65)  (V, V)"));
     test::check_learns("03-bigram", 4.3, 3.0);
 }
 

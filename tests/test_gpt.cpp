@@ -213,9 +213,9 @@ TEST_CASE("06: MultiHeadAttention backward matches finite differences, dropout i
 struct PlainHead {
     nn::Matrix out, dq, dk, dv;
     PlainHead(const nn::Matrix& q, const nn::Matrix& k, const nn::Matrix& v, const nn::Matrix& dout,
-              const DropMask* mask, Eigen::Index row0) {
+              const DropMask* mask, Eigen::Index row0, bool scaled = true) {
         const Eigen::Index T = q.rows();
-        const float scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
+        const float scale = scaled ? 1.0f / std::sqrt(static_cast<float>(q.cols())) : 1.0f;
         nn::Matrix wei = scale * q * k.transpose();
         for (Eigen::Index i = 0; i < T; ++i)
             for (Eigen::Index j = i + 1; j < T; ++j) wei(i, j) = -std::numeric_limits<float>::infinity();
@@ -271,6 +271,39 @@ TEST_CASE("06: attention in causal tiles computes what the full (T, T) products 
     }
 }
 
+TEST_CASE("06: --no-scale: the scores are q.k, sqrt(hs) times larger, and the backward matches", "[06-gpt]") {
+    const int B = 2, T = 5, nh = 2, C = 8, hs = C / nh;
+    nn::Rng rng(43);
+    const nn::Matrix qkv = random_matrix(B * T, 3 * C, rng, 1.5f), dout = random_matrix(B * T, C, rng);
+    AttentionState scaled, unscaled;
+    unscaled.scaled = false;
+    scaled.keep_weights = unscaled.keep_weights = true;
+    nn::Matrix out, out_unscaled, dqkv;
+    causal_attention_forward(qkv, B, T, nh, nullptr, scaled, out);
+    causal_attention_forward(qkv, B, T, nh, nullptr, unscaled, out_unscaled);
+    causal_attention_backward(dout, qkv, nh, nullptr, unscaled, dqkv);
+    CHECK((scaled.wei - unscaled.wei).cwiseAbs().maxCoeff() > 1e-2f);
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < nh; ++h) {
+            auto head = [&](const nn::Matrix& m, int col) -> nn::Matrix { return m.block(b * T, col, T, hs); };
+            const PlainHead plain(head(qkv, h * hs), head(qkv, C + h * hs), head(qkv, 2 * C + h * hs),
+                                  head(dout, h * hs), nullptr, 0, false);
+            CHECK(head(out_unscaled, h * hs).isApprox(plain.out, 1e-5f));
+            CHECK(head(dqkv, h * hs).isApprox(plain.dq, 1e-5f));
+            CHECK(head(dqkv, C + h * hs).isApprox(plain.dk, 1e-5f));
+            // The weights are softmax(q.k) here, softmax(q.k / sqrt(hs)) there: the log-ratios of
+            // a row's weights differ by the factor sqrt(hs) = 2.
+            const nn::Matrix w1 = scaled.wei.middleRows((b * nh + h) * T, T), w2 = unscaled.wei.middleRows((b * nh + h) * T, T);
+            for (int i = 1; i < T; ++i)
+                CHECK(std::log(w2(i, 0) / w2(i, i)) == Approx(2.0 * std::log(w1(i, 0) / w1(i, i))).margin(1e-3));
+        }
+    // The whole model's backward with --no-scale: "the whole model's loss has the gradients ...".
+    Config c;
+    c.scale = false;
+    nn::Rng m(44);
+    CHECK_FALSE(GPTLanguageModel(c, m).blocks[0].sa.att.scaled);
+}
+
 TEST_CASE("06: a whole Block's backward matches finite differences, with and without residuals", "[06-gpt]") {
     for (bool residual : {true, false}) {
         DYNAMIC_SECTION("residual " << residual) {
@@ -314,6 +347,7 @@ TEST_CASE("06: the whole model's loss has the gradients backward computes, with 
         {"--activation relu", [](Config& c) { c.activation = Activation::relu; }},
         {"--ffwd-mult 2", [](Config& c) { c.ffwd_mult = 2; }},
         {"--no-tie", [](Config& c) { c.tie = false; }},
+        {"--no-scale", [](Config& c) { c.scale = false; }},
         {"--no-proj --ffwd-mult 1", [](Config& c) { c.projection = false, c.ffwd_mult = 1; }},
         {"the lecture's blocks alone", [](Config& c) {
              c.residual = c.layernorm = c.projection = c.tie = false;

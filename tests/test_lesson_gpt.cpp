@@ -463,6 +463,11 @@ TEST_CASE("06-gpt: a short run of each switch prints its shapes and learns", "[0
     const auto full = test::run_lesson("06-gpt", run_args("--max-iters 0 --max-new-tokens 0"));
     const auto bare = test::run_lesson("06-gpt", run_args("--max-iters 0 --max-new-tokens 0 --no-layernorm"));
     CHECK_THAT(full.output, Contains("ln1(x)"));
+    // The backward's shapes: the attention's, per (sequence, head), and the gradients of the parameters.
+    CHECK_THAT(full.output, Contains("backward, from the loss to the embeddings:") &&
+                                Contains("ds = wei * (dwei - rowsum(dwei * wei))") &&
+                                Contains("(B*T, 3C): every head's dq, dk, dv in its columns") &&
+                                Contains("d c_attn.weight") && Contains("d position_embedding_table"));
     CHECK_THAT(bare.output, !Contains("ln1(x)"));
 }
 

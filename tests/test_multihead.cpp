@@ -53,6 +53,32 @@ TEST_CASE("05: MultiHeadAttention backward matches finite differences for every 
     }
 }
 
+TEST_CASE("05: --no-scale leaves out 1/sqrt(hs) in every head, and the backward still matches", "[05-multihead]") {
+    const int B = 2, T = 4, C = 6, nh = 3, hs = 2;
+    nn::Rng rng(33);
+    nn::Matrix x = test::random_matrix(B * T, C, rng), r = test::random_matrix(B * T, C, rng);
+    nn::Rng a(34), b(34);  // the same weights
+    MultiHeadAttention scaled(C, nh, hs, Mask::causal, Score::dot, a);
+    MultiHeadAttention unscaled(C, nh, hs, Mask::causal, Score::dot, b, false);
+    scaled.forward(x, B, T);
+    unscaled.forward(x, B, T);
+    for (int h = 0; h < nh; ++h) CHECK(unscaled.heads[h].s.isApprox(std::sqrt(2.0f) * scaled.heads[h].s, 1e-6f));
+    unscaled.forward(x, B, T);
+    const nn::Matrix dx = unscaled.backward(r);
+    auto loss = [&] { return test::project(unscaled.forward(x, B, T), r); };
+    test::check_grad("x", loss, x, dx);
+    for (Head& head : unscaled.heads) {
+        test::check_grad("key", loss, head.key.weight.value, head.key.weight.grad);
+        test::check_grad("query", loss, head.query.weight.value, head.query.weight.grad);
+    }
+    nn::Rng m(35);
+    // The model hands --no-scale to every head. (Its whole backward is not checked here: without the
+    // scale a step of 1e-2 in a key weight flips more of the feed-forward ReLU's signs than the
+    // check may skip; the attention's backward, above, is what --no-scale changes.)
+    BigramLanguageModel model({.vocab_size = 7, .block_size = 5, .n_embd = 6, .n_head = 3, .scale = false}, m);
+    for (const Head& head : model.sa_heads.heads) CHECK_FALSE(head.scaled);
+}
+
 TEST_CASE("05: FeedForward backward matches finite differences", "[05-multihead]") {
     nn::Rng rng(33);
     FeedForward ffwd(5, rng);
@@ -96,7 +122,16 @@ TEST_CASE("05: a short run, and the attention map of every head", "[05-multihead
     const std::string png = (dir / "map.png").string();
     const std::string output = test::check_short_run("05-multihead", "--attention-map " + png);
     CHECK_THAT(output, Catch::Matchers::Contains("in each of the 4 heads") &&
-                           Catch::Matchers::Contains("(256, 8)  (B*T, hs) each"));
+                           Catch::Matchers::Contains("(256, 8)  (B*T, hs) each") &&
+                           Catch::Matchers::Contains("s = q k^T / sqrt(hs)"));
+    // The backward's shapes: nh = 4 heads of hs = 8 over C = 32.
+    for (const char* line : {"dcat = da Wproj                              (256, 32)  (B*T, nh*hs)",
+                             "  dwei = dout v^T                            (256, 8)  (B*T, T)",
+                             "  dq, dk                                     (256, 8)  (B*T, hs) each: the dot score's backward",
+                             "  d Wk, d Wq, d Wv                           (8, 32)  (hs, C) each",
+                             "dx = dx_1 + ... + dx_nh                      (256, 32)  (B*T, C)",
+                             "d position_embedding_table                   (8, 32)  (T, C)"})
+        CHECK_THAT(output, Catch::Matchers::Contains(line));
     CHECK(nn::read_file(png).substr(1, 3) == "PNG");
     test::check_learns("05-multihead", 4.0, 3.2);
 }
@@ -112,13 +147,16 @@ TEST_CASE("05: 04's experiments run here too", "[05-multihead][run]") {
         r = test::run_lesson("05-multihead", base + " --score " + score);
         INFO(score << "\n" << r.output);
         CHECK(r.status == 0);
-        CHECK_THAT(r.output, Contains(std::string("causal mask, ") + score + " score"));
+        CHECK_THAT(r.output, Contains(std::string("the ") + score + " score") && Contains("causal mask, each row sums to 1"));
     }
-    // --show-trick is 04's, unchanged: the same output.
+    // --show-trick is 04's, unchanged: the same output, with every mask.
     const test::RunResult trick = test::run_lesson("05-multihead", "--show-trick");
     REQUIRE(trick.status == 0);
     CHECK_THAT(trick.output, Contains("3. wei = softmax(zeros(T, T) with -inf above the diagonal)"));
     CHECK(trick.output == test::run_lesson("04-self-attention", "--show-trick").output);
+    for (const char* mask : {"anticausal", "none"})
+        CHECK(test::run_lesson("05-multihead", std::string("--show-trick --mask ") + mask).output ==
+              test::run_lesson("04-self-attention", std::string("--show-trick --mask ") + mask).output);
 }
 
 TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]") {
