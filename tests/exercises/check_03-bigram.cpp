@@ -15,6 +15,7 @@
 #include "common/sampling.hpp"
 #include "common/text.hpp"
 #include "tests/exercises/check.hpp"
+#include "tests/exercises/language_model_run.hpp"
 #include "tests/helpers.hpp"
 
 namespace {
@@ -175,20 +176,8 @@ TEST_CASE("inverse_cdf: fixed draws, then the frequencies of 60000 draws", "[inv
 }
 
 TEST_CASE("03-bigram: 1500 steps of training reach a validation loss below 2.55", "[end-to-end]") {
-    const nn::TextData data = nn::load_text(std::filesystem::path(test::shakespeare_dir()) / "tinyshakespeare.txt");
-    const int B = 32, T = 8;
-    nn::Rng rng(1337);
-    BigramLanguageModel model(data.vocab.size(), rng);
-    nn::AdamW optimizer(model.parameters(), {.lr = 1e-2f, .weight_decay = 0.01f});
-    for (int iter = 0; iter < 1500; ++iter) {
-        const nn::Batch batch = nn::get_batch(data, nn::Split::train, B, T, rng);
-        model.loss(batch);
-        optimizer.zero_grad();
-        model.backward();
-        optimizer.step();
-    }
-    const nn::Losses losses =
-        nn::estimate_loss(data, 100, B, T, [&](const nn::Batch& batch) { return model.loss(batch); });
+    const nn::Losses losses = check::train_language_model(
+        [](int vocab_size, nn::Rng& rng) { return BigramLanguageModel(vocab_size, rng); }, 1500, 1e-2f);
     INFO("after 1500 steps: train loss " << losses.train << ", val loss " << losses.val
          << " (the lesson reaches 2.50 here; a uniform guess is ln 65 = 4.17)");
     REQUIRE(std::isfinite(losses.val));
