@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,12 +109,56 @@ nn::Matrix one_hot(const nn::Dataset& data) {
     return y;
 }
 
-}  // namespace
+// --monitor: network2.py's total_cost(data, lmbda) and accuracy on the
+// training data and on the evaluation data after each epoch, printed, kept
+// for --plot, and returned as the JSON fields they add to the metrics line.
+struct Monitor {
+    const Network& net;
+    const nn::Dataset& training_data;
+    const nn::Dataset& evaluation_data;
+    std::string evaluation;  // "test" or "validation"
+    float lmbda;
+    nn::Matrix training_y = one_hot(training_data), evaluation_y = one_hot(evaluation_data);
+    nn::Series training_curve{"training", {}, {}}, evaluation_curve{evaluation, {}, {}};
 
-int main(int argc, char** argv) {
-    CLI::App app{"02-backprop: trains a feed-forward network on MNIST with stochastic gradient "
-                 "descent and backpropagation, printing the test accuracy after each epoch.",
-                 "02-backprop"};
+    std::string report(int epoch, int correct) {
+        const double training_cost = net.total_cost(training_data.images, training_y, lmbda);
+        const double evaluation_cost = net.total_cost(evaluation_data.images, evaluation_y, lmbda);
+        const int training_correct = net.evaluate(training_data);
+        const double training_accuracy = double(training_correct) / training_data.size();
+        const double evaluation_accuracy = double(correct) / evaluation_data.size();
+        fmt::print("  cost on training data {:.4f}, accuracy on training data {} / {} ({:.2f}%)\n",
+                   training_cost, training_correct, training_data.size(), 100 * training_accuracy);
+        fmt::print("  cost on {} data {:.4f}, accuracy on {} data {} / {} ({:.2f}%)\n", evaluation,
+                   evaluation_cost, evaluation, correct, evaluation_data.size(), 100 * evaluation_accuracy);
+        training_curve.x.push_back(float(epoch)), training_curve.y.push_back(float(100 * training_accuracy));
+        evaluation_curve.x.push_back(float(epoch)), evaluation_curve.y.push_back(float(100 * evaluation_accuracy));
+        return fmt::format(R"(, "training_cost": {:.6f}, "training_accuracy": {:.4f}, "{}_cost": {:.6f})",
+                           training_cost, training_accuracy, evaluation, evaluation_cost);
+    }
+    void plot(const std::string& path) const {
+        nn::write_line_plot(path, "02-backprop: accuracy (%)", "epoch", {training_curve, evaluation_curve});
+        fmt::print("Wrote the accuracies to {}\n", path);
+    }
+};
+
+// The data and the network, with their shapes, as 01 prints them.
+void print_data_and_network(const std::string& data_dir, const nn::Mnist& mnist, const Network& net, Init init,
+                            std::uint64_t seed) {
+    const auto& [training_data, validation_data, test_data] = mnist;
+    fmt::print("MNIST from {}/mnist (the book's split)\n", data_dir);
+    fmt::print("  training_data   {:>6} images: {}\n", training_data.size(), nn::shape(training_data.images));
+    fmt::print("  validation_data {:>6} images: {}\n", validation_data.size(), nn::shape(validation_data.images));
+    fmt::print("  test_data       {:>6} images: {}\n\n", test_data.size(), nn::shape(test_data.images));
+    fmt::print("Network({}): biases from N(0, 1), weights from {}, seed {}\n", fmt::join(net.sizes, ", "),
+               init == Init::large ? "N(0, 1)" : "N(0, 1/n_in)", seed);
+    for (int l = 0; l + 1 < net.num_layers(); ++l)
+        fmt::print("  weights[{}] {:<11} biases[{}] {}\n", l, nn::shape(net.weights[l]), l, nn::shape(net.biases[l]));
+}
+
+// The command line: the book's hyper-parameters (epochs, mini-batch size,
+// eta, lambda), its two costs and two initialisations, and what to print.
+struct Options {
     std::string data_dir, save_path, metrics_path, plot_path, evaluation = "test", cost_name = "quadratic",
                 init_name = "large";
     std::string sizes_text = "784,30,10";
@@ -121,133 +166,113 @@ int main(int argc, char** argv) {
     int epochs = 30, mini_batch_size = 10, train_size = 50000;
     float eta = 3.0f, lmbda = 0.0f;
     bool per_example = false, monitor = false;
-    nn::add_data_option(app, data_dir);
-    app.add_option("--sizes", sizes_text, "Neurons per layer, input first")
+};
+
+void add_options(CLI::App& app, Options& o) {
+    nn::add_data_option(app, o.data_dir);
+    app.add_option("--sizes", o.sizes_text, "Neurons per layer, input first")
         ->check(nn::CountList(1, 100000))->capture_default_str();
-    app.add_option("--epochs", epochs, "Passes over the training data")
+    app.add_option("--epochs", o.epochs, "Passes over the training data")
         ->check(CLI::Range(1, 100000))->capture_default_str();
-    app.add_option("--batch", mini_batch_size, "Mini-batch size")
+    app.add_option("--batch", o.mini_batch_size, "Mini-batch size")
         ->check(CLI::Range(1, 50000))->capture_default_str();
-    app.add_option("--eta", eta, "Learning rate")
+    app.add_option("--eta", o.eta, "Learning rate")
         ->check(nn::Positive)->capture_default_str();
-    app.add_option("--lambda", lmbda, "L2 regularization strength (chapter 3)")
+    app.add_option("--lambda", o.lmbda, "L2 regularization strength (chapter 3)")
         ->check(nn::NonNegative)->capture_default_str();
-    app.add_option("--cost", cost_name, "quadratic (chapter 1) or cross-entropy (chapter 3)")
+    app.add_option("--cost", o.cost_name, "quadratic (chapter 1) or cross-entropy (chapter 3)")
         ->check(CLI::IsMember({"quadratic", "cross-entropy"}))->capture_default_str();
-    app.add_option("--init", init_name,
+    app.add_option("--init", o.init_name,
                    "Weights from N(0, 1): large (chapter 1), or N(0, 1/n_in): scaled (chapter 3)")
         ->check(CLI::IsMember({"large", "scaled"}))->capture_default_str();
-    app.add_option("--train-size", train_size,
+    app.add_option("--train-size", o.train_size,
                    "Train on the first N of the 50,000 training images (for quick runs)")
         ->check(CLI::Range(1, 50000))->capture_default_str();
-    app.add_option("--evaluate", evaluation,
+    app.add_option("--evaluate", o.evaluation,
                    "Which set to report after each epoch: test (chapter 1) or validation "
                    "(chapter 3, for choosing hyper-parameters)")
         ->check(CLI::IsMember({"test", "validation"}))->capture_default_str();
-    app.add_flag("--per-example", per_example,
+    app.add_flag("--per-example", o.per_example,
                  "Backprop one example at a time, as the book's network.py does, instead of the "
                  "whole mini-batch as matrices (the same steps up to float rounding; slower)");
     CLI::Option* monitor_flag = app.add_flag(
-        "--monitor", monitor,
+        "--monitor", o.monitor,
         "After each epoch, also print the cost (with the L2 term) and the accuracy on the training "
         "data and on the evaluation data, as network2.py's monitor flags do");
-    app.add_option("--plot", plot_path,
+    app.add_option("--plot", o.plot_path,
                    "With --monitor: draw the training and evaluation accuracy against the epoch into this PNG")
         ->needs(monitor_flag);
-    app.add_option("--seed", seed, "Seed for the weights and the shuffling")->check(nn::Seed)->capture_default_str();
-    app.add_option("--save", save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
-    app.add_option("--metrics", metrics_path,
+    app.add_option("--seed", o.seed, "Seed for the weights and the shuffling")->check(nn::Seed)->capture_default_str();
+    app.add_option("--save", o.save_path, "Save the trained network here (01-mnist-mlp --load reads it)");
+    app.add_option("--metrics", o.metrics_path,
                    "Write one JSON line per epoch here: epoch, test (or validation) accuracy, seconds "
                    "(with --monitor, the costs and the training accuracy too)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"02-backprop: trains a feed-forward network on MNIST with stochastic gradient "
+                 "descent and backpropagation, printing the test accuracy after each epoch.",
+                 "02-backprop"};
+    Options o;
+    add_options(app, o);
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
-        const std::vector<int> sizes = nn::split_counts(sizes_text);
-        check_sizes(sizes, mini_batch_size);
-        if (eta * lmbda >= static_cast<float>(train_size))
+        const std::vector<int> sizes = nn::split_counts(o.sizes_text);
+        check_sizes(sizes, o.mini_batch_size);
+        if (o.eta * o.lmbda >= static_cast<float>(o.train_size))
             nn::fail("--eta {} with --lambda {}: the weight decay factor 1 - eta lambda / n = {} "
-                     "must stay above 0", eta, lmbda, 1.0 - double(eta) * lmbda / train_size);
-        if (!save_path.empty()) nn::check_writable(save_path);  // now, not after training
-        if (!plot_path.empty()) nn::check_writable(plot_path);
-        const Cost cost = cost_name == "quadratic" ? Cost::quadratic : Cost::cross_entropy;
-        const Init init = init_name == "large" ? Init::large : Init::scaled;
-        nn::Rng rng(seed);
+                     "must stay above 0", o.eta, o.lmbda, 1.0 - double(o.eta) * o.lmbda / o.train_size);
+        if (!o.save_path.empty()) nn::check_writable(o.save_path);  // now, not after training
+        if (!o.plot_path.empty()) nn::check_writable(o.plot_path);
+        const Cost cost = o.cost_name == "quadratic" ? Cost::quadratic : Cost::cross_entropy;
+        const Init init = o.init_name == "large" ? Init::large : Init::scaled;
+        nn::Rng rng(o.seed);
         Network net(sizes, rng, cost, init);
-        nn::Mnist mnist = nn::load_mnist(data_dir);
+        nn::Mnist mnist = nn::load_mnist(o.data_dir);
         auto& [training_data, validation_data, test_data] = mnist;
-        if (train_size < training_data.size()) {
-            training_data.images.conservativeResize(train_size, Eigen::NoChange);
-            training_data.labels.resize(train_size);
+        if (o.train_size < training_data.size()) {
+            training_data.images.conservativeResize(o.train_size, Eigen::NoChange);
+            training_data.labels.resize(o.train_size);
         }
-        fmt::print("MNIST from {}/mnist (the book's split)\n", data_dir);
-        fmt::print("  training_data   {:>6} images: {}\n", training_data.size(),
-                   nn::shape(training_data.images));
-        fmt::print("  validation_data {:>6} images: {}\n", validation_data.size(),
-                   nn::shape(validation_data.images));
-        fmt::print("  test_data       {:>6} images: {}\n\n", test_data.size(),
-                   nn::shape(test_data.images));
-
-        fmt::print("Network({}): biases from N(0, 1), weights from {}, seed {}\n",
-                   fmt::join(net.sizes, ", "), init == Init::large ? "N(0, 1)" : "N(0, 1/n_in)",
-                   seed);
-        for (int l = 0; l + 1 < net.num_layers(); ++l)
-            fmt::print("  weights[{}] {:<11} biases[{}] {}\n", l, nn::shape(net.weights[l]), l,
-                       nn::shape(net.biases[l]));
+        print_data_and_network(o.data_dir, mnist, net, init, o.seed);
         fmt::print("\nSGD: {} epochs, mini-batches of {}, eta {}, lambda {}, {} cost, backprop {}\n",
-                   epochs, mini_batch_size, eta, lmbda, cost_name,
-                   per_example ? "per example (the book's loop)" : "over the mini-batch as matrices");
-        if (per_example) print_one_example(net, training_data);
-        else print_one_step(net, training_data, mini_batch_size);
+                   o.epochs, o.mini_batch_size, o.eta, o.lmbda, o.cost_name,
+                   o.per_example ? "per example (the book's loop)" : "over the mini-batch as matrices");
+        if (o.per_example) print_one_example(net, training_data);
+        else print_one_step(net, training_data, o.mini_batch_size);
 
-        const nn::Dataset& evaluation_data = evaluation == "test" ? test_data : validation_data;
-        nn::MetricsLog metrics(metrics_path);
+        const nn::Dataset& evaluation_data = o.evaluation == "test" ? test_data : validation_data;
+        nn::MetricsLog metrics(o.metrics_path);
         nn::Stopwatch total, epoch_clock;
         int correct = 0;
-        // --monitor: network2.py's total_cost(data, lmbda) and accuracy on both sets.
-        nn::Matrix training_y, evaluation_y;
-        if (monitor) training_y = one_hot(training_data), evaluation_y = one_hot(evaluation_data);
-        nn::Series training_curve{"training", {}, {}}, evaluation_curve{evaluation, {}, {}};
-        net.SGD(training_data, epochs, mini_batch_size, eta, lmbda, rng, [&](int epoch) {
+        std::optional<Monitor> monitoring;
+        if (o.monitor) monitoring.emplace(net, training_data, evaluation_data, o.evaluation, o.lmbda);
+        net.SGD(training_data, o.epochs, o.mini_batch_size, o.eta, o.lmbda, rng, [&](int epoch) {
             const double seconds = epoch_clock.seconds();  // training time of this epoch
             for (const nn::Matrix& w : net.weights)
                 if (!w.allFinite())
-                    nn::fail("the weights became NaN or infinite in epoch {}: --eta {} is too large", epoch, eta);
+                    nn::fail("the weights became NaN or infinite in epoch {}: --eta {} is too large", epoch, o.eta);
             correct = net.evaluate(evaluation_data);
             fmt::print("Epoch {}: {} / {}  ({:.2f} s)\n", epoch, correct, evaluation_data.size(),
                        seconds);
-            std::string monitored;  // the JSON fields --monitor adds to the metrics line
-            if (monitor) {
-                const double training_cost = net.total_cost(training_data.images, training_y, lmbda);
-                const double evaluation_cost = net.total_cost(evaluation_data.images, evaluation_y, lmbda);
-                const int training_correct = net.evaluate(training_data);
-                const double training_accuracy = double(training_correct) / training_data.size();
-                const double evaluation_accuracy = double(correct) / evaluation_data.size();
-                fmt::print("  cost on training data {:.4f}, accuracy on training data {} / {} ({:.2f}%)\n",
-                           training_cost, training_correct, training_data.size(), 100 * training_accuracy);
-                fmt::print("  cost on {} data {:.4f}, accuracy on {} data {} / {} ({:.2f}%)\n", evaluation,
-                           evaluation_cost, evaluation, correct, evaluation_data.size(), 100 * evaluation_accuracy);
-                monitored = fmt::format(R"(, "training_cost": {:.6f}, "training_accuracy": {:.4f}, "{}_cost": {:.6f})",
-                                        training_cost, training_accuracy, evaluation, evaluation_cost);
-                training_curve.x.push_back(float(epoch)), training_curve.y.push_back(float(100 * training_accuracy));
-                evaluation_curve.x.push_back(float(epoch)), evaluation_curve.y.push_back(float(100 * evaluation_accuracy));
-            }
+            const std::string monitored = monitoring ? monitoring->report(epoch, correct) : "";
             std::fflush(stdout);
             metrics.write(fmt::format(R"({{"epoch": {}, "{}_accuracy": {:.4f}{}, "seconds": {:.4f}}})",
-                                      epoch, evaluation, double(correct) / evaluation_data.size(),
+                                      epoch, o.evaluation, double(correct) / evaluation_data.size(),
                                       monitored, seconds));
             epoch_clock.restart();
-        }, per_example ? Backprop::per_example : Backprop::matrix);
+        }, o.per_example ? Backprop::per_example : Backprop::matrix);
         fmt::print("\nTrained in {:.1f} s: {} / {} {} images correct ({:.2f}%)\n",
-                   total.seconds(), correct, evaluation_data.size(), evaluation,
+                   total.seconds(), correct, evaluation_data.size(), o.evaluation,
                    100.0 * correct / evaluation_data.size());
-        if (!plot_path.empty()) {
-            nn::write_line_plot(plot_path, "02-backprop: accuracy (%)", "epoch", {training_curve, evaluation_curve});
-            fmt::print("Wrote the accuracies to {}\n", plot_path);
-        }
-        if (!save_path.empty()) {
-            save_network(net, save_path);
-            fmt::print("Saved the network to {} (01-mnist-mlp --load {} shows it)\n", save_path,
-                       save_path);
+        if (!o.plot_path.empty()) monitoring->plot(o.plot_path);
+        if (!o.save_path.empty()) {
+            save_network(net, o.save_path);
+            fmt::print("Saved the network to {} (01-mnist-mlp --load {} shows it)\n", o.save_path,
+                       o.save_path);
         }
         return 0;
     });
