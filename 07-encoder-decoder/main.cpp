@@ -29,6 +29,8 @@
 #include "07-encoder-decoder/data.hpp"
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
+#include "07-encoder-decoder/digits.hpp"
+#include "07-encoder-decoder/extrapolation.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/probe.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
@@ -51,6 +53,7 @@ struct RunOptions {
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
     std::string ablate_head;  // "LAYER.HEAD": zeroed when translating the test set
     int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
+    int train_max_len = 0;  // 0: train on every pair; N: only on those of at most N positions (extrapolation.hpp)
 };
 
 struct TranslateOptions {
@@ -120,8 +123,9 @@ void check_fits(const Config& c, int B, int T) {
 
 void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--task", o.task, "The built-in sentence pairs: dates (dates.hpp), or pronouns, where \"it\" "
-                   "refers to a food or a container and the Spanish adjective agrees with it (pronouns.hpp)")
-        ->check(CLI::IsMember({"dates", "pronouns"}))->capture_default_str();
+                   "refers to a food or a container and the Spanish adjective agrees with it (pronouns.hpp), or digits, "
+                   "strings of 1 to 15 digits read out word by word, for --train-max-len (digits.hpp)")
+        ->check(CLI::IsMember({"dates", "pronouns", "digits"}))->capture_default_str();
     app.add_option("--pairs", o.pairs_path, "Train on the sentence pairs of this tab-separated file "
                    "(source<TAB>target per line) instead of the dates");
     app.add_option("--beam", o.beam, "Also translate the test set with beam search of this many beams (0: greedy only)")
@@ -140,6 +144,10 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--ablate-head", o.ablate_head, "Zero these heads' output when translating the test set after "
                    "training, an experiment: LAYER.HEAD from 1 (the encoder's), self:LAYER.HEAD (the decoder's "
                    "self-attention) or cross:LAYER.HEAD; LAYER.* for all of a layer's heads; several separated by commas");
+    app.add_option("--train-max-len", o.train_max_len, "An experiment: train (and validate) only on the pairs of at "
+                   "most this many positions (source words, or target words + 1), and score the test set apart for "
+                   "the pairs within and beyond it (extrapolation.hpp)")
+        ->check(nn::Count(1, 4096));
 }
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
@@ -522,11 +530,15 @@ int main(int argc, char** argv) {
         const bool pronoun_task = run.task == "pronouns";
         const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
                                                                        : std::vector<pronouns::Sentence>{};
-        const PairData data =
+        PairData data =
             dates          ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
             : pronoun_task ? make_pair_data(pronouns::sentence_pairs(sentences), config.max_len, "the pronoun sentences",
                                             pronouns::split_of(sentences))
+            : run.task == "digits" ? make_pair_data(digits::digit_pairs(), config.max_len, "the digit strings")
                            : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
+        const std::size_t n_pairs = data.train.size() + data.val.size() + data.test.size();
+        const std::map<int, int> lengths = length_histogram(data);
+        if (run.train_max_len > 0) keep_short_pairs(data, run.train_max_len, config.max_len);
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();
         int longest = 0;
@@ -534,11 +546,18 @@ int main(int argc, char** argv) {
             for (const Example& e : *split) longest = std::max({longest, int(e.src.size()), int(e.tgt.size()) + 1});
         check_fits(config, train.batch_size, longest);
         fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n",
-                   dates ? "dates from 1900 to 2099" : pronoun_task ? "\"it\" and two nouns" : run.pairs_path,
-                   data.train.size() + data.val.size() + data.test.size(), data.test_text.front().first,
+                   dates                   ? "dates from 1900 to 2099"
+                   : pronoun_task          ? "\"it\" and two nouns"
+                   : run.task == "digits" ? "strings of 1 to 15 digits"
+                                           : run.pairs_path,
+                   n_pairs, data.test_text.front().first,
                    data.test_text.front().second);
         fmt::print("  vocabularies: {} source words, {} target words (with <pad>, <bos>, <eos>)\n", config.src_vocab_size,
                    config.tgt_vocab_size);
+        if (run.train_max_len > 0)
+            fmt::print("  positions a pair needs (source words, or target words + 1): pairs\n    {}\n"
+                       "  --train-max-len {}: train and val only on pairs of at most {} positions\n",
+                       histogram_text(lengths), run.train_max_len, run.train_max_len);
         if (pronoun_task)
             fmt::print("  train: {} pairs, val: {}, test: {} (every sentence of 20 held-out noun pairs and of 20 "
                        "held-out noun-adjective combinations; none of them is trained on)\n\n",
@@ -599,6 +618,10 @@ int main(int argc, char** argv) {
                 print_ablation(score_pronouns(sentences, data, greedy_out), ablation_scores(model, sentences, data));
             }
             fmt::print("\n");
+        }
+        if (run.train_max_len > 0) {
+            print_by_length(score_by_length(data.train, data.test, out, run.train_max_len), run.train_max_len);
+            print_forced(forced_beyond(model, data.test, run.train_max_len), run.train_max_len);
         }
         write_summary(stats, train, run, state, static_cast<double>(right) / M, agreement);
         fmt::print("exact match on the test set: {} / {} ({:.2f}%)\n", right, M, 100.0 * right / M);

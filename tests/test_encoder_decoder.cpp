@@ -6,13 +6,17 @@
 // padding does not change a sentence's translation, and one beam is greedy.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "07-encoder-decoder/checkpoint.hpp"
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
+#include "07-encoder-decoder/digits.hpp"
+#include "07-encoder-decoder/extrapolation.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
+#include "common/optim.hpp"
 #include "common/runtime.hpp"
 #include "lm_helpers.hpp"
 
@@ -643,4 +647,125 @@ TEST_CASE("07: parameter_count, which checkpoints check before building a model,
         for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
         CHECK(parameter_count(c) == held);
     }
+}
+
+TEST_CASE("07: the digit strings, read out word by word, every length with the same ten words", "[07-encoder-decoder]") {
+    const auto pairs = digits::digit_pairs();
+    CHECK(pairs == digits::digit_pairs());  // the same in every run
+    REQUIRE(pairs.size() == 13110);
+    CHECK(pairs[0] == std::pair<std::string, std::string>{"zero", "cero"});
+    CHECK(pairs[10] == std::pair<std::string, std::string>{"zero zero", "cero cero"});
+    CHECK(pairs[110 + 314] == std::pair<std::string, std::string>{"three one four", "tres uno cuatro"});
+    std::map<std::size_t, int> per_length;
+    std::set<std::string> sources;
+    for (const auto& [en, es] : pairs) {
+        const std::vector<std::string> e = split_words(en), s = split_words(es);
+        REQUIRE(e.size() == s.size());
+        for (std::size_t i = 0; i < e.size(); ++i) {
+            const auto d = std::find(digits::kEnglish.begin(), digits::kEnglish.end(), e[i]) - digits::kEnglish.begin();
+            REQUIRE(d < 10);
+            CHECK(s[i] == digits::kSpanish[static_cast<std::size_t>(d)]);
+        }
+        ++per_length[e.size()];
+        sources.insert(en);
+    }
+    CHECK(sources.size() == pairs.size());  // no string twice
+    CHECK(per_length[1] == 10);
+    CHECK(per_length[2] == 100);
+    CHECK(per_length[3] == 1000);
+    for (std::size_t length = 4; length <= 15; ++length) CHECK(per_length[length] == 1000);
+    CHECK(per_length.size() == 15);
+}
+
+TEST_CASE("07: --train-max-len keeps only short pairs in train and val, the test split whole; bad values refused",
+          "[07-encoder-decoder]") {
+    const PairData all = make_pair_data(digits::digit_pairs(), 16, "the digit strings");
+    for (int n : {4, 9, 15}) {
+        PairData data = make_pair_data(digits::digit_pairs(), 16, "the digit strings");
+        keep_short_pairs(data, n, 16);
+        for (const auto& [kept, before] : {std::pair{&data.train, &all.train}, std::pair{&data.val, &all.val}}) {
+            REQUIRE(!kept->empty());
+            for (const Example& e : *kept) CHECK(positions_needed(e) <= n);
+            // Every short pair kept, in its order.
+            std::vector<std::vector<int>> short_src, kept_src;
+            for (const Example& e : *before)
+                if (static_cast<int>(e.src.size()) + 1 <= n) short_src.push_back(e.src);
+            for (const Example& e : *kept) kept_src.push_back(e.src);
+            CHECK(kept_src == short_src);
+        }
+        REQUIRE(data.test.size() == all.test.size());
+        for (std::size_t i = 0; i < data.test.size(); ++i)
+            CHECK((data.test[i].src == all.test[i].src && data.test[i].tgt == all.test[i].tgt));
+        CHECK(data.test_text == all.test_text);
+    }
+    // Positions needed: the source's words, or the target's + 1 (<bos> or <eos>), the more.
+    CHECK(positions_needed(Example{{5, 6, 7}, {5}}) == 3);
+    CHECK(positions_needed(Example{{5}, {5, 6, 7}}) == 4);
+    const std::map<int, int> lengths = length_histogram(all);
+    CHECK(lengths.at(2) == 10);
+    CHECK(lengths.at(16) == 1000);
+    CHECK(histogram_text({{2, 10}, {3, 100}}) == "2: 10, 3: 100");
+    // Refused: below 1, --max-len or more, and a value that leaves no pair.
+    PairData data = all;
+    CHECK_THROWS_WITH(keep_short_pairs(data, 0, 16), Contains("--train-max-len 0 must be from 1 to --max-len - 1 = 15"));
+    CHECK_THROWS_WITH(keep_short_pairs(data, 16, 16), Contains("--train-max-len 16 must be from 1 to --max-len - 1 = 15"));
+    CHECK_THROWS_AS(keep_short_pairs(data, 16, 16), nn::InputError);
+    CHECK_THROWS_WITH(keep_short_pairs(data, 1, 16), "--train-max-len 1 leaves no training pair: the shortest needs 2 positions");
+    PairData dates_data = make_pair_data(dates::date_pairs(), 16, "the dates");
+    CHECK_THROWS_WITH(keep_short_pairs(dates_data, 6, 16),
+                      "--train-max-len 6 leaves no training pair: the shortest needs 7 positions");
+}
+
+TEST_CASE("07: the test set scored by length, within N positions and beyond, on a tiny case", "[07-encoder-decoder]") {
+    // Words 3..9; n = 3: a pair is within when its source has at most 3 words and its target at most 2.
+    const std::vector<Example> train{{{3, 4}, {3, 4}}, {{5}, {5}}};
+    const std::vector<Example> test{
+        {{3, 4}, {3, 4}},           // within, translated exactly
+        {{4, 5, 3}, {4, 5}},        // within, one word of two right
+        {{3, 4, 5}, {3, 4, 5}},     // beyond (target + 1 = 4), stopped one word short
+        {{9, 4, 5, 3}, {9, 4, 5}},  // beyond, exactly; source word 9 never trained
+    };
+    const std::vector<std::vector<int>> out{{3, 4}, {4, 3}, {3, 4}, {9, 4, 5}};
+    const ByLength by = score_by_length(train, test, out, 3);
+    CHECK(by.within.pairs == 2);
+    CHECK(by.within.exact == 1);
+    CHECK(by.within.words == 4);
+    CHECK(by.within.words_right == 3);
+    CHECK(by.within.unseen == 0);
+    CHECK(by.beyond.pairs == 2);
+    CHECK(by.beyond.exact == 1);
+    CHECK(by.beyond.words == 6);
+    CHECK(by.beyond.words_right == 5);
+    CHECK(by.beyond.unseen == 1);
+    // Teacher forcing over the beyond pairs: their 6 target words, words 1 and 2 (before n = 3) and the rest.
+    nn::Rng rng(3);
+    Transformer model(tiny_config(), rng);  // a vocabulary of 8 target words: 3..7 and the specials
+    const std::vector<Example> small{{{3, 4}, {3, 4}}, {{3, 4, 5}, {3, 4, 5}}, {{3, 4, 5, 6}, {3, 4, 5, 6, 7}}};
+    const ForcedScores f = forced_beyond(model, small, 3);
+    CHECK(f.before == 4);
+    CHECK(f.after == 1 + 3);
+    CHECK(f.before_right <= f.before);
+    CHECK(f.after_right <= f.after);
+}
+
+TEST_CASE("07: trained on pairs of at most N positions, a learned table keeps rows N and beyond as they started",
+          "[07-encoder-decoder]") {
+    PairData data = make_pair_data(digits::digit_pairs(), 16, "the digit strings");
+    const int n = 6;
+    keep_short_pairs(data, n, 16);
+    Config c = tiny_config(Norm::post, Position::learned);
+    c.max_len = 16, c.src_vocab_size = data.src_vocab.size(), c.tgt_vocab_size = data.tgt_vocab.size();
+    nn::Rng rng(11);
+    Transformer model(c, rng);
+    const nn::Matrix start = model.positions.table.value;
+    nn::AdamW adam(model.parameters(), {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0.0f});
+    for (int step = 0; step < 5; ++step) {
+        model.loss(get_batch(data, Split::train, 16, rng));
+        adam.zero_grad();
+        model.backward();
+        adam.step();
+    }
+    const nn::Matrix& now = model.positions.table.value;
+    CHECK(now.topRows(n).cwiseNotEqual(start.topRows(n)).count() > 0);  // the rows it trained moved
+    CHECK(now.bottomRows(16 - n) == start.bottomRows(16 - n));          // the others never got a gradient
 }

@@ -332,3 +332,39 @@ TEST_CASE("07-encoder-decoder --task pronouns: the held-out split, agreement, th
     CHECK_THAT(a.output, Contains("heads zeroed: 1.1,1.2,1.3,1.4"));
     CHECK(std::regex_search(a.output, last));
 }
+
+TEST_CASE("07-encoder-decoder --train-max-len: the lengths, the short pairs trained, the test set by length; "
+          "bad values refused", "[07-encoder-decoder][run]") {
+    const test::RunResult r = test::run_lesson(kLesson, kSmall + " --task digits --train-max-len 9 --max-iters 20 "
+                                                                 "--eval-interval 20 --warmup-iters 10");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("strings of 1 to 15 digits: 13110 sentence pairs"));
+    CHECK_THAT(r.output, Contains("positions a pair needs (source words, or target words + 1): pairs\n"
+                                  "    2: 10, 3: 100, 4: 1000, 5: 1000, 6: 1000, 7: 1000, 8: 1000, 9: 1000, 10: 1000, "
+                                  "11: 1000, 12: 1000, 13: 1000, 14: 1000, 15: 1000, 16: 1000\n"));
+    // The test set whole (10% of 13110), split by length; its two groups add up to it.
+    std::smatch m;
+    REQUIRE(std::regex_search(r.output, m, std::regex(R"(train: (\d+) pairs, val: (\d+), test: 1311 )")));
+    const std::regex within(R"(exact match within 9 positions: (\d+) / (\d+) \(\d+\.\d\d%\), words in place \d+\.\d\d%)");
+    const std::regex beyond(R"(exact match beyond 9 positions: (\d+) / (\d+) \(\d+\.\d\d%\), words in place \d+\.\d\d%)");
+    std::smatch w, b;
+    REQUIRE(std::regex_search(r.output, w, within));
+    REQUIRE(std::regex_search(r.output, b, beyond));
+    CHECK(std::stoi(w[2]) + std::stoi(b[2]) == 1311);
+    CHECK(std::stoi(w[2]) > 400);  // strings of up to 8 digits: 5110 of the 13110
+    CHECK(std::regex_search(r.output, std::regex(R"(teacher-forced, <eos> left out, the pairs beyond 9 positions: )"
+                                                 R"(words 1-8 right \d+\.\d\d% \(\d+ words\), word 9 and after)")));
+    // Refused before training, in one line: below 1, --max-len or beyond, and a length no pair fits.
+    for (const auto& [args, message] :
+         {std::pair<std::string, std::string>{"--train-max-len 0", "--train-max-len: must be a whole number in [1, 4096], not 0"},
+          {"--train-max-len 16", "--train-max-len 16 must be from 1 to --max-len - 1 = 15"},
+          {"--max-len 12 --train-max-len 12", "--train-max-len 12 must be from 1 to --max-len - 1 = 11"},
+          {"--train-max-len 6", "--train-max-len 6 leaves no training pair: the shortest needs 7 positions"}}) {
+        const test::RunResult bad = test::run_lesson(kLesson, kSmall + " " + args);
+        INFO(args << "\n" << bad.output);
+        CHECK(bad.status == 2);
+        CHECK_THAT(bad.output, Contains(message));
+        CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
+    }
+}
