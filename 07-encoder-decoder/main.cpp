@@ -29,6 +29,7 @@
 #include "07-encoder-decoder/data.hpp"
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
+#include "07-encoder-decoder/lines.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/probe.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
@@ -50,6 +51,7 @@ struct RunOptions {
     std::string task = "dates";  // the built-in sentence pairs: dates.hpp or pronouns.hpp
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
     std::string ablate_head;  // "LAYER.HEAD": zeroed when translating the test set
+    std::string lines_dir, grade_path;  // --write-lines, --grade (lines.hpp)
     int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
 };
 
@@ -140,6 +142,10 @@ void add_run_options(CLI::App& app, RunOptions& o) {
     app.add_option("--ablate-head", o.ablate_head, "Zero these heads' output when translating the test set after "
                    "training, an experiment: LAYER.HEAD from 1 (the encoder's), self:LAYER.HEAD (the decoder's "
                    "self-attention) or cross:LAYER.HEAD; LAYER.* for all of a layer's heads; several separated by commas");
+    app.add_option("--write-lines", o.lines_dir, "Instead of training, write the pairs of the train, val and test "
+                   "splits to DIR/train.txt, val.txt, test.txt, one \"source = target\" line each (for 06-gpt --text)");
+    app.add_option("--grade", o.grade_path, "Instead of training (--task pronouns), grade the translations of a file "
+                   "of \"source<TAB>translation\" lines, the sources held-out test sentences: exact match and agreement");
 }
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
@@ -522,11 +528,24 @@ int main(int argc, char** argv) {
         const bool pronoun_task = run.task == "pronouns";
         const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
                                                                        : std::vector<pronouns::Sentence>{};
+        if (!run.grade_path.empty()) {
+            if (!pronoun_task) nn::fail("--grade grades the pronoun task's translations: give --task pronouns");
+            const Graded g = grade_translations(run.grade_path);
+            fmt::print("{}: {} of the {} held-out test sentences\n", run.grade_path, g.scores.all.n, g.held_out);
+            print_pronoun_scores(g.scores);
+            return 0;
+        }
         const PairData data =
             dates          ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
             : pronoun_task ? make_pair_data(pronouns::sentence_pairs(sentences), config.max_len, "the pronoun sentences",
                                             pronouns::split_of(sentences))
                            : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
+        if (!run.lines_dir.empty()) {
+            const auto n = write_lines(data, run.lines_dir);
+            fmt::print("wrote {} training, {} validation and {} test pairs as \"source = target\" lines to {}/"
+                       "train.txt, val.txt, test.txt\n", n[0], n[1], n[2], run.lines_dir);
+            return 0;
+        }
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();
         int longest = 0;
