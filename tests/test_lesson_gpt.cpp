@@ -2,6 +2,7 @@
 // round-trip and refuse bad files, resuming that gives the same losses as an
 // uninterrupted run, and sampling from a checkpoint.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <regex>
