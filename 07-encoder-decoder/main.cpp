@@ -528,6 +528,7 @@ int main(int argc, char** argv) {
         const bool pronoun_task = run.task == "pronouns";
         const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
                                                                        : std::vector<pronouns::Sentence>{};
+        if (!run.grade_path.empty() && !run.lines_dir.empty()) nn::fail("--grade and --write-lines: give one");
         if (!run.grade_path.empty()) {
             if (!pronoun_task) nn::fail("--grade grades the pronoun task's translations: give --task pronouns");
             const Graded g = grade_translations(run.grade_path);

@@ -357,7 +357,9 @@ TEST_CASE("07-encoder-decoder --write-lines and --grade: the split as lines, tra
     CHECK_THAT(g.output, EndsWith("  all                                               1680    1680 (100.00%)    1680 (100.00%)\n"));
     // Refused in one line, status 2.
     for (const std::string& args : {"--grade " + (dir / "right.tsv").string(),
-                                    "--task pronouns --grade " + (dir / "lines" / "test.txt").string()}) {
+                                    "--task pronouns --grade " + (dir / "lines" / "test.txt").string(),
+                                    "--task pronouns --grade " + (dir / "right.tsv").string() + " --write-lines " +
+                                        (dir / "again").string()}) {
         const test::RunResult bad = test::run_lesson(kLesson, args);
         INFO(bad.output);
         CHECK(bad.status == 2);
