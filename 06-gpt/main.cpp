@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "06-gpt/checkpoint.hpp"
+#include "06-gpt/complete.hpp"
 #include "06-gpt/generate.hpp"
 #include "06-gpt/inspect.hpp"
 #include "06-gpt/model.hpp"
@@ -43,6 +44,7 @@ namespace fs = std::filesystem;
 // What a run does besides training (not part of a checkpoint).
 struct RunOptions {
     std::string data_dir, metrics_path, summary_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
+    std::string text_path, val_text_path;  // --text, --val-text: another text than Tiny Shakespeare
     int max_new_tokens = 500, top_k = 0, threads = 0, stop_at = -1;  // threads 0: one per idle core
     float temperature = 1.0f;
 };
@@ -71,6 +73,10 @@ void check_fits(const Config& c, int B) {
 
 void add_run_options(CLI::App& app, RunOptions& o) {
     nn::add_data_option(app, o.data_dir);
+    app.add_option("--text", o.text_path, "Train on this UTF-8 text instead of --data's tinyshakespeare.txt (the "
+                   "vocabulary is its characters; its last 10% is the validation split, unless --val-text)");
+    app.add_option("--val-text", o.val_text_path, "With --text: validate on this text instead, and train on all of "
+                   "--text (its characters must be in --text's vocabulary)");
     app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
         ->check(nn::Count(0, 1000000))->capture_default_str();
     app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
@@ -128,6 +134,22 @@ void apply_preset(const CLI::App& app, const std::string& preset, Config& c, Tra
     set("--min-lr", t.min_lr, 3e-5f);
     set("--max-iters", t.max_iters, 5000);
     set("--eval-interval", t.eval_interval, 500);
+}
+
+// The text to train on: --data's Tiny Shakespeare, or --text, split 90/10 or
+// validated on --val-text.
+nn::TextData load_training_text(const RunOptions& run) {
+    if (run.text_path.empty()) {
+        if (!run.val_text_path.empty()) nn::fail("--val-text needs --text: the text it validates");
+        return nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt");
+    }
+    nn::TextData data = nn::load_text(run.text_path);
+    if (run.val_text_path.empty()) return data;
+    data.train.insert(data.train.end(), data.val.begin(), data.val.end());
+    const std::string bytes = nn::read_file(run.val_text_path, std::uint64_t{1} << 30);
+    data.val = data.vocab.encode(nn::decode_utf8(bytes, run.val_text_path), run.val_text_path);
+    data.source = run.text_path + " and " + run.val_text_path;
+    return data;
 }
 
 // A resumed run must use the settings the checkpoint was trained with.
@@ -430,12 +452,15 @@ int main(int argc, char** argv) {
     const CLI::App* sample = add_sample_command(app, sample_options);
     EvalOptions eval_options;
     const CLI::App* eval = add_eval_command(app, eval_options);
+    CompleteOptions complete_options;
+    const CLI::App* complete = add_complete_command(app, complete_options);
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
         nn::keep_freed_memory();
         if (*sample) return sample_command<CheckpointReader>(sample_options);
         if (*eval) return eval_command(eval_options);
+        if (*complete) return complete_command<CheckpointReader>(complete_options);
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
         apply_preset(app, run.preset, config, train);
         config.validate();
@@ -445,14 +470,21 @@ int main(int argc, char** argv) {
         nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits.
-        const nn::TextData data = nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt");
+        const nn::TextData data = load_training_text(run);
         nn::check_context(data, config.block_size);
         config.vocab_size = data.vocab.size();
         check_fits(config, train.batch_size);
         const std::vector<int> context = run.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(run.prompt, "the prompt");
-        fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
+        if (run.text_path.empty())
+            fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
+        else
+            fmt::print("{}: {} characters\n", data.source, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", config.vocab_size, data.vocab.printable());
-        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+        if (run.val_text_path.empty())
+            fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+        else
+            fmt::print("  train: the {} tokens of {}, val: the {} of {}\n\n", data.train.size(), run.text_path,
+                       data.val.size(), run.val_text_path);
 
         // 3. The model and its optimizer, new or resumed from a checkpoint.
         nn::Rng rng(train.seed);

@@ -31,6 +31,7 @@
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/digits.hpp"
 #include "07-encoder-decoder/extrapolation.hpp"
+#include "07-encoder-decoder/lines.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/probe.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
@@ -52,6 +53,7 @@ struct RunOptions {
     std::string task = "dates";  // the built-in sentence pairs: dates.hpp or pronouns.hpp
     std::string pairs_path, metrics_path, summary_path, plot_path, positions_path, out_dir;
     std::string ablate_head;  // "LAYER.HEAD": zeroed when translating the test set
+    std::string lines_dir, grade_path;  // --write-lines, --grade (lines.hpp)
     int threads = 0, beam = 0, show = 5;  // threads 0: one per idle core
     int train_max_len = 0;  // 0: train on every pair; N: only on those of at most N positions (extrapolation.hpp)
 };
@@ -148,6 +150,10 @@ void add_run_options(CLI::App& app, RunOptions& o) {
                    "most this many positions (source words, or target words + 1), and score the test set apart for "
                    "the pairs within and beyond it (extrapolation.hpp)")
         ->check(nn::Count(1, 4096));
+    app.add_option("--write-lines", o.lines_dir, "Instead of training, write the pairs of the train, val and test "
+                   "splits to DIR/train.txt, val.txt, test.txt, one \"source = target\" line each (for 06-gpt --text)");
+    app.add_option("--grade", o.grade_path, "Instead of training (--task pronouns), grade the translations of a file "
+                   "of \"source<TAB>translation\" lines, the sources held-out test sentences: exact match and agreement");
 }
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
@@ -530,6 +536,14 @@ int main(int argc, char** argv) {
         const bool pronoun_task = run.task == "pronouns";
         const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
                                                                        : std::vector<pronouns::Sentence>{};
+        if (!run.grade_path.empty() && !run.lines_dir.empty()) nn::fail("--grade and --write-lines: give one");
+        if (!run.grade_path.empty()) {
+            if (!pronoun_task) nn::fail("--grade grades the pronoun task's translations: give --task pronouns");
+            const Graded g = grade_translations(run.grade_path);
+            fmt::print("{}: {} of the {} held-out test sentences\n", run.grade_path, g.scores.all.n, g.held_out);
+            print_pronoun_scores(g.scores);
+            return 0;
+        }
         PairData data =
             dates          ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
             : pronoun_task ? make_pair_data(pronouns::sentence_pairs(sentences), config.max_len, "the pronoun sentences",
@@ -538,6 +552,12 @@ int main(int argc, char** argv) {
                            : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
         const std::size_t n_pairs = data.train.size() + data.val.size() + data.test.size();
         const std::map<int, int> lengths = length_histogram(data);
+        if (!run.lines_dir.empty()) {
+            const auto n = write_lines(data, run.lines_dir);
+            fmt::print("wrote {} training, {} validation and {} test pairs as \"source = target\" lines to {}/"
+                       "train.txt, val.txt, test.txt\n", n[0], n[1], n[2], run.lines_dir);
+            return 0;
+        }
         if (run.train_max_len > 0) keep_short_pairs(data, run.train_max_len, config.max_len);
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();

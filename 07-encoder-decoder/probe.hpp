@@ -41,20 +41,26 @@ struct PronounScores {
     Tally all;
 };
 
+// One translation of sentence p, as words, counted: exact when its words are
+// the reference's, and agreement (pronouns::agrees). Every translation is
+// scored here, 07's own and those --grade reads from a file (lines.hpp).
+inline void score_translation(PronounScores& s, const pronouns::Sentence& p, const std::vector<std::string>& words) {
+    const bool exact = words == split_words(p.spanish), agree = pronouns::agrees(p, words);
+    s.frame[static_cast<std::size_t>(p.frame)].add(exact, agree);
+    (p.same_gender() ? s.one_gender : s.two_genders).add(exact, agree);
+    (p.referent == pronouns::Role::food ? s.food : s.container).add(exact, agree);
+    s.all.add(exact, agree);
+}
+
 // translations: data.test's, in its order; sentences: all_sentences(), which
 // data.test_index points into.
 inline PronounScores score_pronouns(const std::vector<pronouns::Sentence>& sentences, const PairData& data,
                                     const std::vector<std::vector<int>>& translations) {
     PronounScores s;
     for (std::size_t i = 0; i < translations.size(); ++i) {
-        const pronouns::Sentence& p = sentences[data.test_index[i]];
         std::vector<std::string> words;
         for (int t : translations[i]) words.push_back(data.tgt_vocab.word(t));
-        const bool exact = translations[i] == data.test[i].tgt, agree = pronouns::agrees(p, words);
-        s.frame[static_cast<std::size_t>(p.frame)].add(exact, agree);
-        (p.same_gender() ? s.one_gender : s.two_genders).add(exact, agree);
-        (p.referent == pronouns::Role::food ? s.food : s.container).add(exact, agree);
-        s.all.add(exact, agree);
+        score_translation(s, sentences[data.test_index[i]], words);
     }
     return s;
 }

@@ -8,12 +8,14 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "07-encoder-decoder/checkpoint.hpp"
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/decode.hpp"
 #include "07-encoder-decoder/digits.hpp"
 #include "07-encoder-decoder/extrapolation.hpp"
+#include "07-encoder-decoder/lines.hpp"
 #include "07-encoder-decoder/model.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
 #include "common/optim.hpp"
@@ -263,6 +265,111 @@ TEST_CASE("07: the pronoun split holds out noun pairs and noun-adjective combina
     for (const char* w : {"salió", "sartén", "tazón", "vacía", "vacío", "contenía", "del"}) CHECK(data.tgt_vocab.find(w) > 2);
     CHECK_THROWS_WITH(make_pair_data(sentence_pairs(all), 16, "x", std::span(split).first(10)),
                       Contains("10 splits given for 5200 pairs"));
+}
+
+// The lines of a file, without their newlines.
+std::vector<std::string> file_lines(const std::filesystem::path& path) {
+    std::vector<std::string> out;
+    std::istringstream in(nn::read_file(path));
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+}
+
+TEST_CASE("07: --write-lines writes 07's own split as \"english = spanish\" lines, which read back to its pairs",
+          "[07-encoder-decoder]") {
+    using namespace pronouns;
+    const std::vector<Sentence> all = all_sentences();
+    const std::vector<Split> split = split_of(all);
+    const PairData data = make_pair_data(sentence_pairs(all), 16, "the pronoun sentences", split);
+    test::ScratchDir dir;
+    const auto counts = write_lines(data, dir.path);
+    CHECK(counts == std::array<std::size_t, 3>{3344, 176, 1680});
+    // Each split's file holds exactly the sentences split_of puts there, each once, in 07's order.
+    const std::array<std::pair<const char*, Split>, 3> files{{{"train.txt", Split::train}, {"val.txt", Split::val},
+                                                              {"test.txt", Split::test}}};
+    std::set<std::string> everywhere;
+    for (const auto& [name, which] : files) {
+        const std::vector<std::string> lines = file_lines(dir / name);
+        std::set<std::pair<std::string, std::string>> read, expected;
+        for (const std::string& line : lines) {
+            const std::size_t at = line.find(" = ");
+            REQUIRE(at != std::string::npos);
+            CHECK(line.find(" = ", at + 1) == std::string::npos);
+            read.insert({line.substr(0, at), line.substr(at + 3)});
+            everywhere.insert(line.substr(0, at));
+        }
+        for (std::size_t i = 0; i < all.size(); ++i)
+            if (split[i] == which) expected.insert({all[i].english, all[i].spanish});
+        CHECK(lines.size() == expected.size());
+        CHECK(read == expected);
+    }
+    CHECK(everywhere.size() == 5200);  // no sentence in two files
+    const std::vector<std::string> test_lines = file_lines(dir / "test.txt");
+    for (std::size_t k = 0; k < data.test_text.size(); ++k)
+        CHECK(test_lines[k] == data.test_text[k].first + " = " + data.test_text[k].second);
+    // The order is 07's shuffle, not the grammar's: neighbouring training lines are unrelated sentences.
+    const std::vector<std::string> train_lines = file_lines(dir / "train.txt");
+    int same_nouns = 0;
+    for (std::size_t k = 1; k < train_lines.size(); ++k)
+        same_nouns += train_lines[k].substr(0, 20) == train_lines[k - 1].substr(0, 20);
+    CHECK(same_nouns < 200);
+    // A source holding the word "=" cannot be written as a line.
+    std::vector<std::pair<std::string, std::string>> pairs(20, {"a b", "c d"});
+    pairs[3] = {"x = y", "z"};
+    CHECK_THROWS_WITH(write_lines(make_pair_data(pairs, 16, "t"), dir / "eq"), Contains("holds the word '='"));
+}
+
+TEST_CASE("07: --grade scores translations from a file as 07 scores its own: exact, agreement, refusals",
+          "[07-encoder-decoder]") {
+    using namespace pronouns;
+    test::ScratchDir dir;
+    const std::filesystem::path file = dir / "t.tsv";
+    // (pizza, microwave) is a held-out pair (food 0, container 7): la pizza, el microondas, two genders.
+    const std::string pizza = "the pizza came out of the microwave and it was delicious";
+    const std::string held = "the microwave held the pizza and it was dirty";
+    REQUIRE(held_out_pair(index_of(kFoods, "pizza"), index_of(kContainers, "microwave")));
+    test::write_text(file, pizza + "\tla pizza salió del microondas y estaba deliciosa\n"  // right
+                     "\n"
+                     "the microwave held the pizza and it was dirty\tel microondas contenía la pizza y estaba sucia\n"  // wrong gender
+                     "we took the pizza out of the microwave because it was raw\tsacamos la la ¿ zzz\r\n"  // garbled
+                     "we opened the microwave with the pizza and it was salty\tabrimos el microondas con la pizza y "
+                     "estaba sabrosa\n");  // another adjective, the right gender
+    const Graded g = grade_translations(file);
+    CHECK(g.held_out == 1680);
+    CHECK(g.scores.all.n == 4);
+    CHECK(g.scores.all.exact == 1);
+    CHECK(g.scores.all.agree == 2);  // the right one, and "sabrosa" for the pizza
+    CHECK(g.scores.frame[0].exact == 1);
+    CHECK(g.scores.frame[1].n == 1);
+    CHECK(g.scores.frame[1].agree == 0);
+    CHECK(g.scores.frame[3].agree == 1);
+    CHECK(g.scores.frame[3].exact == 0);
+    CHECK(g.scores.two_genders.n == 4);
+    CHECK(g.scores.food.n == 3);
+    CHECK(g.scores.container.n == 1);
+    // The same translations scored through score_translation directly.
+    PronounScores direct;
+    const std::vector<Sentence> all = all_sentences();
+    for (const Sentence& s : all)
+        if (s.english == pizza) score_translation(direct, s, split_words(s.spanish));
+    CHECK(direct.all.exact == 1);
+    CHECK(direct.all.agree == 1);
+    // Refused, naming the line: no tab, not of the grammar, trained on, given twice, nothing at all.
+    const std::vector<Split> split = split_of(all);
+    const auto trained = std::find(split.begin(), split.end(), Split::train) - split.begin();
+    const std::pair<std::string, std::string> bad[] = {
+        {pizza + " la pizza", "line 1 is not \"source<TAB>translation\""},
+        {pizza + "\ta\tb", "line 1 is not"},
+        {"the pizza was good\tx", "line 1: 'the pizza was good' is not a sentence of the pronoun grammar"},
+        {"\n" + all[static_cast<std::size_t>(trained)].english + "\tx", "line 2: '" + all[static_cast<std::size_t>(trained)].english +
+                                                                         "' is not held out: 07 trains on it"},
+        {pizza + "\tx\n" + pizza + "\ty", "line 2: '" + pizza + "' is given twice"},
+        {"\n\n", "holds no translations"},
+    };
+    for (const auto& [text, message] : bad) {
+        test::write_text(file, text);
+        CHECK_THROWS_WITH(grade_translations(file), Contains(message));
+    }
 }
 
 TEST_CASE("07: words split on spaces and around punctuation; TSV lines are checked", "[07-encoder-decoder]") {

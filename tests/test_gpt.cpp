@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "06-gpt/checkpoint.hpp"
+#include "06-gpt/complete.hpp"
 #include "06-gpt/generate.hpp"
 #include "06-gpt/model.hpp"
 #include "lm_helpers.hpp"
@@ -432,6 +433,42 @@ TEST_CASE("06: generation with the key/value cache gives the same tokens as reco
             }
         }
     }
+}
+
+TEST_CASE("06: complete_greedy writes the likeliest character each time, and stops at the stop character, "
+          "the limit or the end of the context", "[06-gpt]") {
+    Config c = tiny_config(0.0f);
+    nn::Rng rng(21);
+    GPTLanguageModel model(c, rng);
+    randomize(model, rng);
+    const int T = c.block_size;
+    // The greedy continuation recomputed from the whole sequence each time: the argmax of its last row.
+    auto argmax_of = [&](const std::vector<int>& seq) {
+        const nn::Matrix logits = model.forward(seq, 1, static_cast<int>(seq.size()));
+        Eigen::Index best = 0;
+        logits.row(logits.rows() - 1).maxCoeff(&best);
+        return static_cast<int>(best);
+    };
+    const std::vector<int> prompt{3, 1};
+    std::vector<int> seq = prompt, expected;
+    while (static_cast<int>(seq.size()) <= T) {  // T characters in, the (T+1)-th predicted
+        expected.push_back(argmax_of(seq));
+        seq.push_back(expected.back());
+    }
+    const int never = c.vocab_size;  // no token: runs to the end of the context
+    CHECK(complete_greedy(model, prompt, never, 100) == expected);  // T - 1 characters: then the context is full
+    CHECK(expected.size() == static_cast<std::size_t>(T) - 1);
+    CHECK(complete_greedy(model, prompt, never, 2) == std::vector<int>(expected.begin(), expected.begin() + 2));
+    // Stopping at the first occurrence of the stop character, which is not returned.
+    const int stop = expected[2];
+    const auto first = std::find(expected.begin(), expected.end(), stop);
+    CHECK(complete_greedy(model, prompt, stop, 100) == std::vector<int>(expected.begin(), first));
+    CHECK(complete_greedy(model, prompt, expected[0], 100).empty());
+    // Deterministic: the same again.
+    CHECK(complete_greedy(model, prompt, never, 100) == expected);
+    CHECK_THROWS_WITH(complete_greedy(model, std::vector<int>(static_cast<std::size_t>(T) + 1, 0), never, 5),
+                      Catch::Matchers::Contains("more than the model's context"));
+    CHECK_THROWS_WITH(complete_greedy(model, std::vector<int>{}, never, 5), Catch::Matchers::Contains("at least one character"));
 }
 
 TEST_CASE("06: the model refuses a context longer than it was built for, and settings that cannot work", "[06-gpt]") {

@@ -3,6 +3,7 @@
 // --pairs with its line-numbered errors; checkpoints that `translate` reads,
 // with its cross-attention map and its refusals of bad input; the plots.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <regex>
@@ -365,6 +366,39 @@ TEST_CASE("07-encoder-decoder --train-max-len: the lengths, the short pairs trai
         INFO(args << "\n" << bad.output);
         CHECK(bad.status == 2);
         CHECK_THAT(bad.output, Contains(message));
+        CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
+    }
+}
+
+TEST_CASE("07-encoder-decoder --write-lines and --grade: the split as lines, translations graded from a file",
+          "[07-encoder-decoder][run]") {
+    test::ScratchDir dir;
+    const test::RunResult w = test::run_lesson(kLesson, "--task pronouns --write-lines " + (dir / "lines").string());
+    INFO(w.output);
+    REQUIRE(w.status == 0);
+    CHECK_THAT(w.output, Contains("wrote 3344 training, 176 validation and 1680 test pairs"));
+    // The test lines, translated right (the reference itself) and graded: every row at 100%.
+    std::istringstream test_lines(nn::read_file(dir / "lines" / "test.txt"));
+    std::string tsv;
+    for (std::string line; std::getline(test_lines, line);) {
+        const std::size_t at = line.find(" = ");
+        tsv += line.substr(0, at) + "\t" + line.substr(at + 3) + "\n";
+    }
+    test::write_text(dir / "right.tsv", tsv);
+    const test::RunResult g = test::run_lesson(kLesson, "--task pronouns --grade " + (dir / "right.tsv").string());
+    INFO(g.output);
+    REQUIRE(g.status == 0);
+    CHECK_THAT(g.output, Contains("1680 of the 1680 held-out test sentences"));
+    CHECK_THAT(g.output, Contains("the two nouns of two genders                       928     928 (100.00%)     928 (100.00%)"));
+    CHECK_THAT(g.output, EndsWith("  all                                               1680    1680 (100.00%)    1680 (100.00%)\n"));
+    // Refused in one line, status 2.
+    for (const std::string& args : {"--grade " + (dir / "right.tsv").string(),
+                                    "--task pronouns --grade " + (dir / "lines" / "test.txt").string(),
+                                    "--task pronouns --grade " + (dir / "right.tsv").string() + " --write-lines " +
+                                        (dir / "again").string()}) {
+        const test::RunResult bad = test::run_lesson(kLesson, args);
+        INFO(bad.output);
+        CHECK(bad.status == 2);
         CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
     }
 }

@@ -2,6 +2,7 @@
 // round-trip and refuse bad files, resuming that gives the same losses as an
 // uninterrupted run, and sampling from a checkpoint.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -572,4 +573,60 @@ TEST_CASE("06-gpt --summary-json: the figures it printed, as one JSON line the b
     CHECK(bad.status == 2);
     CHECK_THAT(bad.output, Contains("no-such-dir/s.json: No such file or directory"));
     CHECK_THAT(bad.output, !Contains("step 0:"));
+}
+
+TEST_CASE("06-gpt --text trains on lines of the user's, and complete writes each line's rest greedily", "[06-gpt][run]") {
+    test::ScratchDir dir;
+    // A text of translations, one "english = spanish" line each.
+    std::string train, val;
+    const char* nouns[][2] = {{"cat", "gato"}, {"dog", "perro"}, {"house", "casa"}, {"tree", "árbol"}};
+    for (int k = 0; k < 60; ++k)
+        for (const auto& n : nouns) (k < 50 ? train : val) += fmt::format("the {} = el {}\n", n[0], n[1]);
+    test::write_text(dir / "train.txt", train);
+    test::write_text(dir / "val.txt", val);
+    const std::string ckpt = (dir / "ckpt").string();
+    const test::RunResult r = test::run_lesson(
+        "06-gpt", "--text " + (dir / "train.txt").string() + " --val-text " + (dir / "val.txt").string() + kSmall +
+                      " --threads 1 --max-iters 150 --eval-interval 75 --max-new-tokens 0 --out " + ckpt);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("vocabulary, V = 18: \\n =abcdeghloprstuá"));
+    CHECK_THAT(r.output, Contains(fmt::format("train: the {} tokens of", nn::decode_utf8(train).size())));
+    CHECK_THAT(r.output, Contains(fmt::format("val: the {} of", nn::decode_utf8(val).size())));
+    const std::vector<std::string> losses = loss_lines(r.output);
+    REQUIRE(losses.size() == 3);
+    CHECK(val_loss(losses.back()) < 0.5 * val_loss(losses.front()));
+    // Prompts: a line with its " = " (the rest ignored), one without (the whole line is the source).
+    test::write_text(dir / "prompts.txt", "the cat = ignored\n\nthe tree\r\n");
+    const test::RunResult c = test::run_lesson("06-gpt", "complete --checkpoint " + ckpt + " --prompts " +
+                                                             (dir / "prompts.txt").string() + " --max-new-tokens 30");
+    INFO(c.output);
+    REQUIRE(c.status == 0);
+    static const std::regex lines(R"(^the cat\t[^\n\t]*\nthe tree\t[^\n\t]*\n2 lines completed greedily in )");
+    CHECK(std::regex_search(c.output, lines));
+    // Greedy: the same output twice.
+    const test::RunResult again = test::run_lesson("06-gpt", "complete --checkpoint " + ckpt + " --prompts " +
+                                                                 (dir / "prompts.txt").string() + " --max-new-tokens 30");
+    CHECK(again.output.substr(0, again.output.find("lines completed")) == c.output.substr(0, c.output.find("lines completed")));
+    // Refused in one line with status 2: characters outside the vocabulary, a prompt longer than the context,
+    // an empty file; --val-text without --text, or with characters --text does not have.
+    test::write_text(dir / "bad.txt", "the cat = el gato\nthe bird§ = \n");
+    test::write_text(dir / "long.txt", "the cat the cat the cat = el\n");
+    test::write_text(dir / "empty.txt", "\n\n");
+    test::write_text(dir / "val2.txt", "the bird = el pájaro\n");
+    const std::pair<std::string, std::string> refused[] = {
+        {"complete --checkpoint " + ckpt + " --prompts " + (dir / "bad.txt").string(), "line 2"},
+        {"complete --checkpoint " + ckpt + " --prompts " + (dir / "long.txt").string(),
+         "the prompt has 27 characters, more than the model's context of 16"},
+        {"complete --checkpoint " + ckpt + " --prompts " + (dir / "empty.txt").string(), "holds no lines to complete"},
+        {"--val-text " + (dir / "val.txt").string() + kSmall, "--val-text needs --text"},
+        {"--text " + (dir / "train.txt").string() + " --val-text " + (dir / "val2.txt").string() + kSmall, "val2.txt"},
+    };
+    for (const auto& [args, message] : refused) {
+        const test::RunResult bad = test::run_lesson("06-gpt", args);
+        INFO(args << "\n" << bad.output);
+        CHECK(bad.status == 2);
+        CHECK_THAT(bad.output, Contains(message));
+        CHECK(std::count(bad.output.begin(), bad.output.end(), '\n') == 1);
+    }
 }
