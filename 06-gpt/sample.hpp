@@ -74,7 +74,7 @@ int sample_command(const SampleOptions& o) {
     if (!o.attention_map.empty()) write_attention_map(model, vocab, context, o.attention_map);
     fmt::print(stderr, "{}: step {}, val loss {:.4f}; {} layers, {} heads, n_embd {}, context {}{}\n", file.string(), k.step,
                k.history.empty() ? NAN : k.history.back().val, k.config.n_layer, k.config.n_head, k.config.n_embd,
-               k.config.block_size, k.config.score == Score::dot ? "" : ", score " + setting_text(k.config.score));
+               k.config.block_size, k.config.score == Score::dot ? "" : fmt::format(", score {}", kScoreNames[static_cast<std::size_t>(k.config.score)]));
     nn::Rng rng(o.seed);
     long tokens = 0;
     nn::Stopwatch clock;
