@@ -208,21 +208,6 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str();
 }
 
-// The score in use, as a formula of q and k (T, hs): what print_shapes shows for s.
-std::string score_formula(Score score, bool scaled) {
-    const std::string by = scaled ? " / sqrt(hs)" : "";  // the scale; the other constants: score_factor
-    switch (score) {
-        case Score::dot: return "q k^T" + by;
-        case Score::squared_dot: return "(q k^T)^2 / sqrt(2 hs + 4)" + by;
-        case Score::squared_elements: return "q^2 (k^2)^T / sqrt(6)" + by;
-        case Score::negative_dot: return "-q k^T" + by;
-        case Score::distance: return "-|q_i - k_j|^2 / sqrt(6)" + by;
-        case Score::reciprocal: return "0.455 hs / (q k^T)" + by;
-        case Score::inverse_distance: return "(1 + 2 hs)^2 / sqrt(6) / (1 + |q_i - k_j|^2)" + by;
-    }
-    return "";
-}
-
 // What the scale does at initialisation: the variance of the scores q.k over every (i, j) of each
 // sequence, with and without 1 / sqrt(hs), and softmax's largest weight in a row (with the mask),
 // averaged over the rows. qs, ks: each head's q, k (B*T, hs).

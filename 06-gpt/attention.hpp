@@ -15,7 +15,8 @@
 // The forward pass keeps each row's softmax max and sum, and the backward pass
 // recomputes the weights from q, k and those two numbers, bit for bit the same
 // (the idea of FlashAttention, without its tiling). The dropout mask is kept
-// as bits. For the lecture's model (B 64, nh 6, T 256) that is 3 MB a block
+// as bits. The scores other than the dot product (--score, 04's) take a
+// plainer path: the whole (T, T) score_forward, and score_backward. For the lecture's model (B 64, nh 6, T 256) that is 3 MB a block
 // instead of four (B*nh*T, T) float matrices, 400 MB a block.
 #pragma once
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "04-self-attention/score.hpp"  // --score: 04's scores, unchanged
 #include "common/tensor.hpp"
 
 // A dropout mask, one bit per entry of a (rows, cols) matrix (for attention,
@@ -95,6 +97,7 @@ struct DropMask {
 struct AttentionState {
     int B = 0, T = 0;
     bool scaled = true;           // scores q.k / sqrt(hs); false (--no-scale): q.k
+    Score score = Score::dot;     // how well a key matches a query (--score): 04's score_forward
     float scale(int hs) const { return scaled ? 1.0f / std::sqrt(static_cast<float>(hs)) : 1.0f; }
     nn::Vector row_max, row_sum;  // (B*nh*T): each row's softmax max and sum, to recompute the weights
     bool keep_weights = false;    // also keep wei, to print or draw it (not while training)
@@ -187,7 +190,8 @@ inline void causal_attention_forward(const nn::Matrix& qkv, int B, int T, int n_
             const auto q = qkv.block(b * T, h * hs, T, hs);          // (T, hs)
             const auto k = qkv.block(b * T, C + h * hs, T, hs);      // (T, hs)
             const auto v = qkv.block(b * T, 2 * C + h * hs, T, hs);  // (T, hs)
-            causal_scores(w, q, k, scale);  // w = scale q k^T, on and below the diagonal
+            if (s.score == Score::dot) causal_scores(w, q, k, scale);  // w = scale q k^T, on and below the diagonal
+            else score_forward(s.score, q, k, scale, w);                // every (i, j); the softmax reads j <= i
             causal_softmax(w, s.row_max.data() + bh * T, s.row_sum.data() + bh * T);
             if (s.keep_weights) s.wei.middleRows(bh * T, T) = w;
             if (mask != nullptr) mask->apply(w, bh * T, true);
@@ -213,7 +217,8 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
             const auto v = qkv.block(b * T, 2 * C + h * hs, T, hs);
             const auto dout_h = dout.block(b * T, h * hs, T, hs);
             // The forward's weights again, and what was multiplied by v: att = wei * mask.
-            causal_scores(w, q, k, scale);
+            if (s.score == Score::dot) causal_scores(w, q, k, scale);
+            else score_forward(s.score, q, k, scale, w);
             causal_softmax_again(w, s.row_max.data() + bh * T, s.row_sum.data() + bh * T);
             const nn::Matrix* a = &w;
             if (mask != nullptr) {
@@ -234,8 +239,13 @@ inline void causal_attention_backward(const nn::Matrix& dout, const nn::Matrix& 
                 d.row(i) = w.row(i).cwiseProduct((d.row(i).array() - dot).matrix());
             }
             // s = scale q k^T:  dq = scale ds k,  dk = scale ds^T q
-            causal_times(dqkv.block(b * T, h * hs, T, hs), d, k, scale);
-            causal_transpose_times(dqkv.block(b * T, C + h * hs, T, hs), d, q, scale);
+            if (s.score == Score::dot) {
+                causal_times(dqkv.block(b * T, h * hs, T, hs), d, k, scale);
+                causal_transpose_times(dqkv.block(b * T, C + h * hs, T, hs), d, q, scale);
+            } else {  // ds is 0 above the diagonal (wei is), so the future adds nothing
+                score_backward(s.score, q, k, scale, d, dqkv.block(b * T, h * hs, T, hs),
+                               dqkv.block(b * T, C + h * hs, T, hs));
+            }
         }
     }
 }

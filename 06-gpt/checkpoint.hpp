@@ -35,7 +35,7 @@
 #include "common/optim.hpp"
 
 inline constexpr const char* kCheckpointMagic = "NN2GPTCK";
-inline constexpr std::uint32_t kCheckpointVersion = 3;  // 3: --no-scale joined the settings
+inline constexpr std::uint32_t kCheckpointVersion = 4;  // 3: --no-scale joined the settings; 4: --score
 
 // What a checkpoint holds besides the weights and the optimizer's moments.
 struct Checkpoint {

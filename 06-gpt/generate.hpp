@@ -37,7 +37,8 @@ inline const nn::Matrix& attention_cached(MultiHeadAttention& sa, const nn::Matr
         const auto q = qkv.block(0, h * hs, 1, hs);            // (1, hs)
         const auto k = k_cache.block(0, h * hs, pos + 1, hs);  // (pos+1, hs)
         const auto v = v_cache.block(0, h * hs, pos + 1, hs);  // (pos+1, hs)
-        wei.noalias() = scale * q * k.transpose();             // (1, pos+1)
+        if (sa.att.score == Score::dot) wei.noalias() = scale * q * k.transpose();  // (1, pos+1)
+        else score_forward(sa.att.score, q, k, scale, wei);                         // --score
         nn::softmax_rows(wei);                                 // the newest query sees all
         sa.out.block(0, h * hs, 1, hs).noalias() = wei * v;
     }

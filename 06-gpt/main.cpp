@@ -163,13 +163,17 @@ void check_same(const fs::path& file, const Checkpoint& k, const Config& c, cons
 // What the scale does at initialisation, in the first block: the variance of the scores q.k over
 // every (i, j <= i) of a sequence, with and without 1 / sqrt(hs), and softmax's largest weight in
 // a row, averaged over the rows, for qkv (B*T, 3C) and again for q, k drawn from N(0, 1) (as the
-// lecture does, with their own generator: the run's is not touched).
+// lecture does, with their own generator: the run's is not touched). With --score, also the run's
+// score: how widely it spreads over the keys of a row (the standard deviation over j <= i, averaged
+// over the rows i >= 1) against the dot product's, and softmax's largest weight.
 void print_scale(const nn::Matrix& qkv, const Config& c, int B, std::uint64_t seed) {
     const int T = c.block_size, C = c.n_embd, hs = C / c.n_head;
     auto print = [&](const char* what, const nn::Matrix& m) {
         double var_q = 0, var_k = 0, sum = 0, sum2 = 0, count = 0, max_scaled = 0, max_unscaled = 0;
+        double spread_dot = 0, spread_score = 0, max_score = 0, rows = 0;  // --score
         auto variance = [](const auto& x) { return static_cast<double>((x.array() - x.mean()).square().mean()); };
-        nn::Matrix s(T, T), w(T, T);
+        const float scale = c.scale ? 1.0f / std::sqrt(static_cast<float>(hs)) : 1.0f;
+        nn::Matrix s(T, T), w(T, T), score(T, T);
         nn::Vector row_max(T), row_sum(T);
         for (int h = 0; h < c.n_head; ++h) {
             var_q += variance(m.middleCols(h * hs, hs)) / c.n_head;
@@ -186,6 +190,14 @@ void print_scale(const nn::Matrix& qkv, const Config& c, int B, std::uint64_t se
                     causal_softmax(w, row_max.data(), row_sum.data());
                     (scaled ? max_scaled : max_unscaled) += w.rowwise().maxCoeff().sum() / (double(c.n_head) * B * T);
                 }
+                if (c.score == Score::dot) continue;
+                score_forward(c.score, m.block(b * T, h * hs, T, hs), m.block(b * T, C + h * hs, T, hs), scale, score);
+                for (int i = 1; i < T; ++i, ++rows) {
+                    spread_score += std::sqrt(variance(score.row(i).head(i + 1)));
+                    spread_dot += scale * std::sqrt(variance(s.row(i).head(i + 1)));
+                }
+                causal_softmax(score, row_max.data(), row_sum.data());
+                max_score += score.rowwise().maxCoeff().sum() / (double(c.n_head) * B * T);
             }
         }
         const double var_s = sum2 / count - (sum / count) * (sum / count);
@@ -193,6 +205,10 @@ void print_scale(const nn::Matrix& qkv, const Config& c, int B, std::uint64_t se
                    "var(q.k / sqrt(hs)) {:.3g}\n", what, var_q, var_k, var_s, hs * var_q * var_k, var_s / hs);
         fmt::print("    softmax's largest weight in a row, averaged: {:.3f} with 1/sqrt(hs), {:.3f} without\n",
                    max_scaled, max_unscaled);
+        if (c.score != Score::dot && rows > 0)
+            fmt::print("    the {} score: spread over a row's keys {:.3g} (the dot product's: {:.3g}); "
+                       "softmax's largest weight in a row, averaged: {:.3f}\n",
+                       setting_text(c.score), spread_score / rows, spread_dot / rows, max_score);
     };
     double even = 0;
     for (int i = 0; i < T; ++i) even += 1.0 / (i + 1) / T;
@@ -227,8 +243,10 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     fmt::print("  {} x Block:\n", c.n_layer);
     if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
     row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
-    row(c.scale ? "wei = softmax(mask(q k^T / sqrt(hs)))" : "wei = softmax(mask(q k^T))", b0.sa.att.wei,
-        "(B*nh*T, T): B*nh blocks of (T, T)");
+    const std::string scores = c.score == Score::dot ? (c.scale ? "q k^T / sqrt(hs)" : "q k^T")
+                                                     : score_formula(c.score, c.scale);  // 04's --score
+    row("wei = softmax(mask(" + scores + "))", b0.sa.att.wei, c.score == Score::dot ? "(B*nh*T, T): B*nh blocks of (T, T)"
+        : fmt::format("(B*nh*T, T): B*nh blocks of (T, T), the {} score", setting_text(c.score)));
     row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
     const std::string attn_out = c.projection ? "proj(out)" : "out", ffwd_out = c.projection ? "proj(h)" : "h";
     row((c.residual ? "x = x + " : "x = ") + attn_out, b0.x1, "(B*T, C)");
@@ -252,7 +270,10 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     fmt::print("    in each of the B*nh = {} (sequence, head) pairs in turn (attention.hpp):\n", B * c.n_head);
     fmt::print("      {:<40} {}  (T, T): the weights again from q, k, then d of them\n", "dwei = dout_h v^T", dims(T, T));
     fmt::print("      {:<40} {}  (T, T): 0 in the future\n", "ds = wei * (dwei - rowsum(dwei * wei))", dims(T, T));
-    fmt::print("      {:<40} {}  (T, hs) each\n", c.scale ? "dq = ds k, dk = ds^T q (/ sqrt(hs))" : "dq = ds k, dk = ds^T q", dims(T, hs));
+    if (c.score == Score::dot)
+        fmt::print("      {:<40} {}  (T, hs) each\n", c.scale ? "dq = ds k, dk = ds^T q (/ sqrt(hs))" : "dq = ds k, dk = ds^T q", dims(T, hs));
+    else
+        fmt::print("      {:<40} {}  (T, hs) each: the {} score's backward\n", "dq, dk", dims(T, hs), setting_text(c.score));
     fmt::print("      {:<40} {}  (T, hs)\n", "dv = wei^T dout_h", dims(T, hs));
     fmt::print("    {:<42} {}  (B*T, 3C): every head's dq, dk, dv in its columns\n", "dqkv", dims(long(B) * T, 3 * C));
     fmt::print("    {:<42} {}  (3C, C)\n", "d c_attn.weight", nn::shape(b0.sa.c_attn.weight.grad));

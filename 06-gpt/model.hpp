@@ -51,6 +51,7 @@ struct Config {
     bool tie = true;         // the lm head reuses token_embedding_table; off: its own (V, C) matrix
     Init init = Init::gpt2;
     bool scale = true;       // attention scores q.k / sqrt(hs); off: q.k
+    Score score = Score::dot;  // how well a key matches a query: 04's --score (04-self-attention/score.hpp)
 
     // InputError, naming the flag to change, unless the settings can build a model.
     // The only home of these checks: the command line and checkpoints use it too.
@@ -270,7 +271,7 @@ struct Nonlinearity {
 // with one (C, 3C) projection for the keys, queries and values of all heads
 // (05's separate key, query and value Linears of every head, stacked). For
 // each sequence b and head h (hs = C / nh channels of q, k and v):
-//   wei = softmax(mask(q k^T / sqrt(hs)))   (T, T)   (q k^T alone with --no-scale)
+//   wei = softmax(mask(q k^T / sqrt(hs)))   (T, T)   (q k^T alone with --no-scale; another score with --score)
 //   out = dropout(wei) v                    (T, hs), into columns [h hs, (h+1) hs) of out
 // then y = dropout(proj(out)) (no proj with --no-proj).
 struct MultiHeadAttention {
@@ -288,6 +289,7 @@ struct MultiHeadAttention {
           c_attn(c.n_embd, 3 * c.n_embd, true, rng), proj(c.n_embd, c.n_embd, true, rng) {
         attn_dropout.p = resid_dropout.p = c.dropout;
         att.scaled = c.scale;
+        att.score = c.score;
     }
 
     const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }

@@ -72,9 +72,9 @@ int sample_command(const SampleOptions& o) {
     GPTLanguageModel model(k.config, init);
     reader.restore(model, nullptr);
     if (!o.attention_map.empty()) write_attention_map(model, vocab, context, o.attention_map);
-    fmt::print(stderr, "{}: step {}, val loss {:.4f}; {} layers, {} heads, n_embd {}, context {}\n", file.string(), k.step,
+    fmt::print(stderr, "{}: step {}, val loss {:.4f}; {} layers, {} heads, n_embd {}, context {}{}\n", file.string(), k.step,
                k.history.empty() ? NAN : k.history.back().val, k.config.n_layer, k.config.n_head, k.config.n_embd,
-               k.config.block_size);
+               k.config.block_size, k.config.score == Score::dot ? "" : fmt::format(", score {}", kScoreNames[static_cast<std::size_t>(k.config.score)]));
     nn::Rng rng(o.seed);
     long tokens = 0;
     nn::Stopwatch clock;

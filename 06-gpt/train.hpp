@@ -58,6 +58,7 @@ struct TrainConfig {
 inline std::span<const char* const> names_of(Activation) { return kActivationNames; }
 inline std::span<const char* const> names_of(Schedule) { return kScheduleNames; }
 inline std::span<const char* const> names_of(Init) { return kInitNames; }
+inline std::span<const char* const> names_of(Score) { return kScoreNames; }
 
 // Calls visit(flag, field, help, bound) for every setting of the model (Config)
 // and of training (TrainConfig), in the order a checkpoint stores them. Works
@@ -82,6 +83,9 @@ void for_each_setting(ConfigT& c, TrainT& t, Visit&& visit) {
     visit("--init", c.init, "Initial weights: gpt2 (N(0, 0.02), smaller for the residual projections) or pytorch "
           "(PyTorch's defaults, as in the lecture)", Bound::none);
     visit("--no-scale", c.scale, "Attention scores without the 1/sqrt(hs): q.k, not q.k / sqrt(hs)", Bound::none);
+    visit("--score", c.score, "Attention score, as 04's: dot (q.k), squared-dot, squared-elements, negative-dot, "
+          "distance, reciprocal (1/(q.k)) or inverse-distance (1/(1 + |q-k|^2)), each scaled to the dot's spread",
+          Bound::none);
     // Training
     visit("--batch-size", t.batch_size, "B: sequences per batch", Bound::in(1, 4096));
     visit("--max-iters", t.max_iters, "Training steps", Bound::in(0, 1000000));

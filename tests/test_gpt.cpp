@@ -1,7 +1,8 @@
 // 06-gpt's layers against central finite differences: LayerNorm, GELU and
 // ReLU, dropout with a fixed mask, attention with dropout, a whole Block and
-// the whole model's loss with every switch of Config; and generation with and
-// without the key/value cache.
+// the whole model's loss with every switch of Config, every --score (04's scores in
+// 06's attention) and the reciprocal's guard; and generation with and without the
+// key/value cache.
 #include <catch2/catch.hpp>
 #include <array>
 #include <cmath>
@@ -25,6 +26,9 @@ constexpr test::GradOptions kLayer{.floor = 3e-2};
 // A Block or the whole model stacks more float32 rounding: about 2e-2 at worst.
 constexpr test::GradOptions kDeep{.floor = 3e-2, .tolerance = 4e-2};
 constexpr test::GradOptions kModel{.floor = 3e-2, .tolerance = 4e-2, .samples = 24};
+
+const Score kEveryScore[] = {Score::dot,      Score::squared_dot, Score::squared_elements, Score::negative_dot,
+                             Score::distance, Score::reciprocal,  Score::inverse_distance};
 
 Config tiny_config(float dropout) {
     return Config{.vocab_size = 11, .block_size = 6, .n_embd = 8, .n_head = 2, .n_layer = 2, .dropout = dropout};
@@ -305,6 +309,91 @@ TEST_CASE("06: --no-scale: the scores are q.k, sqrt(hs) times larger, and the ba
     CHECK_FALSE(GPTLanguageModel(c, m).blocks[0].sa.att.scaled);
 }
 
+TEST_CASE("06: --score: attention with every score of 04 matches finite differences, its weights 04's softmax", "[06-gpt]") {
+    // The dot product takes attention.hpp's causal tiles, the other scores the whole (T, T)
+    // score_forward and score_backward; T 33 spills into a second tile, with dropout.
+    for (Score score : kEveryScore) {
+        for (const auto& [T_, p_] : {std::pair{5, 0.0f}, {33, 0.2f}}) {
+            const int T = T_;
+            const float p = p_;
+            DYNAMIC_SECTION(kScoreNames[static_cast<std::size_t>(score)] << ", T " << T << ", dropout " << p) {
+                const Config c{.vocab_size = 5, .block_size = T, .n_embd = 6, .n_head = 3, .n_layer = 1, .dropout = p,
+                               .score = score};
+                nn::Rng rng(15), masks(16);
+                MultiHeadAttention sa(c, rng);
+                REQUIRE(sa.att.score == score);
+                sa.attn_dropout.rng = sa.resid_dropout.rng = &masks;
+                for (nn::Parameter* q : {&sa.c_attn.weight, &sa.c_attn.bias, &sa.proj.weight, &sa.proj.bias})
+                    q->value = random_matrix(q->value.rows(), q->value.cols(), rng, 0.7f);
+                // The scores that curve sharply: q and k near (1, 1), so that q.k stays far from reciprocal's
+                // pole at 0 (a finite difference across it measures the jump, not the slope) and no score
+                // saturates softmax (as test_attention's check of score_backward).
+                const bool sharp = score == Score::squared_dot || score == Score::squared_elements ||
+                                   score == Score::reciprocal || score == Score::inverse_distance;
+                if (sharp) {
+                    sa.c_attn.weight.value.topRows(12) *= 0.2f;
+                    sa.c_attn.bias.value.leftCols(12).setConstant(1.0f);
+                }
+                const int B = 2, hs = 2;
+                nn::Matrix x = random_matrix(B * T, 6, rng), r = random_matrix(B * T, 6, rng);
+                const std::string state = masks.state();
+                sa.att.keep_weights = true;
+                auto loss = [&] {
+                    masks.set_state(state, "a test");
+                    return test::project(sa.forward(x, B, T), r);
+                };
+                loss();
+                // The weights: softmax of 04's score_forward with the future at -infinity, head by head.
+                const nn::Matrix& qkv = sa.c_attn.y;
+                for (int b = 0; b < B; ++b)
+                    for (int h = 0; h < 3; ++h) {
+                        nn::Matrix s(T, T);
+                        score_forward(score, qkv.block(b * T, h * hs, T, hs), qkv.block(b * T, 6 + h * hs, T, hs),
+                                      1.0f / std::sqrt(2.0f), s);
+                        for (int i = 0; i < T; ++i)
+                            for (int j = i + 1; j < T; ++j) s(i, j) = -std::numeric_limits<float>::infinity();
+                        nn::softmax_rows(s);
+                        INFO("sequence " << b << ", head " << h);
+                        CHECK(sa.att.wei.middleRows((b * 3 + h) * T, T).isApprox(s, 1e-5f));
+                    }
+                const nn::Matrix dx = sa.backward(r);
+                // Their curvature still shows in a finite difference over 33 positions: kDeep's
+                // tolerance (4e-2, against errors of order 1 for a wrong term).
+                test::GradOptions o = kLayer;
+                if (sharp) o.tolerance = kDeep.tolerance;
+                test::check_grad("x", loss, x, dx, o);
+                test::check_grad("c_attn.weight", loss, sa.c_attn.weight.value, sa.c_attn.weight.grad, o);
+                test::check_grad("proj.weight", loss, sa.proj.weight.value, sa.proj.weight.grad, o);
+            }
+        }
+    }
+}
+
+TEST_CASE("06: --score reciprocal: the guard keeps q.k = 0 finite, with no gradient through it", "[06-gpt]") {
+    // One head of hs 2, every query (1, 0) times a number, every key (0, 1): q.k = 0 everywhere, held at
+    // +1e-3 sqrt(hs) by the guard. Every score of a row is then the same, so the weights are the
+    // causal average, and dq, dk are 0 (score_backward gives no gradient where the guard holds).
+    const int T = 4, C = 2;
+    nn::Rng rng(45);
+    nn::Matrix qkv = nn::Matrix::Zero(T, 3 * C), dout = random_matrix(T, C, rng);
+    for (int t = 0; t < T; ++t) qkv(t, 0) = 0.5f + t, qkv(t, C + 1) = 1.5f - t;
+    qkv.rightCols(C) = random_matrix(T, C, rng);
+    AttentionState state;
+    state.score = Score::reciprocal;
+    state.keep_weights = true;
+    nn::Matrix out, dqkv;
+    causal_attention_forward(qkv, 1, T, 1, nullptr, state, out);
+    causal_attention_backward(dout, qkv, 1, nullptr, state, dqkv);
+    CHECK(out.allFinite());
+    CHECK(dqkv.allFinite());
+    for (int i = 0; i < T; ++i) {
+        for (int j = 0; j <= i; ++j) CHECK(state.wei(i, j) == Approx(1.0 / (i + 1)));
+        CHECK(out.row(i).isApprox(qkv.block(0, 2 * C, i + 1, C).colwise().mean(), 1e-5f));
+    }
+    CHECK(dqkv.leftCols(2 * C).isZero());
+    CHECK_FALSE(dqkv.rightCols(C).isZero());  // v still learns
+}
+
 TEST_CASE("06: a whole Block's backward matches finite differences, with and without residuals", "[06-gpt]") {
     for (bool residual : {true, false}) {
         DYNAMIC_SECTION("residual " << residual) {
@@ -349,6 +438,14 @@ TEST_CASE("06: the whole model's loss has the gradients backward computes, with 
         {"--ffwd-mult 2", [](Config& c) { c.ffwd_mult = 2; }},
         {"--no-tie", [](Config& c) { c.tie = false; }},
         {"--no-scale", [](Config& c) { c.scale = false; }},
+        {"--score squared-dot", [](Config& c) { c.score = Score::squared_dot; }},
+        {"--score squared-elements", [](Config& c) { c.score = Score::squared_elements; }},
+        {"--score negative-dot", [](Config& c) { c.score = Score::negative_dot; }},
+        {"--score distance", [](Config& c) { c.score = Score::distance; }},
+        // Not reciprocal: with these random weights some q.k of the model crosses 0, where 1/(q.k) jumps,
+        // within a finite difference's step. Its backward is checked through the attention above, with
+        // q.k kept away from 0, and on its own in test_attention.
+        {"--score inverse-distance", [](Config& c) { c.score = Score::inverse_distance; }},
         {"--no-proj --ffwd-mult 1", [](Config& c) { c.projection = false, c.ffwd_mult = 1; }},
         {"the lecture's blocks alone", [](Config& c) {
              c.residual = c.layernorm = c.projection = c.tie = false;
@@ -469,6 +566,28 @@ TEST_CASE("06: complete_greedy writes the likeliest character each time, and sto
     CHECK_THROWS_WITH(complete_greedy(model, std::vector<int>(static_cast<std::size_t>(T) + 1, 0), never, 5),
                       Catch::Matchers::Contains("more than the model's context"));
     CHECK_THROWS_WITH(complete_greedy(model, std::vector<int>{}, never, 5), Catch::Matchers::Contains("at least one character"));
+}
+
+TEST_CASE("06: generation with the key/value cache gives the same tokens with every --score", "[06-gpt]") {
+    for (Score score : kEveryScore) {
+        DYNAMIC_SECTION(kScoreNames[static_cast<std::size_t>(score)]) {
+            Config c = tiny_config(0.0f);
+            c.score = score;
+            nn::Rng rng(20);
+            GPTLanguageModel model(c, rng);
+            randomize(model, rng);
+            nn::Rng a(5), b(5);
+            const std::vector<int> prompt{1, 2, 3};
+            CHECK(generate(model, prompt, 20, a, 1.0f, 0, true) == generate(model, prompt, 20, b, 1.0f, 0, false));
+            KVCache cache;
+            const std::vector<int> window{4, 0, 9, 2, 7, 7};
+            const nn::Matrix whole = model.forward(window, 1, 6);
+            for (int t = 0; t < 6; ++t) {
+                const nn::Matrix one = forward_cached(model, window[static_cast<std::size_t>(t)], cache);
+                CHECK((one.row(0) - whole.row(t)).cwiseAbs().maxCoeff() < 1e-4);
+            }
+        }
+    }
 }
 
 TEST_CASE("06: the model refuses a context longer than it was built for, and settings that cannot work", "[06-gpt]") {

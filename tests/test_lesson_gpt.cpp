@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <regex>
 
 #include "06-gpt/checkpoint.hpp"
@@ -175,6 +176,10 @@ TEST_CASE("06-gpt refuses crafted checkpoints whose checksum is right, before al
         poke<std::int32_t>(copy.bytes, setting_offset("--n-head"), 1);
         CHECK_THAT(sample(copy.bytes), Contains("where the weights of a model with those settings take"));
     }
+    SECTION("a score that does not exist") {
+        poke<std::int32_t>(copy.bytes, setting_offset("--score"), 7);
+        CHECK_THAT(sample(copy.bytes), Contains("corrupt setting --score"));
+    }
     SECTION("a setting beyond the command line's bound") {
         poke<std::int32_t>(copy.bytes, setting_offset("--eval-iters"), 2147483647);
         CHECK_THAT(sample(copy.bytes), Contains("holds --eval-iters 2147483647, which the command line refuses"));
@@ -232,6 +237,13 @@ TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatc
         const auto s = copy.resume();
         CHECK(s.status == 2);
         CHECK_THAT(s.output, Contains("format version 9"));
+    }
+    SECTION("a checkpoint of the format before --score joined the settings") {
+        copy.bytes[8] = 3;
+        copy.rewrite(copy.bytes);
+        const auto s = copy.resume();
+        CHECK(s.status == 2);
+        CHECK_THAT(s.output, Contains("format version 3, but this program reads version 4"));
     }
     SECTION("not a checkpoint") {
         copy.rewrite("hello, world, this is not a checkpoint file at all");
@@ -448,6 +460,8 @@ TEST_CASE("06-gpt: a short run of each switch prints its shapes and learns", "[0
         {"--lr-schedule constant", "x = x + proj(h)"},
         {"--init pytorch", "x = x + proj(h)"},
         {"--no-proj --ffwd-mult 1", "(B*T, 1C)"},
+        {"--score squared-elements", "wei = softmax(mask(q^2 (k^2)^T / sqrt(6) / sqrt(hs)))"},
+        {"--score inverse-distance", "(T, hs) each: the inverse-distance score's backward"},
     };
     for (const auto& [flags, shape] : switches) {
         DYNAMIC_SECTION(flags) {
@@ -499,6 +513,52 @@ TEST_CASE("06-gpt sample --attention-map draws every head and measures where it 
     CHECK_THAT(bad.output, Contains("outside the vocabulary"));
     CHECK_FALSE(std::filesystem::exists(dir / "x.png"));
     CHECK_FALSE(std::filesystem::exists(dir / "y.png"));
+}
+
+TEST_CASE("06-gpt --score is saved with the model: sample, eval and --attention-map use it, --resume holds to it",
+          "[06-gpt][run]") {
+    test::ScratchDir dir;
+    const std::string ckpt = (dir / "ckpt").string();
+    const auto r = test::run_lesson("06-gpt", run_args("--threads 1 --max-iters 30 --eval-interval 30 --max-new-tokens 0 "
+                                                       "--score inverse-distance --out " + ckpt));
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    // eval reads the saved score: its loss on one window is this model's with inverse-distance, not with dot.
+    const std::string text = "ROMEO:\nWhat light";  // 17 characters: one window of 16 predictions
+    std::ofstream(dir / "w.txt", std::ios::binary) << text;
+    const auto eval = test::run_lesson("06-gpt", "eval --checkpoint " + (dir / "ckpt" / "last.ckpt").string() +
+                                                 " --text " + (dir / "w.txt").string());
+    INFO(eval.output);
+    REQUIRE(eval.status == 0);
+    std::smatch m;
+    REQUIRE(std::regex_search(eval.output, m, std::regex(R"(mean cross-entropy ([0-9.]+))")));
+    auto loss_with = [&](std::optional<Score> score) {
+        CheckpointReader reader(dir / "ckpt" / "last.ckpt");
+        Config c = reader.info.config;
+        CHECK(c.score == Score::inverse_distance);
+        if (score) c.score = *score;
+        nn::Rng init(0);
+        GPTLanguageModel model(c, init);
+        reader.restore(model, nullptr);
+        model.train(false);
+        const nn::Vocabulary vocab(nn::decode_utf8(reader.info.vocabulary));
+        const std::vector<int> tokens = vocab.encode(text, "a test");
+        nn::Batch batch{1, 16, std::vector<int>(tokens.begin(), tokens.end() - 1), std::vector<int>(tokens.begin() + 1, tokens.end())};
+        return model.loss(batch);
+    };
+    CHECK(std::stod(m[1]) == Approx(loss_with(std::nullopt)).epsilon(1e-5));
+    CHECK(std::abs(std::stod(m[1]) - loss_with(Score::dot)) > 1e-3);
+    const auto map = test::run_lesson("06-gpt", "sample --checkpoint " + (dir / "ckpt" / "last.ckpt").string() +
+                                                 " --prompt 'ROMEO:' --max-new-tokens 5 --attention-map " +
+                                                 (dir / "map.png").string());
+    INFO(map.output);
+    CHECK(map.status == 0);
+    CHECK(std::filesystem::exists(dir / "map.png"));
+    CHECK_THAT(map.output, Contains("context 16, score inverse-distance"));
+    const auto other = test::run_lesson("06-gpt", run_args("--threads 1 --max-iters 60 --eval-interval 30 --max-new-tokens 0 "
+                                                           "--resume " + ckpt));
+    CHECK(other.status == 2);
+    CHECK_THAT(other.output, Contains("--score inverse-distance (this run: dot)"));
 }
 
 TEST_CASE("06-gpt eval gives the mean cross-entropy over consecutive windows, whatever the batch", "[06-gpt][run]") {
