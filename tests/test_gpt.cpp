@@ -502,6 +502,28 @@ TEST_CASE("06: the tied lm head's gradient reaches the token table; the untied o
     CHECK(untied.parameters().back() == &untied.lm_head->weight);
 }
 
+// Generation with the key/value cache against recomputing the window: the
+// same tokens, and the same logits position by position.
+static void check_cache_matches_window(const Config& c) {
+    nn::Rng rng(20);
+    GPTLanguageModel model(c, rng);
+    randomize(model, rng);
+    // 40 new tokens with a window of 6: the cache is rebuilt many times.
+    nn::Rng a(5), b(5);
+    const std::vector<int> prompt{1, 2, 3};
+    const std::vector<int> cached = generate(model, prompt, 40, a, 1.0f, 0, true);
+    const std::vector<int> uncached = generate(model, prompt, 40, b, 1.0f, 0, false);
+    CHECK(cached == uncached);
+    CHECK(cached.size() == 43);
+    KVCache cache;
+    const std::vector<int> window{4, 0, 9, 2, 7, 7};
+    const nn::Matrix whole = model.forward(window, 1, 6);
+    for (int t = 0; t < 6; ++t) {
+        const nn::Matrix one = forward_cached(model, window[static_cast<std::size_t>(t)], cache);
+        CHECK((one.row(0) - whole.row(t)).cwiseAbs().maxCoeff() < 1e-4);
+    }
+}
+
 TEST_CASE("06: generation with the key/value cache gives the same tokens as recomputing the window", "[06-gpt]") {
     for (bool full : {true, false}) {
         DYNAMIC_SECTION((full ? "the full GPT" : "every switch off")) {
@@ -510,24 +532,7 @@ TEST_CASE("06: generation with the key/value cache gives the same tokens as reco
                 c.residual = c.layernorm = c.projection = c.tie = false;
                 c.ffwd_mult = 1, c.activation = Activation::relu;
             }
-            nn::Rng rng(20);
-            GPTLanguageModel model(c, rng);
-            randomize(model, rng);
-            // 40 new tokens with a window of 6: the cache is rebuilt many times.
-            nn::Rng a(5), b(5);
-            const std::vector<int> prompt{1, 2, 3};
-            const std::vector<int> cached = generate(model, prompt, 40, a, 1.0f, 0, true);
-            const std::vector<int> uncached = generate(model, prompt, 40, b, 1.0f, 0, false);
-            CHECK(cached == uncached);
-            CHECK(cached.size() == 43);
-            // And the logits themselves agree, position by position.
-            KVCache cache;
-            const std::vector<int> window{4, 0, 9, 2, 7, 7};
-            const nn::Matrix whole = model.forward(window, 1, 6);
-            for (int t = 0; t < 6; ++t) {
-                const nn::Matrix one = forward_cached(model, window[static_cast<std::size_t>(t)], cache);
-                CHECK((one.row(0) - whole.row(t)).cwiseAbs().maxCoeff() < 1e-4);
-            }
+            check_cache_matches_window(c);
         }
     }
 }
@@ -573,19 +578,7 @@ TEST_CASE("06: generation with the key/value cache gives the same tokens with ev
         DYNAMIC_SECTION(kScoreNames[static_cast<std::size_t>(score)]) {
             Config c = tiny_config(0.0f);
             c.score = score;
-            nn::Rng rng(20);
-            GPTLanguageModel model(c, rng);
-            randomize(model, rng);
-            nn::Rng a(5), b(5);
-            const std::vector<int> prompt{1, 2, 3};
-            CHECK(generate(model, prompt, 20, a, 1.0f, 0, true) == generate(model, prompt, 20, b, 1.0f, 0, false));
-            KVCache cache;
-            const std::vector<int> window{4, 0, 9, 2, 7, 7};
-            const nn::Matrix whole = model.forward(window, 1, 6);
-            for (int t = 0; t < 6; ++t) {
-                const nn::Matrix one = forward_cached(model, window[static_cast<std::size_t>(t)], cache);
-                CHECK((one.row(0) - whole.row(t)).cwiseAbs().maxCoeff() < 1e-4);
-            }
+            check_cache_matches_window(c);
         }
     }
 }
