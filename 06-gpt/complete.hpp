@@ -90,13 +90,7 @@ int complete_command(const CompleteOptions& o) {
         std::vector<int> context;
     };
     std::vector<Prompt> prompts;  // all read and checked before the model is built
-    std::size_t start = 0;
-    for (int line_no = 1; start < bytes.size(); ++line_no) {
-        std::size_t end = bytes.find('\n', start);
-        if (end == std::string::npos) end = bytes.size();
-        std::string line = bytes.substr(start, end - start);
-        start = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+    for (const auto& [line_no, line] : nn::split_lines(bytes)) {
         if (line.empty()) continue;
         const std::size_t at = line.find(o.separator);
         Prompt p{line.substr(0, at), {}};

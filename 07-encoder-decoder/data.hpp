@@ -137,13 +137,7 @@ struct PairData {
 inline std::vector<std::pair<std::string, std::string>> read_pairs(const std::filesystem::path& path) {
     const std::string bytes = nn::read_file(path);
     std::vector<std::pair<std::string, std::string>> out;
-    std::size_t start = 0;
-    for (int line_no = 1; start < bytes.size(); ++line_no) {
-        std::size_t end = bytes.find('\n', start);
-        if (end == std::string::npos) end = bytes.size();
-        std::string line = bytes.substr(start, end - start);
-        start = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+    for (const auto& [line_no, line] : nn::split_lines(bytes)) {
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         const std::size_t tab = line.find('\t');
         if (tab == std::string::npos)

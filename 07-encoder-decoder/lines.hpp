@@ -82,13 +82,7 @@ inline Graded grade_translations(const std::filesystem::path& path) {
     }
     std::vector<bool> seen(sentences.size(), false);
     const std::string bytes = nn::read_file(path);
-    std::size_t start = 0;
-    for (int line_no = 1; start < bytes.size(); ++line_no) {
-        std::size_t end = bytes.find('\n', start);
-        if (end == std::string::npos) end = bytes.size();
-        std::string line = bytes.substr(start, end - start);
-        start = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+    for (const auto& [line_no, line] : nn::split_lines(bytes)) {
         if (line.empty()) continue;
         const std::size_t tab = line.find('\t');
         if (tab == std::string::npos || line.find('\t', tab + 1) != std::string::npos)

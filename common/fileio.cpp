@@ -61,6 +61,20 @@ std::string read_file(const fs::path& path, std::uint64_t max_bytes) {
     return bytes;
 }
 
+std::vector<Line> split_lines(const std::string& bytes) {
+    std::vector<Line> lines;
+    std::size_t start = 0;
+    for (int number = 1; start < bytes.size(); ++number) {
+        std::size_t end = bytes.find('\n', start);
+        if (end == std::string::npos) end = bytes.size();
+        std::string text = bytes.substr(start, end - start);
+        start = end + 1;
+        if (!text.empty() && text.back() == '\r') text.pop_back();
+        lines.push_back({number, std::move(text)});
+    }
+    return lines;
+}
+
 // ---- Writing -------------------------------------------------------------
 
 namespace {

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -46,6 +47,17 @@ private:
 // Reads a whole regular file; InputError if it is missing, unreadable, not a
 // regular file, or larger than `max_bytes`.
 std::string read_file(const fs::path& path, std::uint64_t max_bytes = std::uint64_t{1} << 32);
+
+// One line of a text: its number, from 1, and its text without the "\n" or
+// "\r\n" that ends it.
+struct Line {
+    int number;
+    std::string text;
+};
+// The lines of `bytes`, the last one whether or not it ends in "\n" (so ""
+// has none, "a\n" and "a" one). Blank lines are kept and numbered; one "\r"
+// before each "\n" (or at the very end) is dropped, any other stays.
+std::vector<Line> split_lines(const std::string& bytes);
 
 // A file written to PATH.tmp and renamed over PATH by commit(): a crash
 // leaves either the old file or the new one. If the object is destroyed

@@ -1,10 +1,11 @@
 // The checksummed container behind saved networks and checkpoints, and the
-// atomic file writer.
+// atomic file writer, and the line splitter of text files.
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "common/fileio.hpp"
@@ -179,4 +180,39 @@ TEST_CASE("write_summary_json writes one JSON line, in order, null for what is n
           "{\"steps\": 2000, \"ms_per_step_median\": 17.71235, \"val_loss\": 1.9064, \"missing\": null}\n");
     CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
     nn::write_summary_json("", {{"steps", 1}});  // an empty path writes nothing
+}
+
+namespace {
+// The lines split_lines returns, as "number:text" strings, for a short CHECK.
+std::vector<std::string> numbered(const std::string& bytes) {
+    std::vector<std::string> out;
+    for (const auto& [number, text] : nn::split_lines(bytes)) out.push_back(std::to_string(number) + ":" + text);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("split_lines numbers the lines of a text from 1, with or without a final newline", "[fileio]") {
+    using V = std::vector<std::string>;
+    CHECK(numbered("").empty());
+    CHECK(numbered("a") == V{"1:a"});
+    CHECK(numbered("a\n") == V{"1:a"});
+    CHECK(numbered("a\nbc") == V{"1:a", "2:bc"});
+    CHECK(numbered("a\nbc\n") == V{"1:a", "2:bc"});
+    // Blank lines are kept, and count for the numbers of the lines after them.
+    CHECK(numbered("\n") == V{"1:"});
+    CHECK(numbered("\n\n") == V{"1:", "2:"});
+    CHECK(numbered("a\n\n\nb\n") == V{"1:a", "2:", "3:", "4:b"});
+    CHECK(numbered("a\n \t\nb") == V{"1:a", "2: \t", "3:b"});
+}
+
+TEST_CASE("split_lines drops the \\r of a \\r\\n line end and keeps every other \\r", "[fileio]") {
+    using V = std::vector<std::string>;
+    CHECK(numbered("a\r\nb\r\n") == V{"1:a", "2:b"});
+    CHECK(numbered("a\r\nb") == V{"1:a", "2:b"});
+    CHECK(numbered("a\r\n\r\nb\n") == V{"1:a", "2:", "3:b"});
+    CHECK(numbered("a\r") == V{"1:a"});              // a last line ending in \r alone
+    CHECK(numbered("\r") == V{"1:"});
+    CHECK(numbered("a\r\r\n") == V{"1:a\r"});        // only one \r goes
+    CHECK(numbered("a\rb\n") == V{"1:a\rb"});        // a \r inside a line is text
+    CHECK(numbered("a\n\rb") == V{"1:a", "2:\rb"});
 }
