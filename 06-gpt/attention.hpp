@@ -26,72 +26,8 @@
 #include <vector>
 
 #include "04-self-attention/score.hpp"  // --score: 04's scores, unchanged
+#include "06-gpt/dropout.hpp"              // DropMask: the attention dropout's mask, as bits
 #include "common/tensor.hpp"
-
-// A dropout mask, one bit per entry of a (rows, cols) matrix (for attention,
-// the (B*nh*T, T) weights): 1 keeps the value (scaled by keep = 1 / (1 - p)),
-// 0 drops it. The bits go column by column, the order in which Dropout draws
-// them, so drawing fills whole words one after the other.
-struct DropMask {
-    std::vector<std::uint64_t> bits;  // entry (i, j) is bit j * rows + i
-    Eigen::Index rows = 0, cols = 0;
-    float keep = 1.0f;
-    void resize(Eigen::Index rows_, Eigen::Index cols_) {
-        rows = rows_, cols = cols_;
-        bits.assign(static_cast<std::size_t>((rows * cols + 63) / 64), 0);
-    }
-    bool kept(Eigen::Index i, Eigen::Index j) const {
-        const auto k = static_cast<std::size_t>(j * rows + i);
-        return (bits[k >> 6] >> (k & 63)) & 1;
-    }
-    // The bits of entries (i .. i + 63, j): up to 64 rows of column j.
-    std::uint64_t column_bits(Eigen::Index i, Eigen::Index j) const {
-        const auto k = static_cast<std::size_t>(j * rows + i);
-        const std::size_t word = k >> 6, shift = k & 63;
-        std::uint64_t v = bits[word] >> shift;
-        if (shift != 0 && word + 1 < bits.size()) v |= bits[word + 1] << (64 - shift);
-        return v;
-    }
-    // w (R, cols) *= rows [row0, row0 + R) of the mask, in tiles of 64 x 64:
-    // the tile's 64 column words are turned into 64 row words (a transpose
-    // of bits), so that each row is then read and written in order.
-    // With `causal`, only entries (i, j <= i), the rest being zero weights.
-    void apply(Eigen::Ref<nn::Matrix> w, Eigen::Index row0, bool causal = false) const {
-        const Eigen::Index tiles = (w.rows() + 63) / 64;
-#pragma omp parallel for schedule(static) if (w.size() >= nn::kParallelGrain)
-        for (Eigen::Index t = 0; t < tiles; ++t) {
-            const Eigen::Index i0 = 64 * t, m = std::min<Eigen::Index>(64, w.rows() - i0);
-            const Eigen::Index n = causal ? std::min(i0 + m, w.cols()) : w.cols();
-            for (Eigen::Index j0 = 0; j0 < n; j0 += 64) {
-                const Eigen::Index width = std::min<Eigen::Index>(64, n - j0);
-                std::uint64_t tile[64] = {};  // tile[c]: rows i0 .. i0 + 63 of column j0 + c
-                for (Eigen::Index c = 0; c < width; ++c) tile[c] = column_bits(row0 + i0, j0 + c);
-                transpose_bits(tile);  // tile[r]: columns j0 .. j0 + 63 of row i0 + r
-                for (Eigen::Index r = 0; r < m; ++r) {
-                    float* row = &w(i0 + r, j0);
-                    const Eigen::Index end = causal ? std::min(width, i0 + r + 1 - j0) : width;
-                    for (Eigen::Index c = 0; c < end; ++c) {  // without a branch: the bits are random
-                        const auto kept = static_cast<std::uint32_t>((tile[r] >> c) & 1);
-                        row[c] = std::bit_cast<float>(std::bit_cast<std::uint32_t>(row[c] * keep) & (0u - kept));
-                    }
-                }
-            }
-        }
-    }
-
-    // a (64 x 64 bits, a[c] bit r = entry (r, c)) -> its transpose, a[r] bit c
-    // = entry (r, c): swaps the off-diagonal 32 x 32 blocks, then the 16 x 16
-    // blocks inside each, and so on down to single bits.
-    static void transpose_bits(std::uint64_t a[64]) {
-        std::uint64_t mask = 0x00000000ffffffffULL;  // the low half of each word at this size
-        for (int size = 32; size != 0; size >>= 1, mask ^= mask << size)
-            for (int k = 0; k < 64; k = ((k | size) + 1) & ~size) {  // k without bit `size`
-                const std::uint64_t swap = ((a[k] >> size) ^ a[k | size]) & mask;
-                a[k] ^= swap << size;
-                a[k | size] ^= swap;
-            }
-    }
-};
 
 // What the backward pass needs from the forward pass of all heads.
 struct AttentionState {
