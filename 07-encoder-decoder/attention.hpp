@@ -20,6 +20,7 @@
 #include <cmath>
 #include <vector>
 
+#include "06-gpt/dropout.hpp"  // DropMask: the attention dropout's mask, as bits
 #include "common/tensor.hpp"
 
 // What the backward pass needs from the forward pass of all heads.
@@ -79,9 +80,9 @@ inline void visible_keys(int B, int Tq, int Tk, bool causal, const int* key_len,
 
 // -> out (B*Tq, C), the heads side by side. key_len (B), or nullptr when
 // every key is a word; `mask` (B*nh*Tq, Tk), if given, is the attention
-// dropout's: out = (wei * mask) v.
+// dropout's (06's bits): out = (wei * mask) v.
 inline void attention_forward(const QKV& in, int B, int Tq, int Tk, int n_head, bool causal, const int* key_len,
-                              const nn::Matrix* mask, AttentionState& s, nn::Matrix& out) {
+                              const DropMask* mask, AttentionState& s, nn::Matrix& out) {
     const int C = in.C, hs = C / n_head;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
     s.B = B, s.Tq = Tq, s.Tk = Tk;
@@ -99,7 +100,11 @@ inline void attention_forward(const QKV& in, int B, int Tq, int Tk, int n_head, 
         auto w = s.wei.middleRows(bh * Tq, Tq);                          // (Tq, Tk)
         w.noalias() = scale * q * k.transpose();
         prefix_softmax(w, &s.seen[static_cast<std::size_t>(b * Tq)]);
-        if (mask != nullptr) s.drop.middleRows(bh * Tq, Tq) = w.cwiseProduct(mask->middleRows(bh * Tq, Tq));
+        if (mask != nullptr) {
+            auto drop = s.drop.middleRows(bh * Tq, Tq);
+            drop = w;
+            mask->apply(drop, bh * Tq);  // drop = w * mask
+        }
         out.block(b * Tq, h * hs, Tq, hs).noalias() = att.middleRows(bh * Tq, Tq) * v;
     }
 }
@@ -107,7 +112,7 @@ inline void attention_forward(const QKV& in, int B, int Tq, int Tk, int n_head, 
 // dout (B*Tq, C), the forward's inputs, mask and state -> dq (B*Tq, q's
 // columns) and dkv (B*Tk, kv's columns), written at the same columns as the
 // forward read q, k and v. For self-attention dq and dkv are one matrix.
-inline void attention_backward(const nn::Matrix& dout, const QKV& in, int n_head, const nn::Matrix* mask,
+inline void attention_backward(const nn::Matrix& dout, const QKV& in, int n_head, const DropMask* mask,
                                AttentionState& s, nn::Matrix& dq, nn::Matrix& dkv) {
     const int B = s.B, Tq = s.Tq, Tk = s.Tk, C = static_cast<int>(dout.cols()), hs = C / n_head;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -126,7 +131,7 @@ inline void attention_backward(const nn::Matrix& dout, const QKV& in, int n_head
         d.noalias() = dout_h * v.transpose();
         dkv.block(b * Tk, in.v_col + h * hs, Tk, hs).noalias() = att.middleRows(bh * Tq, Tq).transpose() * dout_h;
         // att = wei * mask:  d wei = d att * mask
-        if (mask != nullptr) d.array() *= mask->middleRows(bh * Tq, Tq).array();
+        if (mask != nullptr) mask->apply(d, bh * Tq);
         // softmax, row by row: ds_ij = wei_ij (dwei_ij - sum_j' dwei_ij' wei_ij');
         // the hidden keys have wei = 0 and get no gradient.
         for (int i = 0; i < Tq; ++i) {

@@ -3,7 +3,7 @@
 // A checkpoint is what `translate` needs: the model's configuration and
 // weights, the training settings, both vocabularies, the step and the loss
 // history. It is one file in the checksummed container of common/fileio.hpp
-// (magic "NN2GPTED", version 1), written to a temporary file and renamed, so
+// (magic "NN2GPTED", version 2), written to a temporary file and renamed, so
 // a crash while saving keeps the old one. (06's also holds the optimizer and
 // the random-number states, to resume; this lesson trains in a minute and
 // does not resume.)
@@ -12,7 +12,9 @@
 // count then that many f32; "string" is a u64 length then the bytes):
 //   vocab sizes     i32 source, i32 target
 //   settings        every setting of train.hpp's for_each_setting, in its order:
-//                   int and choice i32, float f32, seed u64
+//                   int and choice i32, float f32, seed u64 (version 2:
+//                   --activation is 06's choice, gelu 0 and relu 1; version 1
+//                   had relu 0, gelu 1, and is refused)
 //   vocabularies    string, string: the source's and the target's words in
 //                   token order, each followed by '\n', UTF-8
 //   progress        i64 step (training steps done); f32 best val loss
@@ -34,7 +36,7 @@
 #include "common/fileio.hpp"
 
 inline constexpr const char* kCheckpointMagic = "NN2GPTED";
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint32_t kCheckpointVersion = 2;
 
 // What a checkpoint holds besides the weights.
 struct Checkpoint {

@@ -63,13 +63,17 @@ inline const nn::Matrix& decode_cached(Transformer& m, const std::vector<int>& t
         attention_forward({C, qkv, 0, cache.self_kv[l], 0, C}, B, 1, L, nh, false, cache.seen.data(), nullptr, d.sa.att,
                           d.sa.out);
         zero_heads(d.sa.out, d.sa.ablated, d.sa.head_size);  // --ablate-head
-        const nn::Matrix& y1 = d.an1.forward(*h, d.sa.resid_dropout.forward(d.sa.proj.forward(d.sa.out)));
+        d.sa.proj.forward(d.sa.out);
+        d.sa.resid_dropout.forward(d.sa.proj.y);  // in place (nothing while decoding: dropout is off)
+        const nn::Matrix& y1 = d.an1.forward(*h, d.sa.proj.y);
         // Cross-attention over the source, whose keys and values are cached.
         d.ca.query.forward(d.an2.sublayer_input(y1));  // (B, C)
         attention_forward({C, d.ca.query.y, 0, cache.cross_kv[l], 0, C}, B, 1, m.Ts, nh, false, m.src_len.data(),
                           nullptr, d.ca.att, d.ca.out);
         zero_heads(d.ca.out, d.ca.ablated, d.ca.head_size);
-        const nn::Matrix& y2 = d.an2.forward(y1, d.ca.resid_dropout.forward(d.ca.proj.forward(d.ca.out)));
+        d.ca.proj.forward(d.ca.out);
+        d.ca.resid_dropout.forward(d.ca.proj.y);
+        const nn::Matrix& y2 = d.an2.forward(y1, d.ca.proj.y);
         h = &d.an3.forward(y2, d.ffwd.forward(d.an3.sublayer_input(y2)));
     }
     cache.logits.noalias() = m.dec_norm.forward(*h) * m.tgt_embedding.weight.value.transpose();

@@ -24,8 +24,6 @@
 // schedule), checkpoint.hpp (the file format), data.hpp and dates.hpp (the
 // sentence pairs), runtime.hpp.
 #pragma once
-#include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorised erf, for GELU
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -36,13 +34,12 @@
 
 #include <fmt/core.h>
 
+#include "06-gpt/layers.hpp"  // 06's LayerNorm, GELU, feed-forward layer and dropout, unchanged
 #include "07-encoder-decoder/attention.hpp"
 #include "07-encoder-decoder/data.hpp"
 #include "common/error.hpp"
 #include "common/layers.hpp"
 
-enum class Activation { relu, gelu };  // the feed-forward layer's nonlinearity: the paper's ReLU, or 06's GELU
-inline constexpr std::array<const char*, 2> kActivationNames{"relu", "gelu"};
 enum class Norm { post, pre };  // LayerNorm(x + f(x)), the paper's; or x + f(LayerNorm(x)), 06's
 inline constexpr std::array<const char*, 2> kNormNames{"post", "pre"};
 enum class Position { sinusoidal, learned };  // the paper's fixed waves, or 06's learned table
@@ -59,7 +56,7 @@ struct Config {
     float dropout = 0.0f;
     Norm norm = Norm::post;
     Position position = Position::sinusoidal;
-    Activation activation = Activation::relu;
+    Activation activation = Activation::relu;  // the feed-forward layer's: the paper's ReLU, or 06's GELU
 
     // InputError, naming the flag to change, unless the settings can build a model.
     // The only home of these checks: the command line and checkpoints use it too.
@@ -83,139 +80,6 @@ inline const Config& validated(const Config& c) {
     c.validate();
     return c;
 }
-
-// A random probability that each value is zeroed while training.
-// Inverted dropout: the kept values are scaled by 1 / (1 - p), so nothing
-// needs rescaling at evaluation time, when dropout does nothing.
-struct Dropout {
-    float p = 0.0f;
-    bool training = true;
-    nn::Rng* rng = nullptr;  // the model's: one stream for all masks, saved in checkpoints
-    nn::Matrix mask;         // (N, D): 0 or 1 / (1 - p)
-    nn::Matrix y, dx;
-
-    bool active() const { return training && p > 0.0f; }
-    // Draws a new (rows, cols) mask from rng.
-    void draw_mask(Eigen::Index rows, Eigen::Index cols) {
-        mask.resize(rows, cols);
-        const float keep = 1.0f / (1.0f - p);
-        for (float& m : mask.reshaped()) m = rng->uniform() < p ? 0.0f : keep;
-    }
-    // x (N, D) -> y (N, D) = x * mask
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        if (!active()) return x;
-        draw_mask(x.rows(), x.cols());
-        y = x.cwiseProduct(mask);
-        return y;
-    }
-    // dy (N, D) -> dx (N, D) = dy * mask
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        if (!active()) return dy;
-        dx = dy.cwiseProduct(mask);
-        return dx;
-    }
-};
-
-// Normalises each row (one position's C channels) to mean 0 and variance 1,
-// then scales and shifts it with learned gain and bias:
-//   xhat = (x - mean) / sqrt(var + eps),  y = xhat * gain + bias
-// With `on` false (--no-layernorm) it is the identity.
-struct LayerNorm {
-    static constexpr float eps = 1e-5f;
-    bool on = true;
-    nn::Parameter weight, bias;  // (1, C): the gain (starts at 1) and the bias (starts at 0)
-    nn::Matrix xhat;             // (N, C): kept for backward
-    nn::Vector rstd;             // (N): 1 / sqrt(var + eps) of each row
-    nn::Matrix y, dx;
-
-    LayerNorm(int C, bool on_) : on(on_) {
-        weight.resize(1, C);
-        weight.value.setOnes();
-        bias.resize(1, C);
-        weight.decay = bias.decay = false;
-    }
-
-    // x (N, C) -> y (N, C)
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        if (!on) return x;
-        const Eigen::Index N = x.rows();
-        xhat.resize(N, x.cols());
-        y.resize(N, x.cols());
-        rstd.resize(N);
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) {
-            const float mean = x.row(n).mean();
-            const float var = (x.row(n).array() - mean).square().mean();
-            rstd(n) = 1.0f / std::sqrt(var + eps);
-            xhat.row(n) = (x.row(n).array() - mean) * rstd(n);
-            y.row(n) = xhat.row(n).cwiseProduct(weight.value) + bias.value;
-        }
-        return y;
-    }
-
-    // dy (N, C) -> dx (N, C). With g = dy * gain (the gradient reaching xhat):
-    //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
-    // the two means are what the mean and the variance of the row pass back.
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        if (!on) return dy;
-        const Eigen::Index N = dy.rows();
-        weight.grad += dy.cwiseProduct(xhat).colwise().sum();  // d gain = sum_n dy * xhat
-        bias.grad += dy.colwise().sum();                       // d bias = sum_n dy
-        dx.resize(N, dy.cols());
-#pragma omp parallel for schedule(static) if (dy.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < N; ++n) {
-            const auto g = (dy.row(n).cwiseProduct(weight.value)).array();
-            const float g_mean = g.mean();
-            const float gx_mean = (g * xhat.row(n).array()).mean();
-            dx.row(n) = rstd(n) * (g - g_mean - xhat.row(n).array() * gx_mean);
-        }
-        return dx;
-    }
-};
-
-// The feed-forward layer's nonlinearity, elementwise.
-//   gelu: the Gaussian Error Linear Unit, a smooth ReLU: y = x Phi(x), with Phi
-//         the standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2
-//   relu: 05's, y = max(x, 0)
-struct Nonlinearity {
-    Activation kind = Activation::gelu;
-    nn::Matrix y, dx;  // (N, D)
-
-    // x (N, D) -> y (N, D)
-    const nn::Matrix& forward(const nn::Matrix& x) {
-        y.resize(x.rows(), x.cols());
-        if (kind == Activation::relu) {
-            y = x.cwiseMax(0.0f);
-            return y;
-        }
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
-            y.row(n) = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
-        }
-        return y;
-    }
-
-    // x (N, D), the forward's input; dy (N, D) -> dx (N, D)
-    //   gelu: dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-    //   relu: dy/dx = 1 where x > 0, else 0
-    const nn::Matrix& backward(const nn::Matrix& x, const nn::Matrix& dy) {
-        dx.resize(x.rows(), x.cols());
-        if (kind == Activation::relu) {
-            dx = (x.array() > 0.0f).select(dy.array(), 0.0f).matrix();
-            return dx;
-        }
-        const float inv_sqrt_2pi = 0.5f * float(M_2_SQRTPI) * float(M_SQRT1_2);
-#pragma omp parallel for schedule(static) if (x.size() >= nn::kParallelGrain)
-        for (Eigen::Index n = 0; n < x.rows(); ++n) {
-            const auto a = x.row(n).array();
-            const auto Phi = 0.5f * (1.0f + (a * float(M_SQRT1_2)).erf());
-            const auto phi = inv_sqrt_2pi * (-0.5f * a.square()).exp();
-            dx.row(n) = dy.row(n).array() * (Phi + a * phi);
-        }
-        return dx;
-    }
-};
 
 // The position of each word, added to its embedding (attention itself does
 // not know the order of its inputs). sinusoidal, the paper's:
@@ -258,6 +122,9 @@ struct PositionalEncoding {
 //   out = dropout(wei) v                    (T, hs), into columns [h hs, (h+1) hs) of out
 // then y = dropout(proj(out)). The mask: in the decoder (`causal`) the
 // future, as 06; in the encoder, only the padding after key_len[b] words.
+// Not 06's MultiHeadAttention: that one is causal only, with no padding, and
+// has 06's switches (--no-scale, --score, --no-proj); this one masks padding,
+// may look both ways, and can zero heads (--ablate-head).
 struct MultiHeadAttention {
     int n_head, head_size;
     bool causal;
@@ -277,7 +144,7 @@ struct MultiHeadAttention {
         attn_dropout.p = resid_dropout.p = c.dropout;
     }
 
-    const nn::Matrix* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
+    const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
     QKV qkv() const { return {n_head * head_size, c_attn.y, 0, c_attn.y, n_head * head_size, 2 * n_head * head_size}; }
 
     // x (B*T, C), key lengths (B) or nullptr -> y (B*T, C)
@@ -287,7 +154,9 @@ struct MultiHeadAttention {
         if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * T, T);
         attention_forward(qkv(), B, T, T, n_head, causal, key_len, attn_mask(), att, out);  // (B*T, C)
         zero_heads(out, ablated, head_size);
-        return resid_dropout.forward(proj.forward(out));
+        proj.forward(out);
+        resid_dropout.forward(proj.y);  // in place
+        return proj.y;
     }
 
     // dy (B*T, C) -> dx (B*T, C)
@@ -324,7 +193,7 @@ struct CrossAttention {
         attn_dropout.p = resid_dropout.p = c.dropout;
     }
 
-    const nn::Matrix* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
+    const DropMask* attn_mask() const { return attn_dropout.active() ? &attn_dropout.mask : nullptr; }
     QKV qkv() const { return {n_head * head_size, query.y, 0, key_value.y, 0, n_head * head_size}; }
 
     // x (B*Tq, C) from the decoder, memory (B*Tk, C) from the encoder, source lengths (B) -> y (B*Tq, C)
@@ -337,7 +206,9 @@ struct CrossAttention {
         if (attn_dropout.active()) attn_dropout.draw_mask(B * n_head * Tq, Tk);
         attention_forward(qkv(), B, Tq, Tk, n_head, false, key_len, attn_mask(), att, out);  // (B*Tq, C)
         zero_heads(out, ablated, head_size);
-        return resid_dropout.forward(proj.forward(out));
+        proj.forward(out);
+        resid_dropout.forward(proj.y);  // in place
+        return proj.y;
     }
 
     // dy (B*Tq, C) -> dx (B*Tq, C); adds d(loss)/d(memory) (B*Tk, C) to dmemory
@@ -349,27 +220,6 @@ struct CrossAttention {
         attention_backward(dout, qkv(), n_head, attn_mask(), att, dq, dkv);
         dmemory += key_value.backward(dkv);
         return query.backward(dq);
-    }
-};
-
-// The feed-forward layer, d_ff wide inside (the paper: 4 C):
-//   y = dropout(proj(relu(fc(x))))
-struct FeedForward {
-    nn::Linear fc;    // C -> d_ff
-    Nonlinearity act;
-    nn::Linear proj;  // d_ff -> C
-    Dropout dropout;
-
-    FeedForward(const Config& c, nn::Rng& rng) : fc(c.d_model, c.d_ff, true, rng), proj(c.d_ff, c.d_model, true, rng) {
-        act.kind = c.activation;
-        dropout.p = c.dropout;
-    }
-    // x (N, C) -> y (N, C)
-    const nn::Matrix& forward(const nn::Matrix& x) { return dropout.forward(proj.forward(act.forward(fc.forward(x)))); }
-    // dy (N, C) -> dx (N, C)
-    const nn::Matrix& backward(const nn::Matrix& dy) {
-        const nn::Matrix& dh = proj.backward(dropout.backward(dy));
-        return fc.backward(act.backward(fc.y, dh));  // the activation's input was fc's output
     }
 };
 
@@ -412,7 +262,8 @@ struct EncoderLayer {
     AddNorm an2;
     FeedForward ffwd;
 
-    EncoderLayer(const Config& c, nn::Rng& rng) : an1(c), sa(c, false, rng), an2(c), ffwd(c, rng) {}
+    EncoderLayer(const Config& c, nn::Rng& rng)
+        : an1(c), sa(c, false, rng), an2(c), ffwd(c.d_model, c.d_ff, c.activation, true, c.dropout, rng) {}
 
     // x (B*T, C), source lengths (B) -> y (B*T, C)
     const nn::Matrix& forward(const nn::Matrix& x, int B, int T, const int* src_len) {
@@ -437,7 +288,8 @@ struct DecoderLayer {
     FeedForward ffwd;
 
     DecoderLayer(const Config& c, nn::Rng& rng)
-        : an1(c), sa(c, true, rng), an2(c), ca(c, rng), an3(c), ffwd(c, rng) {}
+        : an1(c), sa(c, true, rng), an2(c), ca(c, rng), an3(c),
+          ffwd(c.d_model, c.d_ff, c.activation, true, c.dropout, rng) {}
 
     // y (B*Tt, C), memory (B*Ts, C), source lengths (B) -> (B*Tt, C)
     const nn::Matrix& forward(const nn::Matrix& y, const nn::Matrix& memory, int B, int Tt, int Ts,

@@ -487,7 +487,10 @@ TEST_CASE("07: encoder and decoder layers, post-norm and pre-norm, match finite 
             const nn::Matrix out = enc.forward(x, B, Ts, src_len);
             if (norm == Norm::post) {  // post-norm: the output is LayerNorm(x1 + ffwd(x1)), row by row
                 CHECK(out == enc.an2.ln.y);
-                CHECK(std::abs(enc.an2.ln.xhat.row(1).mean()) < 1e-5f);
+                CHECK(enc.an2.ln.x == &enc.an2.sum);  // what it normalised: x1 + ffwd(x1)
+                const auto xhat = (enc.an2.sum.row(1).array() - enc.an2.ln.mean(1)) * enc.an2.ln.rstd(1);
+                CHECK(std::abs(xhat.mean()) < 1e-5f);
+                CHECK(std::abs(xhat.square().mean() - 1.0f) < 1e-3f);
             } else {  // pre-norm: a plain sum, x1 + ffwd(LayerNorm(x1))
                 CHECK(out == enc.an2.sum);
             }
