@@ -501,6 +501,111 @@ int translate_command(const TranslateOptions& o) {
     return 0;
 }
 
+// --grade, instead of training: grades a file of translations of the
+// pronoun task's held-out test sentences (lines.hpp).
+int grade_command(const RunOptions& run) {
+    if (run.task != "pronouns") nn::fail("--grade grades the pronoun task's translations: give --task pronouns");
+    const Graded g = grade_translations(run.grade_path);
+    fmt::print("{}: {} of the {} held-out test sentences\n", run.grade_path, g.scores.all.n, g.held_out);
+    print_pronoun_scores(g.scores);
+    return 0;
+}
+
+// --write-lines, instead of training: the splits' pairs as "source = target"
+// lines, for 06-gpt --text (lines.hpp).
+int write_lines_command(const PairData& data, const std::string& dir) {
+    const auto n = write_lines(data, dir);
+    fmt::print("wrote {} training, {} validation and {} test pairs as \"source = target\" lines to {}/"
+               "train.txt, val.txt, test.txt\n", n[0], n[1], n[2], dir);
+    return 0;
+}
+
+// The run's sentence pairs, split, with their vocabularies: the built-in
+// task's (the dates, the pronoun sentences or the digit strings), or those of
+// --pairs' file. `sentences`: the pronoun task's, or none.
+PairData load_pairs(const RunOptions& run, int max_len, const std::vector<pronouns::Sentence>& sentences) {
+    if (!run.pairs_path.empty()) return make_pair_data(read_pairs(run.pairs_path), max_len, run.pairs_path);
+    if (run.task == "pronouns")
+        return make_pair_data(pronouns::sentence_pairs(sentences), max_len, "the pronoun sentences",
+                              pronouns::split_of(sentences));
+    if (run.task == "digits") return make_pair_data(digits::digit_pairs(), max_len, "the digit strings");
+    return make_pair_data(dates::date_pairs(), max_len, "the dates");
+}
+
+// The most positions a pair of the data takes: its source's words, or its
+// target's and <bos> (or <eos>).
+int longest_pair(const PairData& data) {
+    int longest = 0;
+    for (const auto* split : {&data.train, &data.val, &data.test})
+        for (const Example& e : *split) longest = std::max({longest, int(e.src.size()), int(e.tgt.size()) + 1});
+    return longest;
+}
+
+// What the data is: its `n_pairs` pairs and one of them, the vocabularies,
+// with --train-max-len the positions the pairs need (`lengths`), and the splits.
+void print_data(const PairData& data, const Config& config, const RunOptions& run, std::size_t n_pairs,
+                const std::map<int, int>& lengths) {
+    fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n",
+               !run.pairs_path.empty()  ? run.pairs_path
+               : run.task == "pronouns" ? "\"it\" and two nouns"
+               : run.task == "digits"   ? "strings of 1 to 15 digits"
+                                        : "dates from 1900 to 2099",
+               n_pairs, data.test_text.front().first, data.test_text.front().second);
+    fmt::print("  vocabularies: {} source words, {} target words (with <pad>, <bos>, <eos>)\n", config.src_vocab_size,
+               config.tgt_vocab_size);
+    if (run.train_max_len > 0)
+        fmt::print("  positions a pair needs (source words, or target words + 1): pairs\n    {}\n"
+                   "  --train-max-len {}: train and val only on pairs of at most {} positions\n",
+                   histogram_text(lengths), run.train_max_len, run.train_max_len);
+    if (run.task == "pronouns")
+        fmt::print("  train: {} pairs, val: {}, test: {} (every sentence of 20 held-out noun pairs and of 20 "
+                   "held-out noun-adjective combinations; none of them is trained on)\n\n",
+                   data.train.size(), data.val.size(), data.test.size());
+    else
+        fmt::print("  train: {} pairs, val: {}, test: {} (a fixed shuffle; no test sentence is trained on)\n\n",
+                   data.train.size(), data.val.size(), data.test.size());
+}
+
+// The test set's translations: greedy, and with --beam those of beam search,
+// which are then the ones scored.
+struct TestTranslations {
+    std::vector<std::vector<int>> greedy, out;  // out: greedy's, or beam search's
+    int right = 0;                              // sentences of `out` translated exactly
+};
+TestTranslations translate_test_set(Transformer& model, const PairData& data, const RunOptions& run) {
+    const int M = static_cast<int>(data.test.size());
+    TestTranslations t;
+    const int greedy = exact_matches(model, data, 1, run, true, &t.greedy);
+    t.right = greedy;
+    t.out = t.greedy;
+    if (run.beam > 1) {
+        fmt::print("greedy decoding: {} / {} ({:.2f}%)\n", greedy, M, 100.0 * greedy / M);
+        t.right = exact_matches(model, data, run.beam, run, false, &t.out);
+        fmt::print("beam search, {} beams:\n", run.beam);
+    }
+    return t;
+}
+
+// The pronoun task's report: agreement, and with no head zeroed, where "it"
+// looks and what zeroing each head costs (probe.hpp). Returns the test set's
+// share of agreement.
+double report_pronouns(Transformer& model, const std::vector<pronouns::Sentence>& sentences, const PairData& data,
+                       const std::vector<HeadId>& ablated, const TestTranslations& t) {
+    const PronounScores scores = score_pronouns(sentences, data, t.out);
+    fmt::print("\n");
+    if (!ablated.empty()) fmt::print("heads zeroed: {}\n", head_names(ablated));
+    print_pronoun_scores(scores);
+    if (ablated.empty()) {
+        fmt::print("\n");
+        print_attention_from_it(attention_from_it(model, sentences, data), model.config.n_head,
+                                static_cast<int>(data.test.size()));
+        fmt::print("\n");
+        print_ablation(score_pronouns(sentences, data, t.greedy), ablation_scores(model, sentences, data));
+    }
+    fmt::print("\n");
+    return static_cast<double>(scores.all.agree) / scores.all.n;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -532,59 +637,20 @@ int main(int argc, char** argv) {
         // 2. Data: the sentence pairs, their vocabularies, the train, val and test splits.
         if (!run.pairs_path.empty() && run.task != "dates")
             nn::fail("--pairs and --task {} both name the sentence pairs: give one", run.task);
-        const bool dates = run.pairs_path.empty() && run.task == "dates";
+        if (!run.grade_path.empty() && !run.lines_dir.empty()) nn::fail("--grade and --write-lines: give one");
+        if (!run.grade_path.empty()) return grade_command(run);
         const bool pronoun_task = run.task == "pronouns";
         const std::vector<pronouns::Sentence> sentences = pronoun_task ? pronouns::all_sentences()
                                                                        : std::vector<pronouns::Sentence>{};
-        if (!run.grade_path.empty() && !run.lines_dir.empty()) nn::fail("--grade and --write-lines: give one");
-        if (!run.grade_path.empty()) {
-            if (!pronoun_task) nn::fail("--grade grades the pronoun task's translations: give --task pronouns");
-            const Graded g = grade_translations(run.grade_path);
-            fmt::print("{}: {} of the {} held-out test sentences\n", run.grade_path, g.scores.all.n, g.held_out);
-            print_pronoun_scores(g.scores);
-            return 0;
-        }
-        PairData data =
-            dates          ? make_pair_data(dates::date_pairs(), config.max_len, "the dates")
-            : pronoun_task ? make_pair_data(pronouns::sentence_pairs(sentences), config.max_len, "the pronoun sentences",
-                                            pronouns::split_of(sentences))
-            : run.task == "digits" ? make_pair_data(digits::digit_pairs(), config.max_len, "the digit strings")
-                           : make_pair_data(read_pairs(run.pairs_path), config.max_len, run.pairs_path);
+        PairData data = load_pairs(run, config.max_len, sentences);
         const std::size_t n_pairs = data.train.size() + data.val.size() + data.test.size();
         const std::map<int, int> lengths = length_histogram(data);
-        if (!run.lines_dir.empty()) {
-            const auto n = write_lines(data, run.lines_dir);
-            fmt::print("wrote {} training, {} validation and {} test pairs as \"source = target\" lines to {}/"
-                       "train.txt, val.txt, test.txt\n", n[0], n[1], n[2], run.lines_dir);
-            return 0;
-        }
+        if (!run.lines_dir.empty()) return write_lines_command(data, run.lines_dir);
         if (run.train_max_len > 0) keep_short_pairs(data, run.train_max_len, config.max_len);
         config.src_vocab_size = data.src_vocab.size();
         config.tgt_vocab_size = data.tgt_vocab.size();
-        int longest = 0;
-        for (const auto* split : {&data.train, &data.val, &data.test})
-            for (const Example& e : *split) longest = std::max({longest, int(e.src.size()), int(e.tgt.size()) + 1});
-        check_fits(config, train.batch_size, longest);
-        fmt::print("{}: {} sentence pairs, e.g.\n  {}\n  -> {}\n",
-                   dates                   ? "dates from 1900 to 2099"
-                   : pronoun_task          ? "\"it\" and two nouns"
-                   : run.task == "digits" ? "strings of 1 to 15 digits"
-                                           : run.pairs_path,
-                   n_pairs, data.test_text.front().first,
-                   data.test_text.front().second);
-        fmt::print("  vocabularies: {} source words, {} target words (with <pad>, <bos>, <eos>)\n", config.src_vocab_size,
-                   config.tgt_vocab_size);
-        if (run.train_max_len > 0)
-            fmt::print("  positions a pair needs (source words, or target words + 1): pairs\n    {}\n"
-                       "  --train-max-len {}: train and val only on pairs of at most {} positions\n",
-                       histogram_text(lengths), run.train_max_len, run.train_max_len);
-        if (pronoun_task)
-            fmt::print("  train: {} pairs, val: {}, test: {} (every sentence of 20 held-out noun pairs and of 20 "
-                       "held-out noun-adjective combinations; none of them is trained on)\n\n",
-                       data.train.size(), data.val.size(), data.test.size());
-        else
-            fmt::print("  train: {} pairs, val: {}, test: {} (a fixed shuffle; no test sentence is trained on)\n\n",
-                       data.train.size(), data.val.size(), data.test.size());
+        check_fits(config, train.batch_size, longest_pair(data));
+        print_data(data, config, run, n_pairs, lengths);
 
         // 3. The model and its optimizer (Adam: no weight decay).
         nn::Rng rng(train.seed);
@@ -609,42 +675,22 @@ int main(int argc, char** argv) {
         const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng});
         report(stats, train, run, state);
 
-        // 7. Translate the test set: greedy, and beam search with --beam; with --ablate-head, without that head.
+        // 7. Translate the test set: greedy, and beam search with --beam; with --ablate-head, without those heads.
         fmt::print("\n");
         model.ablate(ablate);
-        const int M = static_cast<int>(data.test.size());
-        std::vector<std::vector<int>> greedy_out, out;
-        const int greedy = exact_matches(model, data, 1, run, true, &greedy_out);
-        int right = greedy;
-        out = greedy_out;
-        if (run.beam > 1) {
-            fmt::print("greedy decoding: {} / {} ({:.2f}%)\n", greedy, M, 100.0 * greedy / M);
-            right = exact_matches(model, data, run.beam, run, false, &out);
-            fmt::print("beam search, {} beams:\n", run.beam);
-        }
-        double agreement = std::numeric_limits<double>::quiet_NaN();
+        const TestTranslations test = translate_test_set(model, data, run);
 
-        // 8. The pronoun task: agreement; then, of the whole model, where "it" looks and what each head is for.
-        if (pronoun_task) {
-            const PronounScores scores = score_pronouns(sentences, data, out);
-            agreement = static_cast<double>(scores.all.agree) / scores.all.n;
-            fmt::print("\n");
-            if (!ablate.empty()) fmt::print("heads zeroed: {}\n", head_names(ablate));
-            print_pronoun_scores(scores);
-            if (ablate.empty()) {
-                fmt::print("\n");
-                print_attention_from_it(attention_from_it(model, sentences, data), config.n_head, M);
-                fmt::print("\n");
-                print_ablation(score_pronouns(sentences, data, greedy_out), ablation_scores(model, sentences, data));
-            }
-            fmt::print("\n");
-        }
+        // 8. The pronoun task: agreement, where "it" looks and what each head is for; with
+        // --train-max-len, the scores within and beyond N positions.
+        const double agreement = pronoun_task ? report_pronouns(model, sentences, data, ablate, test)
+                                              : std::numeric_limits<double>::quiet_NaN();
         if (run.train_max_len > 0) {
-            print_by_length(score_by_length(data.train, data.test, out, run.train_max_len), run.train_max_len);
+            print_by_length(score_by_length(data.train, data.test, test.out, run.train_max_len), run.train_max_len);
             print_forced(forced_beyond(model, data.test, run.train_max_len), run.train_max_len);
         }
-        write_summary(stats, train, run, state, static_cast<double>(right) / M, agreement);
-        fmt::print("exact match on the test set: {} / {} ({:.2f}%)\n", right, M, 100.0 * right / M);
+        const int M = static_cast<int>(data.test.size());
+        write_summary(stats, train, run, state, static_cast<double>(test.right) / M, agreement);
+        fmt::print("exact match on the test set: {} / {} ({:.2f}%)\n", test.right, M, 100.0 * test.right / M);
         return 0;
     });
 }
