@@ -139,11 +139,19 @@ inline ForcedScores forced_beyond(Transformer& model, const std::vector<Example>
     return s;
 }
 
+// The line print_forced prints: each group's share of words right and its
+// count, or "none" for a group without words (a pair can be beyond n
+// positions by its source alone, its target shorter than n - 1 words).
+inline std::string forced_text(const ForcedScores& s, int n) {
+    auto share = [](long right, long words) {
+        return fmt::format("{:.2f}% ({} words)", 100.0 * static_cast<double>(right) / static_cast<double>(words), words);
+    };
+    return fmt::format("teacher-forced, <eos> left out, the pairs beyond {} positions: words 1-{} {}, word {} and after {}",
+                       n, n - 1, s.before == 0 ? "none" : "right " + share(s.before_right, s.before), n,
+                       s.after == 0 ? "none" : share(s.after_right, s.after));
+}
+
 inline void print_forced(const ForcedScores& s, int n) {
     if (s.before + s.after == 0) return;
-    fmt::print("teacher-forced, <eos> left out, the pairs beyond {} positions: words 1-{} right {:.2f}% ({} words), "
-               "word {} and after {:.2f}% ({} words)\n",
-               n, n - 1, 100.0 * static_cast<double>(s.before_right) / static_cast<double>(std::max(1L, s.before)),
-               s.before, n, 100.0 * static_cast<double>(s.after_right) / static_cast<double>(std::max(1L, s.after)),
-               s.after);
+    fmt::print("{}\n", forced_text(s, n));
 }

@@ -856,6 +856,19 @@ TEST_CASE("07: the test set scored by length, within N positions and beyond, on 
     CHECK(f.after == 1 + 3);
     CHECK(f.before_right <= f.before);
     CHECK(f.after_right <= f.after);
+    // A pair beyond n by its source alone, its target of 1 word: no word n and after to score.
+    const std::vector<Example> by_source{{{3, 4, 5, 6, 7}, {3}}};
+    const ForcedScores g = forced_beyond(model, by_source, 3);
+    CHECK(g.before == 1);
+    CHECK(g.after == 0);
+    const std::string none = forced_text(g, 3);
+    CHECK_THAT(none, Catch::Matchers::EndsWith(", word 3 and after none"));
+    CHECK_THAT(none, !Contains("0 words"));
+    CHECK(forced_text({.before = 8, .before_right = 2, .after = 4, .after_right = 1}, 3) ==
+          "teacher-forced, <eos> left out, the pairs beyond 3 positions: words 1-2 right 25.00% (8 words), "
+          "word 3 and after 25.00% (4 words)");
+    CHECK_THAT(forced_text({.before = 0, .before_right = 0, .after = 4, .after_right = 4}, 3),
+               Contains("words 1-2 none, word 3 and after 100.00% (4 words)"));
 }
 
 TEST_CASE("07: trained on pairs of at most N positions, a learned table keeps rows N and beyond as they started",
