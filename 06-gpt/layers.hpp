@@ -149,14 +149,14 @@ struct Nonlinearity {
 
 // The feed-forward layer, `hidden` wide inside (model.hpp: ffwd_mult = 4 times C):
 //   y = dropout(proj(gelu(fc(x))))     (without proj and with fc C -> C under --no-proj)
-// The hidden values gelu(fc(x)), (N, 4C), are not kept: backward computes
+// The hidden values gelu(fc(x)), (N, hidden), are not kept: backward computes
 // them again from fc's output, which it keeps anyway (the GELU's derivative
-// needs it), so the blocks do not each hold a second (N, 4C) matrix.
+// needs it), so the blocks do not each hold a second (N, hidden) matrix.
 struct FeedForward {
     bool projection;
-    nn::Linear fc;    // C -> 4C
+    nn::Linear fc;    // C -> hidden
     Nonlinearity act;
-    nn::Linear proj;  // 4C -> C
+    nn::Linear proj;  // hidden -> C
     Dropout dropout;
 
     // C -> hidden -> C, with this nonlinearity and dropout probability p;
@@ -168,12 +168,12 @@ struct FeedForward {
     }
     // x (N, C) -> y (N, C), which the caller adds to the residual stream (and may then free)
     nn::Matrix& forward(const nn::Matrix& x) {
-        act.forward(fc.forward(x));  // (N, 4C)
+        act.forward(fc.forward(x));  // (N, hidden)
         if (!projection) {
             dropout.forward(act.y);
             return act.y;
         }
-        proj.forward(act.y);  // the Block frees act.y after this: backward computes it again
+        proj.forward(act.y);  // 06's Block frees act.y after this: backward computes it again
         dropout.forward(proj.y);
         return proj.y;
     }
