@@ -241,7 +241,8 @@ void print_shapes(GPTLanguageModel& model, const nn::TextData& data, const Train
     fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
     fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
     fmt::print("  {} x Block:\n", c.n_layer);
-    if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
+    if (c.layernorm)  // ln1(x) is not kept (memory.hpp); it has its input's shape
+        row("ln1(x)", *b0.ln1.x, "(B*T, C): each row to mean 0, variance 1");
     row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
     const std::string scores = c.score == Score::dot ? (c.scale ? "q k^T / sqrt(hs)" : "q k^T")
                                                      : score_formula(c.score, c.scale);  // 04's --score

@@ -169,7 +169,8 @@ void print_shapes(DataParallelGPT& model, const nn::TextData& data, const TrainC
     fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
     fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
     fmt::print("  {} x Block:\n", c.n_layer);
-    if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
+    if (c.layernorm)  // ln1(x) is not kept (memory.hpp); it has its input's shape
+        row("ln1(x)", *b0.ln1.x, "(B*T, C): each row to mean 0, variance 1");
     row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
     row("wei = softmax(mask(q k^T / sqrt(hs)))", b0.sa.att.wei, "(B*nh*T, T): B*nh blocks of (T, T)");
     row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
