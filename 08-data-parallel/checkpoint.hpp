@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "06-gpt/size.hpp"
 #include "08-data-parallel/model.hpp"
 #include "08-data-parallel/train.hpp"
 #include "common/checkpoint.hpp"
@@ -58,17 +59,6 @@ inline std::string vocabulary_text(const nn::Vocabulary& vocab) {
     std::vector<int> all(static_cast<std::size_t>(vocab.size()));
     for (int i = 0; i < vocab.size(); ++i) all[static_cast<std::size_t>(i)] = i;
     return vocab.decode(all);
-}
-
-// How many values the parameters() of a model of config `c` hold: the
-// checkpoint must hold that many floats before a model is built to read them,
-// so a crafted file cannot make this program allocate what it does not have.
-inline double parameter_count(const Config& c) {
-    const double V = c.vocab_size, T = c.block_size, C = c.n_embd, H = double(c.ffwd_mult) * c.n_embd;
-    const double ln = c.layernorm ? 2 * C : 0;  // gain and bias
-    const double block = (C * 3 * C + 3 * C) + (c.projection ? C * C + C : 0) + (C * H + H) +
-                         (c.projection ? H * C + C : 0) + 2 * ln;
-    return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
 }
 
 // Writes the model, the optimizer and the training state to `path`, atomically.
