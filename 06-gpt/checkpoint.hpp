@@ -4,7 +4,7 @@
 // stopped, or to sample: the model's configuration and weights, the training
 // settings, the vocabulary, the AdamW moments, the step, the random-number
 // generators' states and the loss history. It is one file in the checksummed
-// container of common/fileio.hpp (magic "NN2GPTCK", version 3), written to a
+// container of common/fileio.hpp (magic "NN2GPTCK", version 4), written to a
 // temporary file and renamed, so a crash while saving keeps the old one.
 //
 // Payload, in order (i32/i64/u64/f32/f64 little-endian, u8 for on/off; "floats"

@@ -2,9 +2,8 @@
 // too): the options of a run that are not settings of the model or of
 // training (the data, sampling, outputs, checkpoints, threads), the lecture
 // preset, the text to train on, the check that a resumed run uses the
-// settings it was trained with, and the loss curves. 08's TrainConfig and
-// Checkpoint are its own (they hold --grad-accum): the two functions that
-// read them are templates.
+// settings it was trained with, the loss curves and the sample after
+// training.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -18,6 +17,7 @@
 
 #include "06-gpt/generate.hpp"
 #include "06-gpt/model.hpp"
+#include "06-gpt/train.hpp"
 #include "common/cli.hpp"
 #include "common/fileio.hpp"
 #include "common/plot.hpp"
@@ -82,8 +82,7 @@ inline void add_run_options(CLI::App& app, RunOptions& o, RunFlags flags = {}) {
 // The lecture's gpt.py sizes and settings, where no flag says otherwise. The
 // rest of the recipe stays this lesson's: GELU, tied head, warm-up and cosine
 // decay (here to 3e-5), AdamW betas (0.9, 0.99), weight decay 0.1, clipping.
-template <typename TrainT>  // 06's TrainConfig, or 08's
-void apply_preset(const CLI::App& app, const std::string& preset, Config& c, TrainT& t) {
+inline void apply_preset(const CLI::App& app, const std::string& preset, Config& c, TrainConfig& t) {
     if (preset != "lecture") return;
     auto set = [&](const char* flag, auto& value, auto preset_value) {
         if (app.get_option(flag)->count() == 0) value = preset_value;
@@ -132,7 +131,7 @@ inline void print_data(const nn::TextData& data, const RunOptions& run) {
 }
 
 // A resumed run must use the settings the checkpoint was trained with.
-template <typename CheckpointT, typename TrainT>  // 06's Checkpoint and TrainConfig, or 08's
+template <typename CheckpointT, typename TrainT>  // 06's Checkpoint and TrainConfig, or 08's (with --grad-accum)
 void check_same(const std::filesystem::path& file, const CheckpointT& k, const Config& c, const TrainT& t,
                 const std::string& vocabulary) {
     std::string diff = nn::settings_diff(k.config, k.train, c, t);

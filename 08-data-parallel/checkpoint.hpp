@@ -4,7 +4,7 @@
 // stopped, or to sample: the model's configuration and weights, the training
 // settings, the vocabulary, the AdamW moments, the step, the random-number
 // generators' states and the loss history. It is one file in the checksummed
-// container of common/fileio.hpp (magic "NN2GPTDP", version 1), written to a
+// container of common/fileio.hpp (magic "NN2GPTDP", version 2), written to a
 // temporary file and renamed, so a crash while saving keeps the old one.
 // Only rank 0 writes it. It is 06's format with two differences, so it has a
 // magic of its own (06 refuses it rather than misreading it): the settings
@@ -41,12 +41,12 @@
 #include "common/optim.hpp"
 
 inline constexpr const char* kCheckpointMagic = "NN2GPTDP";
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint32_t kCheckpointVersion = 2;  // 2: 06's table of settings, then --grad-accum
 
 // What a checkpoint holds besides the weights and the optimizer's moments.
 struct Checkpoint {
     Config config;
-    TrainConfig train;
+    DataParallelTrainConfig train;
     std::string vocabulary;  // UTF-8, in token order
     long step = 0;
     float best_val = INFINITY;

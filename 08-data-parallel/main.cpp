@@ -16,16 +16,15 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "06-gpt/inspect.hpp"
 #include "06-gpt/run.hpp"
 #include "06-gpt/sample.hpp"
+#include "06-gpt/shapes.hpp"
 #include "06-gpt/size.hpp"
 #include "08-data-parallel/checkpoint.hpp"
 #include "08-data-parallel/distributed.hpp"
@@ -44,7 +43,7 @@ namespace fs = std::filesystem;
 // A resumed run must use the settings the checkpoint was trained with (06's
 // check_same); but for --grad-accum, which, like the number of ranks, only
 // says how the same global batch is split.
-void check_same_but_split(const fs::path& file, Checkpoint saved, const Config& c, const TrainConfig& t,
+void check_same_but_split(const fs::path& file, Checkpoint saved, const Config& c, const DataParallelTrainConfig& t,
                           const std::string& vocabulary) {
     saved.train.grad_accum = t.grad_accum;
     check_same(file, saved, c, t, vocabulary);
@@ -54,8 +53,8 @@ void check_same_but_split(const fs::path& file, Checkpoint saved, const Config& 
 // each rank adds up the mean losses of its micro-batches, the ranks' sums
 // are added, and the total divided by the world K micro-batches of each of
 // the eval_iters batches is the mean loss over the batches, as in 06.
-nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
-                         const Distributed& dist) {
+nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, const DataParallelTrainConfig& train,
+                         const Split& split, const Distributed& dist) {
     const int B = train.batch_size, T = model.config.block_size;
     std::vector<double> sums{0, 0};  // train, val
     for (const nn::Split which : {nn::Split::train, nn::Split::val}) {
@@ -72,44 +71,20 @@ nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, cons
 }
 
 // One micro-batch walked through the model, to show the shapes.
-void print_shapes(DataParallelGPT& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
-                  int threads) {
+void print_shapes(DataParallelGPT& model, const nn::TextData& data, const DataParallelTrainConfig& train,
+                  const Split& split, int threads) {
     const Config& c = model.config;
-    const int B = split.micro, T = c.block_size, V = c.vocab_size;
-    nn::Rng show(train.seed + 1);
-    Block& b0 = model.blocks[0];
-    b0.sa.att.keep_weights = true;  // to show wei; training does not keep it (attention.hpp)
-    const double loss0 = model.loss(nn::get_batch(data, nn::Split::train, B, T, show));
+    const int B = split.micro;
     long n_params = 0;
     for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
-    auto row = [](const std::string& what, const nn::Matrix& m, const std::string& note) {
-        fmt::print("    {:<42} {}  {}\n", what, nn::shape(m), note);
-    };
-    auto ln = [&](const char* name) { return c.layernorm ? fmt::format("{}(x)", name) : std::string("x"); };
     fmt::print("the global batch of {} sequences: {} rank{} x {} micro-batch{} (--grad-accum) x {} sequences\n",
                train.batch_size, split.world, split.world == 1 ? "" : "s", split.K, split.K == 1 ? "" : "es", B);
     fmt::print("shapes of one micro-batch, with B = {} (micro-batch), T = {} (time), C = {} (n_embd), nh = {} (heads), "
-               "hs = {} (head size), V = {}:\n", B, T, c.n_embd, c.n_head, b0.sa.head_size, V);
-    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-    fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
-    fmt::print("  {} x Block:\n", c.n_layer);
-    if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
-    row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
-    row("wei = softmax(mask(q k^T / sqrt(hs)))", b0.sa.att.wei, "(B*nh*T, T): B*nh blocks of (T, T)");
-    row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
-    const std::string attn_out = c.projection ? "proj(out)" : "out", ffwd_out = c.projection ? "proj(h)" : "h";
-    row((c.residual ? "x = x + " : "x = ") + attn_out, b0.x1, "(B*T, C)");
-    row(fmt::format("h = {}(fc({}))", setting_text(c.activation), ln("ln2")), b0.ffwd.fc.y,  // h's shape: h itself is not kept (model.hpp)
-        fmt::format("(B*T, {}C)", c.ffwd_mult));
-    row((c.residual ? "x = x + " : "x = ") + ffwd_out, b0.y, "(B*T, C)");
-    fmt::print("  {:<44} {}  (B*T, V): {}\n", fmt::format("logits = lm_head({})", ln("ln_f")), nn::shape(model.criterion.probs),
-               c.tie ? "tied to token_embedding_table" : "its own (V, C) matrix");
-    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n", "loss = cross_entropy(logits, yb)",
-               loss0, V, std::log(static_cast<double>(V)));
+               "hs = {} (head size), V = {}:\n", B, c.block_size, c.n_embd, c.n_head, model.blocks[0].sa.head_size,
+               c.vocab_size);
+    print_forward_shapes(model, data, B, train.seed);
     fmt::print("  {} trained parameters ({:.1f} MB of gradients to all-reduce a step), {} thread{} per rank\n\n",
                n_params, n_params * 4.0 / 1e6, threads, threads == 1 ? "" : "s");
-    b0.sa.att.keep_weights = false;
-    b0.sa.att.wei.resize(0, 0);
 }
 
 // What the training loop measured.
@@ -126,7 +101,7 @@ struct Training {
     DataParallelGPT& model;
     nn::AdamW& optimizer;
     const nn::TextData& data;
-    const TrainConfig& train;
+    const DataParallelTrainConfig& train;
     const RunOptions& run;
     Checkpoint& state;  // what --out saves; its history grows
     nn::Rng& rng;       // the batches' (the same on every rank)
@@ -241,7 +216,7 @@ int main(int argc, char** argv) {
                  "text from a checkpoint.",
                  "08-data-parallel"};
     Config config;
-    TrainConfig train;
+    DataParallelTrainConfig train;
     RunOptions run;
     SampleOptions sample_options;
     nn::add_settings(app, config, train);
