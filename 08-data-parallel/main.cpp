@@ -12,7 +12,8 @@
 // the weights stay identical on every rank. The loss estimates are split the
 // same way. Only rank 0 prints and saves checkpoints.
 //
-// The model, the recipe, checkpoints, --resume and `sample` are 06's.
+// The model, the recipe, checkpoints, --resume and `sample` are 06's, and so
+// are the run's options, checks and printouts (06-gpt/run.hpp, shapes.hpp).
 #include <fmt/core.h>
 
 #include <algorithm>
