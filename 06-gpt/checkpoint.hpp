@@ -4,7 +4,7 @@
 // stopped, or to sample: the model's configuration and weights, the training
 // settings, the vocabulary, the AdamW moments, the step, the random-number
 // generators' states and the loss history. It is one file in the checksummed
-// container of common/fileio.hpp (magic "NN2GPTCK", version 3), written to a
+// container of common/fileio.hpp (magic "NN2GPTCK", version 4), written to a
 // temporary file and renamed, so a crash while saving keeps the old one.
 //
 // Payload, in order (i32/i64/u64/f32/f64 little-endian, u8 for on/off; "floats"
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "06-gpt/model.hpp"
+#include "06-gpt/size.hpp"
 #include "06-gpt/train.hpp"
 #include "common/checkpoint.hpp"
 #include "common/fileio.hpp"
@@ -53,17 +54,6 @@ inline std::string vocabulary_text(const nn::Vocabulary& vocab) {
     std::vector<int> all(static_cast<std::size_t>(vocab.size()));
     for (int i = 0; i < vocab.size(); ++i) all[static_cast<std::size_t>(i)] = i;
     return vocab.decode(all);
-}
-
-// How many values the parameters() of a model of config `c` hold: the
-// checkpoint must hold that many floats before a model is built to read them,
-// so a crafted file cannot make this program allocate what it does not have.
-inline double parameter_count(const Config& c) {
-    const double V = c.vocab_size, T = c.block_size, C = c.n_embd, H = double(c.ffwd_mult) * c.n_embd;
-    const double ln = c.layernorm ? 2 * C : 0;  // gain and bias
-    const double block = (C * 3 * C + 3 * C) + (c.projection ? C * C + C : 0) + (C * H + H) +
-                         (c.projection ? H * C + C : 0) + 2 * ln;
-    return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
 }
 
 // Writes the model, the optimizer and the training state to `path`, atomically.

@@ -1,5 +1,6 @@
 // 06-gpt: what a Block frees after its forward pass and during its backward
-// pass (memory, beside the concept; model.hpp's Block calls these).
+// pass, and what it computes again (memory, beside the concept; model.hpp's
+// Block and GPTLanguageModel call these).
 //
 // The blocks take turns with the memory of what backward does not read,
 // instead of each keeping its own: with the recomputations of model.hpp (the
@@ -29,4 +30,21 @@ inline void free_feed_forward_gradients(Block& b) {
 inline void free_attention_gradients(Block& b) {
     for (nn::Matrix* m : {&b.ln1.dx, &b.sa.c_attn.dx, &b.sa.dqkv, &b.sa.proj.dx, &b.sa.resid_dropout.dx, &b.dx1})
         *m = nn::Matrix();
+}
+
+// The model's forward and backward (not a Block's own, which the tests and
+// exercises call alone) also drop each block's LayerNorm outputs, ln1(x) and
+// ln2(x1), once the block's forward is through, and compute them again just
+// before its backward, from the kept inputs x and x1: the same function on
+// the same numbers, so the same bits. Only the block being walked back holds
+// them, instead of every block (for the lecture's model, 50 MB a block).
+inline void free_layernorm_outputs(Block& b) {
+    for (LayerNorm* ln : {&b.ln1, &b.ln2}) ln->y = nn::Matrix();
+}
+
+// ln1(x) and ln2(x1) again: what c_attn's and fc's backward read (each Linear
+// keeps a pointer to its input, which these refill).
+inline void restore_layernorm_outputs(Block& b) {
+    for (LayerNorm* ln : {&b.ln1, &b.ln2})
+        if (ln->on) ln->forward(*ln->x);
 }

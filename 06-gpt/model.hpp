@@ -131,6 +131,8 @@ struct Block;
 inline void free_after_forward(Block& b);
 inline void free_feed_forward_gradients(Block& b);
 inline void free_attention_gradients(Block& b);
+inline void free_layernorm_outputs(Block& b);
+inline void restore_layernorm_outputs(Block& b);
 
 // A Transformer block: communication (attention) then computation (the
 // feed-forward layer), each on a LayerNorm'd copy of x and added back to x.
@@ -230,8 +232,11 @@ struct GPTLanguageModel {
         for (std::size_t n = 0; n < pos.size(); ++n) pos[n] = static_cast<int>(n % T);
         x = token_embedding_table.forward(idx) + position_embedding_table.forward(pos);  // (B*T, C)
         const nn::Matrix* h = &x;
-        for (Block& block : blocks) h = &block.forward(*h, B, T);  // (B*T, C)
-        return head_forward(ln_f.forward(*h));                     // (B*T, V)
+        for (Block& block : blocks) {
+            h = &block.forward(*h, B, T);  // (B*T, C)
+            free_layernorm_outputs(block);  // memory.hpp
+        }
+        return head_forward(ln_f.forward(*h));  // (B*T, V)
     }
 
     // hf (N, C) -> logits (N, V): hf W_te^T when tied, else lm_head(hf)
@@ -260,7 +265,9 @@ struct GPTLanguageModel {
         }
         const nn::Matrix* d = &ln_f.backward(dx);
         for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {
+            restore_layernorm_outputs(*b);  // memory.hpp
             d = &b->backward(*d);
+            free_layernorm_outputs(*b);
             if (b != blocks.rbegin()) std::prev(b)->dx = nn::Matrix();  // the later block's dx, now read
         }
         token_embedding_table.backward(*d);  // x = tok_emb + pos_emb: both get d

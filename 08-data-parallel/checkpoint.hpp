@@ -4,7 +4,7 @@
 // stopped, or to sample: the model's configuration and weights, the training
 // settings, the vocabulary, the AdamW moments, the step, the random-number
 // generators' states and the loss history. It is one file in the checksummed
-// container of common/fileio.hpp (magic "NN2GPTDP", version 1), written to a
+// container of common/fileio.hpp (magic "NN2GPTDP", version 2), written to a
 // temporary file and renamed, so a crash while saving keeps the old one.
 // Only rank 0 writes it. It is 06's format with two differences, so it has a
 // magic of its own (06 refuses it rather than misreading it): the settings
@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "06-gpt/size.hpp"
 #include "08-data-parallel/model.hpp"
 #include "08-data-parallel/train.hpp"
 #include "common/checkpoint.hpp"
@@ -40,12 +41,12 @@
 #include "common/optim.hpp"
 
 inline constexpr const char* kCheckpointMagic = "NN2GPTDP";
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint32_t kCheckpointVersion = 2;  // 2: 06's table of settings, then --grad-accum
 
 // What a checkpoint holds besides the weights and the optimizer's moments.
 struct Checkpoint {
     Config config;
-    TrainConfig train;
+    DataParallelTrainConfig train;
     std::string vocabulary;  // UTF-8, in token order
     long step = 0;
     float best_val = INFINITY;
@@ -58,17 +59,6 @@ inline std::string vocabulary_text(const nn::Vocabulary& vocab) {
     std::vector<int> all(static_cast<std::size_t>(vocab.size()));
     for (int i = 0; i < vocab.size(); ++i) all[static_cast<std::size_t>(i)] = i;
     return vocab.decode(all);
-}
-
-// How many values the parameters() of a model of config `c` hold: the
-// checkpoint must hold that many floats before a model is built to read them,
-// so a crafted file cannot make this program allocate what it does not have.
-inline double parameter_count(const Config& c) {
-    const double V = c.vocab_size, T = c.block_size, C = c.n_embd, H = double(c.ffwd_mult) * c.n_embd;
-    const double ln = c.layernorm ? 2 * C : 0;  // gain and bias
-    const double block = (C * 3 * C + 3 * C) + (c.projection ? C * C + C : 0) + (C * H + H) +
-                         (c.projection ? H * C + C : 0) + 2 * ln;
-    return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
 }
 
 // Writes the model, the optimizer and the training state to `path`, atomically.

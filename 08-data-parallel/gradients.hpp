@@ -21,7 +21,7 @@
 struct Split {
     int world, rank, K, micro;  // micro: sequences per micro-batch
 
-    Split(const TrainConfig& t, int world_, int rank_)
+    Split(const DataParallelTrainConfig& t, int world_, int rank_)
         : world(world_), rank(rank_), K(t.grad_accum), micro(t.batch_size / (world_ * t.grad_accum)) {
         if (t.batch_size % (world * K) != 0)
             nn::fail("--batch-size {} does not split into {} rank{} x --grad-accum {}: it must be a multiple of {}",

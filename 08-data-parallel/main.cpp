@@ -12,126 +12,50 @@
 // the weights stay identical on every rank. The loss estimates are split the
 // same way. Only rank 0 prints and saves checkpoints.
 //
-// The model, the recipe, checkpoints, --resume and `sample` are 06's.
+// The model, the recipe, checkpoints, --resume and `sample` are 06's, and so
+// are the run's options, checks and printouts (06-gpt/run.hpp, shapes.hpp).
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
-#include <limits>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <vector>
 
-#include "06-gpt/generate.hpp"
-#include "06-gpt/inspect.hpp"
+#include "06-gpt/run.hpp"
 #include "06-gpt/sample.hpp"
+#include "06-gpt/shapes.hpp"
+#include "06-gpt/size.hpp"
 #include "08-data-parallel/checkpoint.hpp"
 #include "08-data-parallel/distributed.hpp"
 #include "08-data-parallel/gradients.hpp"
 #include "08-data-parallel/model.hpp"
-#include "common/runtime.hpp"
 #include "08-data-parallel/train.hpp"
-#include "common/cli.hpp"
-#include "common/fileio.hpp"
-#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
-#include "common/plot.hpp"
 #include "common/progress.hpp"
+#include "common/runtime.hpp"
 #include "common/text.hpp"
-#include "common/validators.hpp"
 
 namespace {
 namespace fs = std::filesystem;
 
-// What a run does besides training (not part of a checkpoint).
-struct RunOptions {
-    std::string data_dir, metrics_path, summary_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
-    int max_new_tokens = 500, top_k = 0, threads = 1, stop_at = -1;
-    float temperature = 1.0f;
-};
-
-// Refuses settings whose model cannot fit in this machine's memory, before
-// anything is allocated: at the least, the parameters with their gradients and
-// AdamW's two moments, and what every block keeps for its backward pass of
-// each of the B*T positions (model.hpp): ln1(x), out, x1, ln2(x1) and the
-// block's output y (5C), q, k, v (3C), and fc's output, the activation's
-// input (ffwd_mult C); the logits and their softmax (2V); the (B, nh, T, T)
-// attention weights print_shapes keeps for one block, and every block's
-// dropout mask, a bit per weight.
-void check_fits(const Config& c, int B) {
-    const double params = parameter_count(c);
-    const double BT = double(B) * c.block_size, attention = BT * c.n_head * c.block_size;
-    const double activations = c.n_layer * BT * c.n_embd * (8 + c.ffwd_mult) + 2 * BT * c.vocab_size + attention;
-    nn::check_fits(4.0 * (4 * params + activations) + (c.dropout > 0 ? c.n_layer * attention / 8 : 0),
-                   fmt::format("a model of {:.0f} parameters trained on batches of {} x {} characters", params, B,
-                               c.block_size));
-}
-
-void add_run_options(CLI::App& app, RunOptions& o) {
-    nn::add_data_option(app, o.data_dir);
-    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
-    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
-        ->check(nn::Positive)->capture_default_str();
-    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::Count(0, 2097152))->capture_default_str();
-    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
-    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
-                   "last losses) here as one JSON line");
-    app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
-    app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
-                   "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
-                   "steps (flags given too win)")
-        ->check(CLI::IsMember({"default", "lecture"}))->capture_default_str();
-    app.add_option("--threads", o.threads, "OpenMP threads of each rank (one rank per core: 1)")
-        ->check(nn::Count(1, 256))->capture_default_str();
-    app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
-    app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
-    app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
-        ->check(nn::Count(0, 1000000));
-}
-
-// The lecture's gpt.py sizes and settings, where no flag says otherwise. The
-// rest of the recipe stays this lesson's: GELU, tied head, warm-up and cosine
-// decay (here to 3e-5), AdamW betas (0.9, 0.99), weight decay 0.1, clipping.
-void apply_preset(const CLI::App& app, const std::string& preset, Config& c, TrainConfig& t) {
-    if (preset != "lecture") return;
-    auto set = [&](const char* flag, auto& value, auto preset_value) {
-        if (app.get_option(flag)->count() == 0) value = preset_value;
-    };
-    set("--n-layer", c.n_layer, 6);
-    set("--n-head", c.n_head, 6);
-    set("--n-embd", c.n_embd, 384);
-    set("--block-size", c.block_size, 256);
-    set("--dropout", c.dropout, 0.2f);
-    set("--batch-size", t.batch_size, 64);
-    set("--lr", t.learning_rate, 3e-4f);
-    set("--min-lr", t.min_lr, 3e-5f);
-    set("--max-iters", t.max_iters, 5000);
-    set("--eval-interval", t.eval_interval, 500);
-}
-
-// A resumed run must use the settings the checkpoint was trained with; but
-// for --grad-accum, which, like the number of ranks, only says how the same
-// global batch is split.
-void check_same(const fs::path& file, const Checkpoint& k, const Config& c, const TrainConfig& t,
-                const std::string& vocabulary) {
-    TrainConfig saved = k.train;
-    saved.grad_accum = t.grad_accum;
-    std::string diff = nn::settings_diff(k.config, saved, c, t);
-    if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
-    if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
+// A resumed run must use the settings the checkpoint was trained with (06's
+// check_same); but for --grad-accum, which, like the number of ranks, only
+// says how the same global batch is split.
+void check_same_but_split(const fs::path& file, Checkpoint saved, const Config& c, const DataParallelTrainConfig& t,
+                          const std::string& vocabulary) {
+    saved.train.grad_accum = t.grad_accum;
+    check_same(file, saved, c, t, vocabulary);
 }
 
 // 06's estimate_loss, with every batch split as the training batches are:
 // each rank adds up the mean losses of its micro-batches, the ranks' sums
 // are added, and the total divided by the world K micro-batches of each of
 // the eval_iters batches is the mean loss over the batches, as in 06.
-nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
-                         const Distributed& dist) {
+nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, const DataParallelTrainConfig& train,
+                         const Split& split, const Distributed& dist) {
     const int B = train.batch_size, T = model.config.block_size;
     std::vector<double> sums{0, 0};  // train, val
     for (const nn::Split which : {nn::Split::train, nn::Split::val}) {
@@ -148,44 +72,20 @@ nn::Losses estimate_loss(GPTLanguageModel& model, const nn::TextData& data, cons
 }
 
 // One micro-batch walked through the model, to show the shapes.
-void print_shapes(DataParallelGPT& model, const nn::TextData& data, const TrainConfig& train, const Split& split,
-                  int threads) {
+void print_shapes(DataParallelGPT& model, const nn::TextData& data, const DataParallelTrainConfig& train,
+                  const Split& split, int threads) {
     const Config& c = model.config;
-    const int B = split.micro, T = c.block_size, V = c.vocab_size;
-    nn::Rng show(train.seed + 1);
-    Block& b0 = model.blocks[0];
-    b0.sa.att.keep_weights = true;  // to show wei; training does not keep it (attention.hpp)
-    const double loss0 = model.loss(nn::get_batch(data, nn::Split::train, B, T, show));
+    const int B = split.micro;
     long n_params = 0;
     for (const nn::Parameter* p : model.parameters()) n_params += p->value.size();
-    auto row = [](const std::string& what, const nn::Matrix& m, const std::string& note) {
-        fmt::print("    {:<42} {}  {}\n", what, nn::shape(m), note);
-    };
-    auto ln = [&](const char* name) { return c.layernorm ? fmt::format("{}(x)", name) : std::string("x"); };
     fmt::print("the global batch of {} sequences: {} rank{} x {} micro-batch{} (--grad-accum) x {} sequences\n",
                train.batch_size, split.world, split.world == 1 ? "" : "s", split.K, split.K == 1 ? "" : "es", B);
     fmt::print("shapes of one micro-batch, with B = {} (micro-batch), T = {} (time), C = {} (n_embd), nh = {} (heads), "
-               "hs = {} (head size), V = {}:\n", B, T, c.n_embd, c.n_head, b0.sa.head_size, V);
-    fmt::print("  {:<44} ({}, {})  tokens; row b is text[i_b : i_b+{}]\n", "xb = get_batch('train')", B, T, T);
-    fmt::print("  {:<44} {}  (B*T, C)\n", "x = tok_emb + pos_emb", nn::shape(model.x));
-    fmt::print("  {} x Block:\n", c.n_layer);
-    if (c.layernorm) row("ln1(x)", b0.ln1.y, "(B*T, C): each row to mean 0, variance 1");
-    row(fmt::format("qkv = c_attn({})", ln("ln1")), b0.sa.c_attn.y, "(B*T, 3C): q, k, v of all heads");
-    row("wei = softmax(mask(q k^T / sqrt(hs)))", b0.sa.att.wei, "(B*nh*T, T): B*nh blocks of (T, T)");
-    row("out = wei v", b0.sa.out, "(B*T, C): the heads side by side");
-    const std::string attn_out = c.projection ? "proj(out)" : "out", ffwd_out = c.projection ? "proj(h)" : "h";
-    row((c.residual ? "x = x + " : "x = ") + attn_out, b0.x1, "(B*T, C)");
-    row(fmt::format("h = {}(fc({}))", setting_text(c.activation), ln("ln2")), b0.ffwd.fc.y,  // h's shape: h itself is not kept (model.hpp)
-        fmt::format("(B*T, {}C)", c.ffwd_mult));
-    row((c.residual ? "x = x + " : "x = ") + ffwd_out, b0.y, "(B*T, C)");
-    fmt::print("  {:<44} {}  (B*T, V): {}\n", fmt::format("logits = lm_head({})", ln("ln_f")), nn::shape(model.criterion.probs),
-               c.tie ? "tied to token_embedding_table" : "its own (V, C) matrix");
-    fmt::print("  {:<44} ()  = {:.4f} (a uniform guess gives ln {} = {:.4f})\n", "loss = cross_entropy(logits, yb)",
-               loss0, V, std::log(static_cast<double>(V)));
+               "hs = {} (head size), V = {}:\n", B, c.block_size, c.n_embd, c.n_head, model.blocks[0].sa.head_size,
+               c.vocab_size);
+    print_forward_shapes(model, data, B, train.seed);
     fmt::print("  {} trained parameters ({:.1f} MB of gradients to all-reduce a step), {} thread{} per rank\n\n",
                n_params, n_params * 4.0 / 1e6, threads, threads == 1 ? "" : "s");
-    b0.sa.att.keep_weights = false;
-    b0.sa.att.wei.resize(0, 0);
 }
 
 // What the training loop measured.
@@ -202,7 +102,7 @@ struct Training {
     DataParallelGPT& model;
     nn::AdamW& optimizer;
     const nn::TextData& data;
-    const TrainConfig& train;
+    const DataParallelTrainConfig& train;
     const RunOptions& run;
     Checkpoint& state;  // what --out saves; its history grows
     nn::Rng& rng;       // the batches' (the same on every rank)
@@ -289,8 +189,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
                peak_mb);
     fmt::print("all-reduce of the gradients: {:.1f}% of the training steps' time on rank 0 (with {} rank{})\n",
                100 * s.allreduce_share, dist.world, dist.world == 1 ? "" : "s");
-    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
-    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    const EvalRecord last = last_losses(state.history);
     if (dist.root())
         nn::write_summary_json(run.summary_path, {{"steps", steps}, {"seconds", s.seconds}, {"eval_seconds", s.eval_seconds},
                                                   {"ms_per_step_median", s.median_step_ms}, {"peak_memory_mb", peak_mb},
@@ -305,16 +204,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
     fmt::print("weights checksum per rank:{} ({})\n", list, same ? "identical" : "DIFFERENT");
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
-    if (run.plot_path.empty() || !dist.root()) return;
-    nn::Series tr{"train", {}, {}}, va{"val", {}, {}};
-    for (const EvalRecord& e : state.history) {
-        tr.x.push_back(static_cast<float>(e.step));
-        tr.y.push_back(e.train);
-        va.x.push_back(static_cast<float>(e.step));
-        va.y.push_back(e.val);
-    }
-    nn::write_line_plot(run.plot_path, "08-data-parallel: loss", "step", {tr, va});
-    fmt::print("wrote the loss curves to {}\n", run.plot_path);
+    if (dist.root()) plot_losses(run, "08-data-parallel: loss", state.history);
 }
 
 }  // namespace
@@ -327,11 +217,11 @@ int main(int argc, char** argv) {
                  "text from a checkpoint.",
                  "08-data-parallel"};
     Config config;
-    TrainConfig train;
+    DataParallelTrainConfig train;
     RunOptions run;
     SampleOptions sample_options;
     nn::add_settings(app, config, train);
-    add_run_options(app, run);
+    add_run_options(app, run, {.text = false, .threads_per_rank = true});
     const CLI::App* sample = add_sample_command(app, sample_options);
     if (auto status = parse_on_every_rank(app, argc, argv, dist)) return *status;
 
@@ -353,16 +243,14 @@ int main(int argc, char** argv) {
         std::optional<nn::TextData> loaded;
         std::vector<int> context;
         dist.on_every_rank([&] {
-            loaded.emplace(nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt"));
+            loaded.emplace(load_training_text(run));
             nn::check_context(*loaded, config.block_size);
             context = run.prompt.empty() ? std::vector<int>{0} : loaded->vocab.encode(run.prompt, "the prompt");
         });
         const nn::TextData& data = *loaded;
         config.vocab_size = data.vocab.size();
         check_fits(config, train.batch_size / (dist.world * train.grad_accum));  // one micro-batch at a time
-        fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
-        fmt::print("  vocabulary, V = {}: {}\n", config.vocab_size, data.vocab.printable());
-        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+        print_data(data, run);
 
         // 3. The model and its optimizer, new or resumed from a checkpoint.
         nn::Rng rng(train.seed);
@@ -376,7 +264,7 @@ int main(int argc, char** argv) {
             if (!run.resume_dir.empty()) {  // every rank reads the checkpoint: it must see the same file
                 const fs::path file = checkpoint_file(run.resume_dir, "last.ckpt");
                 CheckpointReader reader(file);
-                check_same(file, reader.info, config, train, state.vocabulary);
+                check_same_but_split(file, reader.info, config, train, state.vocabulary);
                 reader.restore(model, &optimizer);
                 rng.set_state(reader.info.rng_state, file.string());
                 state = reader.info;
@@ -390,15 +278,12 @@ int main(int argc, char** argv) {
             } else if (dist.root()) {
                 print_shapes(model, data, train, *split, run.threads);  // 4. One micro-batch through the model.
             }
-            if (dist.root() && !run.out_dir.empty()) {  // output paths checked now, not after the first 250 steps
-                fs::create_directories(run.out_dir);
-                nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
-                for (const char* name : {"best.ckpt.tmp", "last.ckpt.tmp"})  // left by a run killed while saving
-                    fs::remove(fs::path(run.out_dir) / name);
+            if (dist.root()) {  // output paths checked now, as in 06, and what a run killed while saving left
+                check_outputs(run);
+                if (!run.metrics_path.empty()) nn::check_writable(run.metrics_path);
+                for (const char* name : {"best.ckpt.tmp", "last.ckpt.tmp"})
+                    if (!run.out_dir.empty()) fs::remove(fs::path(run.out_dir) / name);
             }
-            if (dist.root() && !run.plot_path.empty()) nn::check_writable(run.plot_path);
-            if (dist.root() && !run.summary_path.empty()) nn::check_writable(run.summary_path);
-            if (dist.root() && !run.metrics_path.empty()) nn::check_writable(run.metrics_path);
         });
 
         // 5. Train, 6. report.
@@ -407,16 +292,7 @@ int main(int argc, char** argv) {
         report(stats, end - start, run, state, end, model, dist);
 
         // 7. Sample from what it learned (rank 0).
-        if (run.max_new_tokens > 0 && dist.root()) {
-            fmt::print("\ngenerate({} characters after {:?}):\n", run.max_new_tokens, data.vocab.decode(context));
-            const nn::Stopwatch clock;
-            const std::vector<int> out = generate(model, context, run.max_new_tokens, rng, run.temperature, run.top_k);
-            const double seconds = clock.seconds();
-            fmt::print("{}\n", data.vocab.decode(out));
-            std::fflush(stdout);
-            fmt::print(stderr, "({} tokens/s with the key/value cache)\n",
-                       seconds > 0 ? static_cast<long>(run.max_new_tokens / seconds) : 0L);
-        }
+        if (run.max_new_tokens > 0 && dist.root()) sample_after_training(model, data.vocab, context, run, rng);
         return 0;
     });
 }

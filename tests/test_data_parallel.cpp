@@ -12,6 +12,8 @@
 
 #include <cmath>
 #include <regex>
+#include <sstream>
+#include <utility>
 
 #include "08-data-parallel/checkpoint.hpp"
 #include "common/fileio.hpp"  // reseal_container: a crafted payload past the checksum
@@ -227,7 +229,7 @@ TEST_CASE("08-data-parallel --resume names the checkpoint in each refusal, and r
     // Where --grad-accum sits, and where the settings end (checkpoint.hpp's layout).
     std::size_t offset = 20 + 4, grad_accum = 0;
     Config c;
-    TrainConfig t;
+    DataParallelTrainConfig t;
     for_each_setting(c, t, [&](const char* flag, const auto& value, const char*, Bound) {
         if (flag == std::string("--grad-accum")) grad_accum = offset;
         offset += sizeof(nn::StoredAs<std::remove_cvref_t<decltype(value)>>);
@@ -305,14 +307,69 @@ TEST_CASE("08-data-parallel: a sequence's dropout masks do not depend on the mic
     CHECK(floats(model.blocks[0].sa.resid_dropout.mask) != part[1]);
 }
 
-TEST_CASE("08: parameter_count, which checkpoints check before building a model, counts what parameters() holds",
+TEST_CASE("08's settings are 06's table, then --grad-accum", "[08-data-parallel]") {
+    Config c;
+    TrainConfig t6;
+    DataParallelTrainConfig t8;
+    std::vector<std::string> flags6, flags8;
+    for_each_setting(c, t6, [&](const char* flag, const auto&, const char*, Bound) { flags6.push_back(flag); });
+    for_each_setting(c, t8, [&](const char* flag, const auto&, const char*, Bound) { flags8.push_back(flag); });
+    flags6.push_back("--grad-accum");
+    CHECK(flags8 == flags6);
+    // The checkpoint's walk too (a const table): --grad-accum is the last setting stored.
+    const DataParallelTrainConfig& saved = t8;
+    std::string last;
+    for_each_setting(std::as_const(c), saved, [&](const char* flag, const auto&, const char*, Bound) { last = flag; });
+    CHECK(last == "--grad-accum");
+}
+
+// 08's checkpoint.hpp is a copy of 06's, since its Checkpoint holds 08's
+// settings and no dropout generator. Every hunk of the diff between the two
+// (lines removed from 06's and added in 08's) must be one of the named
+// differences, and short: anything else is a copy that drifted.
+TEST_CASE("08's checkpoint.hpp is 06's but for its name, magic, version, settings and dropout generator",
           "[08-data-parallel]") {
-    for (const Config& c : {Config{}, Config{.n_embd = 8, .n_head = 2, .n_layer = 3, .layernorm = false, .tie = false},
-                            Config{.n_embd = 8, .n_head = 2, .projection = false, .ffwd_mult = 1}}) {
-        nn::Rng rng(1);
-        GPTLanguageModel model(c, rng);
-        double held = 0;
-        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
-        CHECK(parameter_count(c) == held);
+    auto lines = [](const std::string& path) {
+        std::vector<std::string> out;
+        std::istringstream in(nn::read_file(std::string(NN2GPT_SOURCE_DIR) + "/" + path));
+        for (std::string line; std::getline(in, line);) out.push_back(line);
+        return out;
+    };
+    const std::vector<std::string> a = lines("06-gpt/checkpoint.hpp"), b = lines("08-data-parallel/checkpoint.hpp");
+    // The longest common subsequence of lines, then its gaps: the hunks.
+    std::vector<std::vector<int>> lcs(a.size() + 1, std::vector<int>(b.size() + 1, 0));
+    for (std::size_t i = a.size(); i-- > 0;)
+        for (std::size_t j = b.size(); j-- > 0;)
+            lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+    std::vector<std::string> hunks;  // "< " 06's lines, then "> " 08's
+    std::string removed, added;
+    std::size_t i = 0, j = 0, hunk_lines = 0, longest = 0;
+    auto end_hunk = [&] {
+        if (hunk_lines > 0) hunks.push_back(removed + added);
+        removed.clear(), added.clear(), hunk_lines = 0;
+    };
+    while (i < a.size() || j < b.size()) {
+        if (i < a.size() && j < b.size() && a[i] == b[j]) {
+            end_hunk(), ++i, ++j;
+        } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
+            added += "> " + b[j++] + "\n", longest = std::max(longest, ++hunk_lines);
+        } else {
+            removed += "< " + a[i++] + "\n", longest = std::max(longest, ++hunk_lines);
+        }
+    }
+    end_hunk();
+    const std::vector<std::pair<const char*, std::regex>> differences{
+        {"the lesson's name", std::regex("^< // 06-gpt: .*\n> // 08-data-parallel: ")},
+        {"the magic and the version", std::regex("NN2GPTCK|kCheckpointMagic|kCheckpointVersion")},
+        {"the lesson's own model and settings", std::regex("#include \"0[68]-[a-z-]+/(model|train)\\.hpp\"|TrainConfig train;")},
+        {"no dropout generator (08 seeds each mask)", std::regex("dropout")},
+        {"--grad-accum, which must divide --batch-size", std::regex("grad.accum")},
+    };
+    REQUIRE(!hunks.empty());
+    CHECK(longest <= 6);
+    for (const std::string& h : hunks) {
+        INFO("this hunk is none of the named differences:\n" << h);
+        CHECK(std::any_of(differences.begin(), differences.end(),
+                          [&](const auto& d) { return std::regex_search(h, d.second); }));
     }
 }

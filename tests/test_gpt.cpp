@@ -480,6 +480,42 @@ TEST_CASE("06: the whole model's loss has the gradients backward computes, with 
     }
 }
 
+TEST_CASE("06: between forward and backward no block keeps its LayerNorm outputs; backward computes them again", "[06-gpt]") {
+    Config c = tiny_config(0.0f);
+    nn::Rng rng(23);
+    GPTLanguageModel model(c, rng);
+    randomize(model, rng);
+    const nn::Batch batch = test::random_batch(2, 6, 11, rng);
+    model.loss(batch);
+    // What a lone Block keeps (the tests and exercises call Block::forward alone): ln1(x), ln2(x1) ...
+    std::vector<nn::Matrix> ln1, ln2;
+    {
+        nn::Rng again(23);
+        GPTLanguageModel twin(c, again);
+        randomize(twin, again);
+        const nn::Matrix* h = &twin.token_embedding_table.forward(batch.x);
+        nn::Matrix x = *h + twin.position_embedding_table.forward(twin.pos = model.pos);
+        h = &x;
+        for (Block& b : twin.blocks) {
+            h = &b.forward(*h, batch.B, batch.T);
+            ln1.push_back(b.ln1.y);
+            ln2.push_back(b.ln2.y);
+        }
+    }
+    for (std::size_t l = 0; l < model.blocks.size(); ++l) {
+        INFO("block " << l);
+        Block& b = model.blocks[l];
+        CHECK(b.ln1.y.size() == 0);  // ... the model's forward frees (memory.hpp) ...
+        CHECK(b.ln2.y.size() == 0);
+        restore_layernorm_outputs(b);  // ... and computes again, to the same bits, for backward
+        CHECK(b.ln1.y == ln1[l]);
+        CHECK(b.ln2.y == ln2[l]);
+        free_layernorm_outputs(b);
+    }
+    model.backward();  // and backward, which refills them itself, runs and frees them again
+    for (const Block& b : model.blocks) CHECK(b.ln1.y.size() + b.ln2.y.size() == 0);
+}
+
 TEST_CASE("06: the tied lm head's gradient reaches the token table; the untied one is its own", "[06-gpt]") {
     nn::Rng rng(22);
     GPTLanguageModel tied(tiny_config(0.0f), rng);

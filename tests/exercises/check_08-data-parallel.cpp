@@ -69,7 +69,7 @@ TEST_CASE("Gradient accumulation: 2 ranks x 2 micro-batches of 2 sequences add u
     const int step = 3, world = 2;
     nn::Rng data_rng(2);
     const nn::Batch batch = test::random_batch(8, 6, 11, data_rng);
-    TrainConfig t;
+    DataParallelTrainConfig t;
     t.batch_size = 8;
     t.grad_accum = 2;
     std::vector<float> summed;  // over the ranks: the all-reduce, done here
@@ -153,7 +153,7 @@ TEST_CASE("Averaging the ranks' gradients: 3 ranks x 2 micro-batches, then 2 ran
 TEST_CASE("08-data-parallel end to end: 2 micro-batches a step learn Tiny Shakespeare in 150 steps", "[end-to-end]") {
     const nn::TextData data = nn::load_text(std::filesystem::path(test::shakespeare_dir()) / "tinyshakespeare.txt");
     const int T = 32;
-    TrainConfig t;
+    DataParallelTrainConfig t;
     t.batch_size = 16;
     t.grad_accum = 2;
     Config c{.vocab_size = data.vocab.size(), .block_size = T, .n_embd = 32, .n_head = 4, .n_layer = 2, .dropout = 0.1f};

@@ -1,0 +1,186 @@
+// 06-gpt: the run's tooling beside the concept (08-data-parallel includes it
+// too): the options of a run that are not settings of the model or of
+// training (the data, sampling, outputs, checkpoints, threads), the lecture
+// preset, the text to train on, the check that a resumed run uses the
+// settings it was trained with, the loss curves and the sample after
+// training.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "06-gpt/generate.hpp"
+#include "06-gpt/model.hpp"
+#include "06-gpt/train.hpp"
+#include "common/cli.hpp"
+#include "common/fileio.hpp"
+#include "common/plot.hpp"
+#include "common/progress.hpp"
+#include "common/random.hpp"
+#include "common/settings.hpp"
+#include "common/text.hpp"
+#include "common/training.hpp"
+#include "common/validators.hpp"
+
+// What a run does besides training (not part of a checkpoint).
+struct RunOptions {
+    std::string data_dir, metrics_path, summary_path, plot_path, prompt, out_dir, resume_dir, preset = "default";
+    std::string text_path, val_text_path;  // --text, --val-text: another text than Tiny Shakespeare
+    int max_new_tokens = 500, top_k = 0, threads = 0, stop_at = -1;  // threads 0: one per idle core
+    float temperature = 1.0f;
+};
+
+// Where 08's command line differs: each of its ranks reads Tiny Shakespeare
+// (no --text), and --threads are each rank's, one by default (a rank per core).
+struct RunFlags {
+    bool text = true, threads_per_rank = false;
+};
+
+inline void add_run_options(CLI::App& app, RunOptions& o, RunFlags flags = {}) {
+    nn::add_data_option(app, o.data_dir);
+    if (flags.text) {
+        app.add_option("--text", o.text_path, "Train on this UTF-8 text instead of --data's tinyshakespeare.txt (the "
+                       "vocabulary is its characters; its last 10% is the validation split, unless --val-text)");
+        app.add_option("--val-text", o.val_text_path, "With --text: validate on this text instead, and train on all of "
+                       "--text (its characters must be in --text's vocabulary)");
+    }
+    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
+        ->check(nn::Count(0, 1000000))->capture_default_str();
+    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
+    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
+        ->check(nn::Positive)->capture_default_str();
+    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(nn::Count(0, 2097152))->capture_default_str();
+    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
+                   "last losses) here as one JSON line");
+    app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
+    app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
+                   "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
+                   "steps (flags given too win)")
+        ->check(CLI::IsMember({"default", "lecture"}))->capture_default_str();
+    if (flags.threads_per_rank) {
+        o.threads = 1;
+        app.add_option("--threads", o.threads, "OpenMP threads of each rank (one rank per core: 1)")
+            ->check(nn::Count(1, 256))->capture_default_str();
+    } else {
+        app.add_option("--threads", o.threads, "OpenMP threads (0: one per core left idle by other programs, "
+                       "measured at the start)")->check(nn::Count(0, 256))->capture_default_str();
+    }
+    app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
+    app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
+    app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
+        ->check(nn::Count(0, 1000000));
+}
+
+// The lecture's gpt.py sizes and settings, where no flag says otherwise. The
+// rest of the recipe stays this lesson's: GELU, tied head, warm-up and cosine
+// decay (here to 3e-5), AdamW betas (0.9, 0.99), weight decay 0.1, clipping.
+inline void apply_preset(const CLI::App& app, const std::string& preset, Config& c, TrainConfig& t) {
+    if (preset != "lecture") return;
+    auto set = [&](const char* flag, auto& value, auto preset_value) {
+        if (app.get_option(flag)->count() == 0) value = preset_value;
+    };
+    set("--n-layer", c.n_layer, 6);
+    set("--n-head", c.n_head, 6);
+    set("--n-embd", c.n_embd, 384);
+    set("--block-size", c.block_size, 256);
+    set("--dropout", c.dropout, 0.2f);
+    set("--batch-size", t.batch_size, 64);
+    set("--lr", t.learning_rate, 3e-4f);
+    set("--min-lr", t.min_lr, 3e-5f);
+    set("--max-iters", t.max_iters, 5000);
+    set("--eval-interval", t.eval_interval, 500);
+}
+
+// The text to train on: --data's Tiny Shakespeare, or --text, split 90/10 or
+// validated on --val-text.
+inline nn::TextData load_training_text(const RunOptions& run) {
+    namespace fs = std::filesystem;
+    if (run.text_path.empty()) {
+        if (!run.val_text_path.empty()) nn::fail("--val-text needs --text: the text it validates");
+        return nn::load_text(fs::path(run.data_dir) / "tinyshakespeare.txt");
+    }
+    nn::TextData data = nn::load_text(run.text_path);
+    if (run.val_text_path.empty()) return data;
+    data.train.insert(data.train.end(), data.val.begin(), data.val.end());
+    const std::string bytes = nn::read_file(run.val_text_path, std::uint64_t{1} << 30);
+    data.val = data.vocab.encode(nn::decode_utf8(bytes, run.val_text_path), run.val_text_path);
+    data.source = run.text_path + " and " + run.val_text_path;
+    return data;
+}
+
+// What load_training_text read: the text, its vocabulary, the two splits.
+inline void print_data(const nn::TextData& data, const RunOptions& run) {
+    if (run.text_path.empty())
+        fmt::print("Tiny Shakespeare from {}: {} characters\n", run.data_dir, data.train.size() + data.val.size());
+    else
+        fmt::print("{}: {} characters\n", data.source, data.train.size() + data.val.size());
+    fmt::print("  vocabulary, V = {}: {}\n", data.vocab.size(), data.vocab.printable());
+    if (run.val_text_path.empty())
+        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+    else
+        fmt::print("  train: the {} tokens of {}, val: the {} of {}\n\n", data.train.size(), run.text_path,
+                   data.val.size(), run.val_text_path);
+}
+
+// A resumed run must use the settings the checkpoint was trained with.
+template <typename CheckpointT, typename TrainT>  // 06's Checkpoint and TrainConfig, or 08's (with --grad-accum)
+void check_same(const std::filesystem::path& file, const CheckpointT& k, const Config& c, const TrainT& t,
+                const std::string& vocabulary) {
+    std::string diff = nn::settings_diff(k.config, k.train, c, t);
+    if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
+    if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
+}
+
+// The output paths, checked before training rather than after its first
+// eval_interval steps: --out's directory is made.
+inline void check_outputs(const RunOptions& run) {
+    namespace fs = std::filesystem;
+    if (!run.out_dir.empty()) {
+        fs::create_directories(run.out_dir);
+        nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
+    }
+    if (!run.plot_path.empty()) nn::check_writable(run.plot_path);
+    if (!run.summary_path.empty()) nn::check_writable(run.summary_path);
+}
+
+// The last loss estimate of a run, or NaNs (null in a summary) if there was none.
+inline nn::EvalRecord last_losses(const std::vector<nn::EvalRecord>& history) {
+    const float none = std::numeric_limits<float>::quiet_NaN();
+    return history.empty() ? nn::EvalRecord{0, none, none, 0} : history.back();
+}
+
+// The train and val losses of `history` against the step, into the PNG --plot names (if it does).
+inline void plot_losses(const RunOptions& run, const std::string& title, const std::vector<nn::EvalRecord>& history) {
+    if (run.plot_path.empty()) return;
+    nn::Series tr{"train", {}, {}}, va{"val", {}, {}};
+    for (const nn::EvalRecord& e : history) {
+        tr.x.push_back(static_cast<float>(e.step));
+        tr.y.push_back(e.train);
+        va.x.push_back(static_cast<float>(e.step));
+        va.y.push_back(e.val);
+    }
+    nn::write_line_plot(run.plot_path, title, "step", {tr, va});
+    fmt::print("wrote the loss curves to {}\n", run.plot_path);
+}
+
+// What the trained model writes: --max-new-tokens characters after `context`,
+// and on stderr how fast the key/value cache made them.
+inline void sample_after_training(GPTLanguageModel& model, const nn::Vocabulary& vocab, const std::vector<int>& context,
+                                  const RunOptions& run, nn::Rng& rng) {
+    fmt::print("\ngenerate({} characters after {:?}):\n", run.max_new_tokens, vocab.decode(context));
+    const nn::Stopwatch clock;
+    const std::vector<int> out = generate(model, context, run.max_new_tokens, rng, run.temperature, run.top_k);
+    const double seconds = clock.seconds();
+    fmt::print("{}\n", vocab.decode(out));
+    std::fflush(stdout);
+    fmt::print(stderr, "({} tokens/s with the key/value cache)\n",
+               seconds > 0 ? static_cast<long>(run.max_new_tokens / seconds) : 0L);
+}
