@@ -5,7 +5,7 @@
 // The blocks take turns with the memory of what backward does not read,
 // instead of each keeping its own: with the recomputations of model.hpp (the
 // GELU's output, FeedForward) and attention.hpp (the attention weights), the
-// lecture's model needs 2.7 GB, not 5.7 (README). glibc keeps the freed
+// lecture's model needs 2.4 GB, not 5.7 (README). glibc keeps the freed
 // memory in the heap (common/runtime.hpp), so the next block reuses it.
 #pragma once
 #include <initializer_list>
