@@ -218,38 +218,30 @@ TEST_CASE("06-gpt refuses corrupt, truncated, foreign, wrong-version and mismatc
         INFO(s.output);
         CHECK(s.status == 0);
     }
+    // The copy rewritten as `bytes` and resumed: refused with exit status 2; what it printed.
+    auto refused = [&](const std::string& bytes) {
+        copy.rewrite(bytes);
+        const auto s = copy.resume();
+        CHECK(s.status == 2);
+        return s.output;
+    };
     SECTION("flipped bit") {
         copy.bytes[copy.bytes.size() / 2] ^= 0x01;
-        copy.rewrite(copy.bytes);
-        const auto s = copy.resume();
-        CHECK(s.status == 2);
-        CHECK_THAT(s.output, Contains("checksum mismatch"));
+        CHECK_THAT(refused(copy.bytes), Contains("checksum mismatch"));
     }
     SECTION("truncated") {
-        copy.rewrite(copy.bytes.substr(0, copy.bytes.size() - 100));
-        const auto s = copy.resume();
-        CHECK(s.status == 2);
-        CHECK_THAT(s.output, Contains("truncated"));
+        CHECK_THAT(refused(copy.bytes.substr(0, copy.bytes.size() - 100)), Contains("truncated"));
     }
     SECTION("wrong version") {
         copy.bytes[8] = 9;
-        copy.rewrite(copy.bytes);
-        const auto s = copy.resume();
-        CHECK(s.status == 2);
-        CHECK_THAT(s.output, Contains("format version 9"));
+        CHECK_THAT(refused(copy.bytes), Contains("format version 9"));
     }
     SECTION("a checkpoint of the format before --score joined the settings") {
         copy.bytes[8] = 3;
-        copy.rewrite(copy.bytes);
-        const auto s = copy.resume();
-        CHECK(s.status == 2);
-        CHECK_THAT(s.output, Contains("format version 3, but this program reads version 4"));
+        CHECK_THAT(refused(copy.bytes), Contains("format version 3, but this program reads version 4"));
     }
     SECTION("not a checkpoint") {
-        copy.rewrite("hello, world, this is not a checkpoint file at all");
-        const auto s = copy.resume();
-        CHECK(s.status == 2);
-        CHECK_THAT(s.output, Contains("wrong magic"));
+        CHECK_THAT(refused("hello, world, this is not a checkpoint file at all"), Contains("wrong magic"));
     }
     SECTION("other settings") {
         const auto s = copy.resume(" --dropout 0.1");
