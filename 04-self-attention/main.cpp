@@ -453,8 +453,7 @@ int main(int argc, char** argv) {
                 const nn::Losses losses = nn::estimate_loss(data, o.eval_iters, B, T, model_loss);
                 progress.clear();
                 fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", iter, losses.train, losses.val);
-                metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
-                                          iter, losses.train, losses.val, clock.seconds()));
+                metrics.write_losses(iter, losses.train, losses.val, clock.seconds());
             }
             const nn::Batch batch = oriented(nn::get_batch(data, nn::Split::train, B, T, rng), backward);
             const double loss = model.loss(batch);

@@ -36,11 +36,6 @@
 namespace {
 namespace fs = std::filesystem;
 
-// What the training loop measured.
-struct LoopStats {
-    double seconds = 0, eval_seconds = 0, median_step_ms = 0;
-};
-
 // The lecture's training loop, from step `start` to `end`: every eval_interval
 // steps estimate_loss (and save checkpoints), otherwise get_batch, loss,
 // backward, clip, AdamW step.
@@ -54,26 +49,21 @@ struct Training {
     nn::Rng& rng;       // the batches'
     int start, end;     // the steps to take: [start, end)
 };
-LoopStats train_loop(const Training& t) {
+nn::LoopStats train_loop(const Training& t) {
     auto& [model, optimizer, data, train, run, state, rng, start, end] = t;
     const int B = train.batch_size, T = model.config.block_size;
     const bool resumed = !run.resume_dir.empty();
     nn::MetricsLog metrics(run.metrics_path);
-    auto log_metrics = [&](const EvalRecord& e) {
-        metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
-                                  e.step, e.train, e.val, e.seconds));
-    };
-    for (const EvalRecord& e : state.history) log_metrics(e);
+    for (const EvalRecord& e : state.history) metrics.write_losses(e.step, e.train, e.val, e.seconds);
     auto save = [&](const char* name, int step) {
         state.step = step;
         state.rng_state = rng.state();
         save_checkpoint(fs::path(run.out_dir) / name, state, model, optimizer);
     };
     nn::Progress progress("step", std::max(1, end - start));
-    LoopStats stats;
+    nn::LoopStats stats;
     nn::Stopwatch clock;
     const double seconds_before = state.history.empty() ? 0.0 : state.history.back().seconds;
-    std::vector<double> step_ms;
     auto model_loss = [&](const nn::Batch& batch) { return static_cast<float>(model.loss(batch)); };
     for (int step = start;; ++step) {
         const bool eval_due = step % train.eval_interval == 0 || step == train.max_iters;
@@ -87,7 +77,7 @@ LoopStats train_loop(const Training& t) {
             fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", step, losses.train, losses.val);
             const EvalRecord e{step, losses.train, losses.val, seconds_before + clock.seconds()};
             state.history.push_back(e);
-            log_metrics(e);
+            metrics.write_losses(e.step, e.train, e.val, e.seconds);
             if (!run.out_dir.empty()) {
                 if (losses.val < state.best_val) {
                     state.best_val = losses.val;
@@ -108,28 +98,23 @@ LoopStats train_loop(const Training& t) {
         model.backward();
         if (train.grad_clip > 0) nn::clip_grad_norm(model.parameters(), train.grad_clip);
         optimizer.step();
-        step_ms.push_back(step_clock.seconds() * 1e3);
+        stats.step_ms.push_back(step_clock.seconds() * 1e3);
         progress.update(step - start + 1, fmt::format("loss {:.3f}", loss));
     }
     progress.clear();
     stats.seconds = clock.seconds();
-    std::sort(step_ms.begin(), step_ms.end());
-    stats.median_step_ms = step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2];
     return stats;
 }
 
-void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoint& state, int end) {
-    fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
-               "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
-               steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
-               nn::peak_rss_mb());
-    const nn::EvalRecord last = last_losses(state.history);
+void report(const nn::LoopStats& s, int steps, const RunOptions& run, const Checkpoint& state, int end) {
+    nn::print_loop_report(steps, s, nn::peak_rss_mb());
+    const nn::EvalRecord last = nn::last_losses(state.history);
     nn::write_summary_json(run.summary_path, {{"steps", steps}, {"seconds", s.seconds}, {"eval_seconds", s.eval_seconds},
-                                              {"ms_per_step_median", s.median_step_ms}, {"peak_memory_mb", nn::peak_rss_mb()},
+                                              {"ms_per_step_median", s.median_step_ms()}, {"peak_memory_mb", nn::peak_rss_mb()},
                                               {"threads", run.threads}, {"train_loss", last.train}, {"val_loss", last.val}});
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
-    plot_losses(run, "06-gpt: loss", state.history);
+    nn::plot_losses(run.plot_path, "06-gpt: loss", state.history);
 }
 
 }  // namespace
@@ -196,11 +181,11 @@ int main(int argc, char** argv) {
         } else {
             print_shapes(model, data, train, run.threads);  // 4. One batch through the model.
         }
-        check_outputs(run);
+        nn::check_outputs(run.out_dir, {run.plot_path, run.summary_path});
 
         // 5. Train, 6. report.
         const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;
-        const LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng, start, end});
+        const nn::LoopStats stats = train_loop({model, optimizer, data, train, run, state, rng, start, end});
         report(stats, end - start, run, state, end);
 
         // 7. Sample from what it learned.

@@ -2,8 +2,7 @@
 // too): the options of a run that are not settings of the model or of
 // training (the data, sampling, outputs, checkpoints, threads), the lecture
 // preset, the text to train on, the check that a resumed run uses the
-// settings it was trained with, the loss curves and the sample after
-// training.
+// settings it was trained with, and the sample after training.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -11,7 +10,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,7 +18,6 @@
 #include "06-gpt/train.hpp"
 #include "common/cli.hpp"
 #include "common/fileio.hpp"
-#include "common/plot.hpp"
 #include "common/progress.hpp"
 #include "common/random.hpp"
 #include "common/settings.hpp"
@@ -137,38 +134,6 @@ void check_same(const std::filesystem::path& file, const CheckpointT& k, const C
     std::string diff = nn::settings_diff(k.config, k.train, c, t);
     if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
     if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
-}
-
-// The output paths, checked before training rather than after its first
-// eval_interval steps: --out's directory is made.
-inline void check_outputs(const RunOptions& run) {
-    namespace fs = std::filesystem;
-    if (!run.out_dir.empty()) {
-        fs::create_directories(run.out_dir);
-        nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
-    }
-    if (!run.plot_path.empty()) nn::check_writable(run.plot_path);
-    if (!run.summary_path.empty()) nn::check_writable(run.summary_path);
-}
-
-// The last loss estimate of a run, or NaNs (null in a summary) if there was none.
-inline nn::EvalRecord last_losses(const std::vector<nn::EvalRecord>& history) {
-    const float none = std::numeric_limits<float>::quiet_NaN();
-    return history.empty() ? nn::EvalRecord{0, none, none, 0} : history.back();
-}
-
-// The train and val losses of `history` against the step, into the PNG --plot names (if it does).
-inline void plot_losses(const RunOptions& run, const std::string& title, const std::vector<nn::EvalRecord>& history) {
-    if (run.plot_path.empty()) return;
-    nn::Series tr{"train", {}, {}}, va{"val", {}, {}};
-    for (const nn::EvalRecord& e : history) {
-        tr.x.push_back(static_cast<float>(e.step));
-        tr.y.push_back(e.train);
-        va.x.push_back(static_cast<float>(e.step));
-        va.y.push_back(e.val);
-    }
-    nn::write_line_plot(run.plot_path, title, "step", {tr, va});
-    fmt::print("wrote the loss curves to {}\n", run.plot_path);
 }
 
 // What the trained model writes: --max-new-tokens characters after `context`,

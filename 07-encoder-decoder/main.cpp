@@ -233,9 +233,10 @@ float estimate_loss(Transformer& model, const PairData& data, Split split, const
     return static_cast<float>(sum / train.eval_iters);
 }
 
-// What the training loop measured.
-struct LoopStats {
-    double seconds = 0, eval_seconds = 0, median_step_ms = 0, peak_memory_mb = 0;  // the peak when training ended
+// What the training loop measured, and the peak memory when training ended
+// (before the test set's translations).
+struct LoopStats : nn::LoopStats {
+    double peak_memory_mb = 0;
 };
 
 // The training loop: every eval_interval steps estimate the losses (and save
@@ -260,7 +261,6 @@ LoopStats train_loop(const Training& t) {
     nn::Progress progress("step", std::max(1, train.max_iters));
     LoopStats stats;
     nn::Stopwatch clock;
-    std::vector<double> step_ms;
     for (int step = 0;; ++step) {
         if (step % train.eval_interval == 0 || step == train.max_iters) {
             const nn::Stopwatch eval_clock;
@@ -272,8 +272,7 @@ LoopStats train_loop(const Training& t) {
             fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", step, tr, va);
             const EvalRecord e{step, tr, va, clock.seconds()};
             state.history.push_back(e);
-            metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
-                                      e.step, e.train, e.val, e.seconds));
+            metrics.write_losses(e.step, e.train, e.val, e.seconds);
             if (!run.out_dir.empty()) {
                 if (va < state.best_val) {
                     state.best_val = va;
@@ -291,45 +290,30 @@ LoopStats train_loop(const Training& t) {
         model.backward();
         if (train.grad_clip > 0) nn::clip_grad_norm(model.parameters(), train.grad_clip);
         optimizer.step();
-        step_ms.push_back(step_clock.seconds() * 1e3);
+        stats.step_ms.push_back(step_clock.seconds() * 1e3);
         progress.update(step + 1, fmt::format("loss {:.3f}", loss));
     }
     progress.clear();
     stats.seconds = clock.seconds();
     stats.peak_memory_mb = nn::peak_rss_mb();
-    std::sort(step_ms.begin(), step_ms.end());
-    stats.median_step_ms = step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2];
     return stats;
 }
 
 void report(const LoopStats& s, const TrainConfig& train, const RunOptions& run, const Checkpoint& state) {
-    fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
-               "(median), {:.1f} steps/s; peak memory {:.0f} MB\n",
-               train.max_iters, s.seconds, s.eval_seconds, s.median_step_ms,
-               s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0, s.peak_memory_mb);
+    nn::print_loop_report(train.max_iters, s, s.peak_memory_mb);
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val,
                    train.max_iters);
-    if (run.plot_path.empty()) return;
-    nn::Series tr{"train", {}, {}}, va{"val", {}, {}};
-    for (const EvalRecord& e : state.history) {
-        tr.x.push_back(static_cast<float>(e.step));
-        tr.y.push_back(e.train);
-        va.x.push_back(static_cast<float>(e.step));
-        va.y.push_back(e.val);
-    }
-    nn::write_line_plot(run.plot_path, "07-encoder-decoder: loss", "step", {tr, va});
-    fmt::print("wrote the loss curves to {}\n", run.plot_path);
+    nn::plot_losses(run.plot_path, "07-encoder-decoder: loss", state.history);
 }
 
 // --summary-json: the run's figures, and the test set's share of exact
 // matches and (--task pronouns; otherwise null) of agreement.
 void write_summary(const LoopStats& s, const TrainConfig& train, const RunOptions& run, const Checkpoint& state,
                    double exact, double agreement) {
-    const float none = std::numeric_limits<float>::quiet_NaN();  // null in the summary
-    const EvalRecord last = state.history.empty() ? EvalRecord{0, none, none, 0} : state.history.back();
+    const EvalRecord last = nn::last_losses(state.history);  // NaNs, null in the summary, if there was none
     nn::write_summary_json(run.summary_path, {{"steps", train.max_iters}, {"seconds", s.seconds},
-                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms},
+                                              {"eval_seconds", s.eval_seconds}, {"ms_per_step_median", s.median_step_ms()},
                                               {"peak_memory_mb", s.peak_memory_mb}, {"threads", run.threads},
                                               {"train_loss", last.train}, {"val_loss", last.val},
                                               {"test_exact_match", exact}, {"test_agreement", agreement}});
@@ -661,12 +645,7 @@ int main(int argc, char** argv) {
         Checkpoint state;  // what --out saves
         state.config = config, state.train = train, state.src_vocab = data.src_vocab, state.tgt_vocab = data.tgt_vocab;
         if (!run.positions_path.empty()) plot_positions(model, run.positions_path);
-        if (!run.out_dir.empty()) {  // output paths checked now, not after training
-            fs::create_directories(run.out_dir);
-            nn::check_writable(fs::path(run.out_dir) / "last.ckpt");
-        }
-        if (!run.plot_path.empty()) nn::check_writable(run.plot_path);
-        if (!run.summary_path.empty()) nn::check_writable(run.summary_path);
+        nn::check_outputs(run.out_dir, {run.plot_path, run.summary_path});  // now, not after training
 
         // 4. One batch through the model.
         print_shapes(model, data, train, run.threads);

@@ -88,10 +88,10 @@ void print_shapes(DataParallelGPT& model, const nn::TextData& data, const DataPa
                n_params, n_params * 4.0 / 1e6, threads, threads == 1 ? "" : "s");
 }
 
-// What the training loop measured.
-struct LoopStats {
-    double seconds = 0, eval_seconds = 0, median_step_ms = 0;
-    double allreduce_share = 0;  // of the training steps' time, spent in the gradients' MPI_Allreduce
+// What the training loop measured, and the share of the training steps' time
+// spent in the gradients' MPI_Allreduce.
+struct LoopStats : nn::LoopStats {
+    double allreduce_share = 0;
 };
 
 // The lecture's training loop, from step `start` to `end`: every eval_interval
@@ -116,11 +116,7 @@ LoopStats train_loop(const Training& t) {
     const bool saving = !run.out_dir.empty() && dist.root();
     const bool resumed = !run.resume_dir.empty();
     nn::MetricsLog metrics(dist.root() ? run.metrics_path : "");
-    auto log_metrics = [&](const EvalRecord& e) {
-        metrics.write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})",
-                                  e.step, e.train, e.val, e.seconds));
-    };
-    for (const EvalRecord& e : state.history) log_metrics(e);
+    for (const EvalRecord& e : state.history) metrics.write_losses(e.step, e.train, e.val, e.seconds);
     auto save = [&](const char* name, int step) {
         state.step = step;
         state.rng_state = rng.state();
@@ -130,7 +126,6 @@ LoopStats train_loop(const Training& t) {
     LoopStats stats;
     nn::Stopwatch clock;
     const double seconds_before = state.history.empty() ? 0.0 : state.history.back().seconds;
-    std::vector<double> step_ms;
     double train_seconds = 0;
     for (int step = start;; ++step) {
         const bool eval_due = step % train.eval_interval == 0 || step == train.max_iters;
@@ -144,7 +139,7 @@ LoopStats train_loop(const Training& t) {
             fmt::print("step {}: train loss {:.4f}, val loss {:.4f}\n", step, losses.train, losses.val);
             const EvalRecord e{step, losses.train, losses.val, seconds_before + clock.seconds()};
             state.history.push_back(e);
-            log_metrics(e);
+            metrics.write_losses(e.step, e.train, e.val, e.seconds);
             if (saving) {
                 if (losses.val < state.best_val) {
                     state.best_val = losses.val;
@@ -168,14 +163,12 @@ LoopStats train_loop(const Training& t) {
         dist.allreduce_gradients(model.parameters(), split.K);
         if (train.grad_clip > 0) nn::clip_grad_norm(model.parameters(), train.grad_clip);
         optimizer.step();
-        step_ms.push_back(step_clock.seconds() * 1e3);
+        stats.step_ms.push_back(step_clock.seconds() * 1e3);
         train_seconds += step_clock.seconds();
         if (dist.root()) progress.update(step - start + 1, fmt::format("loss {:.3f} (rank 0's slice)", loss));
     }
     progress.clear();
     stats.seconds = clock.seconds();
-    std::sort(step_ms.begin(), step_ms.end());
-    stats.median_step_ms = step_ms.empty() ? 0.0 : step_ms[step_ms.size() / 2];
     stats.allreduce_share = train_seconds > 0 ? dist.allreduce_seconds / train_seconds : 0.0;
     return stats;
 }
@@ -183,16 +176,13 @@ LoopStats train_loop(const Training& t) {
 void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoint& state, int end,
             GPTLanguageModel& model, const Distributed& dist) {
     const double peak_mb = dist.max(nn::peak_rss_mb());
-    fmt::print("{} steps in {:.1f} s ({:.1f} s of it estimating losses): {:.1f} ms per training step "
-               "(median), {:.1f} steps/s; peak memory {:.0f} MB per rank (the largest)\n",
-               steps, s.seconds, s.eval_seconds, s.median_step_ms, s.median_step_ms > 0 ? 1e3 / s.median_step_ms : 0.0,
-               peak_mb);
+    nn::print_loop_report(steps, s, peak_mb, " per rank (the largest)");
     fmt::print("all-reduce of the gradients: {:.1f}% of the training steps' time on rank 0 (with {} rank{})\n",
                100 * s.allreduce_share, dist.world, dist.world == 1 ? "" : "s");
-    const EvalRecord last = last_losses(state.history);
+    const EvalRecord last = nn::last_losses(state.history);
     if (dist.root())
         nn::write_summary_json(run.summary_path, {{"steps", steps}, {"seconds", s.seconds}, {"eval_seconds", s.eval_seconds},
-                                                  {"ms_per_step_median", s.median_step_ms}, {"peak_memory_mb", peak_mb},
+                                                  {"ms_per_step_median", s.median_step_ms()}, {"peak_memory_mb", peak_mb},
                                                   {"allreduce_share", s.allreduce_share}, {"ranks", dist.world},
                                                   {"threads", run.threads}, {"train_loss", last.train},
                                                   {"val_loss", last.val}});
@@ -204,7 +194,7 @@ void report(const LoopStats& s, int steps, const RunOptions& run, const Checkpoi
     fmt::print("weights checksum per rank:{} ({})\n", list, same ? "identical" : "DIFFERENT");
     if (!run.out_dir.empty())
         fmt::print("checkpoints in {}: best.ckpt (val loss {:.4f}), last.ckpt (step {})\n", run.out_dir, state.best_val, end);
-    if (dist.root()) plot_losses(run, "08-data-parallel: loss", state.history);
+    if (dist.root()) nn::plot_losses(run.plot_path, "08-data-parallel: loss", state.history);
 }
 
 }  // namespace
@@ -279,8 +269,7 @@ int main(int argc, char** argv) {
                 print_shapes(model, data, train, *split, run.threads);  // 4. One micro-batch through the model.
             }
             if (dist.root()) {  // output paths checked now, as in 06, and what a run killed while saving left
-                check_outputs(run);
-                if (!run.metrics_path.empty()) nn::check_writable(run.metrics_path);
+                nn::check_outputs(run.out_dir, {run.plot_path, run.summary_path, run.metrics_path});
                 for (const char* name : {"best.ckpt.tmp", "last.ckpt.tmp"})
                     if (!run.out_dir.empty()) fs::remove(fs::path(run.out_dir) / name);
             }

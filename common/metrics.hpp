@@ -29,6 +29,12 @@ public:
         text_ += '\n';
         write_file_atomically(path_, text_);
     }
+    // The line of a loss estimate: {"step": 250, "train_loss": 2.0123,
+    // "val_loss": 2.0456, "seconds": 6.21}.
+    void write_losses(long step, double train_loss, double val_loss, double seconds) {
+        write(fmt::format(R"({{"step": {}, "train_loss": {:.4f}, "val_loss": {:.4f}, "seconds": {:.2f}}})", step,
+                          train_loss, val_loss, seconds));
+    }
 
 private:
     std::string path_;

@@ -1,5 +1,6 @@
-// The checksummed container behind saved networks and checkpoints, and the
-// atomic file writer, and the line splitter of text files.
+// The checksummed container behind saved networks and checkpoints, the
+// atomic file writer, the line splitter of text files, and the files a
+// training run writes (metrics, summary, its outputs checked first).
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include "common/fileio.hpp"
 #include "common/limits.hpp"
 #include "common/metrics.hpp"
+#include "common/training.hpp"
 #include "helpers.hpp"
 
 namespace {
@@ -180,6 +182,35 @@ TEST_CASE("write_summary_json writes one JSON line, in order, null for what is n
           "{\"steps\": 2000, \"ms_per_step_median\": 17.71235, \"val_loss\": 1.9064, \"missing\": null}\n");
     CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
     nn::write_summary_json("", {{"steps", 1}});  // an empty path writes nothing
+}
+
+TEST_CASE("a metrics file holds one JSON line per loss estimate, the losses to 4 places", "[fileio]") {
+    test::ScratchDir dir;
+    const std::string path = (dir / "metrics.jsonl").string();
+    nn::MetricsLog log(path);
+    log.write_losses(0, 4.19661f, 4.19444f, 0.031);
+    log.write_losses(250, 2.01234f, 2.04567f, 6.2149);
+    CHECK(nn::read_file(path) == "{\"step\": 0, \"train_loss\": 4.1966, \"val_loss\": 4.1944, \"seconds\": 0.03}\n"
+                                 "{\"step\": 250, \"train_loss\": 2.0123, \"val_loss\": 2.0457, \"seconds\": 6.21}\n");
+}
+
+TEST_CASE("a training loop's median step, its last losses, and its outputs checked before it starts", "[fileio]") {
+    nn::LoopStats stats;
+    CHECK(stats.median_step_ms() == 0.0);  // no step
+    stats.step_ms = {30.0, 10.0, 20.0};
+    CHECK(stats.median_step_ms() == 20.0);
+    stats.step_ms.push_back(90.0);         // an even count: the upper of the middle two
+    CHECK(stats.median_step_ms() == 30.0);
+    CHECK(stats.step_ms.front() == 30.0);  // left in the order measured
+
+    const nn::EvalRecord none = nn::last_losses({});
+    CHECK((none.step == 0 && std::isnan(none.train) && std::isnan(none.val)));
+    CHECK(nn::last_losses({{0, 4.2f, 4.3f, 0.1}, {250, 2.0f, 2.1f, 6.0}}).val == 2.1f);
+
+    test::ScratchDir dir;
+    nn::check_outputs((dir / "out").string(), {"", (dir / "plot.png").string()});
+    CHECK(std::filesystem::is_directory(dir / "out"));  // made before training
+    CHECK_THROWS_WITH(nn::check_outputs("", {(dir / "no-such-dir" / "plot.png").string()}), Contains("no-such-dir"));
 }
 
 namespace {
