@@ -52,13 +52,7 @@ void add_options(CLI::App& app, Options& o) {
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--seed", o.seed, "Seed for the weights, the batches and the sampling")
         ->check(nn::Seed)->capture_default_str();
-    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
-    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
-        ->check(nn::Positive)->capture_default_str();
-    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::Count(0, 2097152))->capture_default_str();
+    nn::add_sampling_options(app, o.max_new_tokens, o.prompt, o.temperature, o.top_k);
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
 }
 
@@ -105,7 +99,7 @@ int main(int argc, char** argv) {
         nn::check_fits(16.0 * V * V + 12.0 * B * T * V,
                        fmt::format("the bigram table and the logits of B = {} sequences of T = {} over V = {} characters",
                                    B, T, V));
-        const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(o.prompt, "the prompt");
+        const std::vector<int> context = data.vocab.prompt(o.prompt);
         fmt::print("Tiny Shakespeare from {}: {} characters\n", o.data_dir, data.train.size() + data.val.size());
         fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
         fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());

@@ -178,13 +178,7 @@ void add_options(CLI::App& app, Options& o) {
         ->check(nn::NonNegative)->capture_default_str();
     app.add_option("--seed", o.seed, "Seed for the weights, the batches and the sampling")
         ->check(nn::Seed)->capture_default_str();
-    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
-    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
-        ->check(nn::Positive)->capture_default_str();
-    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::Count(0, 2097152))->capture_default_str();
+    nn::add_sampling_options(app, o.max_new_tokens, o.prompt, o.temperature, o.top_k);
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
     app.add_option("--position", o.position, "Position embeddings: learned, or the fixed sinusoidal table")
         ->check(CLI::IsMember({"learned", "sinusoidal"}))->capture_default_str();
@@ -352,7 +346,7 @@ int main(int argc, char** argv) {
         const int V = data.vocab.size();
         // At the least, the attention weights of every head and their gradient: (B, T, T) floats each.
         nn::check_fits(8.0 * o.n_head * B * T * T, fmt::format("attention over B = {} sequences of T = {}", B, T));
-        const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(o.prompt, "the prompt");
+        const std::vector<int> context = data.vocab.prompt(o.prompt);
         if (!o.attention_map.empty() && data.vocab.encode(o.map_text, "--map-text").size() > static_cast<std::size_t>(T))
             nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
         if (!o.attention_map.empty() && o.map_text.empty()) nn::fail("--map-text is empty");

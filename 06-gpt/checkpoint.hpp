@@ -49,13 +49,6 @@ struct Checkpoint {
     std::vector<EvalRecord> history;
 };
 
-// The vocabulary's characters in token order, as UTF-8.
-inline std::string vocabulary_text(const nn::Vocabulary& vocab) {
-    std::vector<int> all(static_cast<std::size_t>(vocab.size()));
-    for (int i = 0; i < vocab.size(); ++i) all[static_cast<std::size_t>(i)] = i;
-    return vocab.decode(all);
-}
-
 // Writes the model, the optimizer and the training state to `path`, atomically.
 // info.dropout_rng_state is taken from the model.
 inline void save_checkpoint(const std::filesystem::path& path, const Checkpoint& info, GPTLanguageModel& model,

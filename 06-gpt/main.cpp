@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
         nn::check_context(data, config.block_size);
         config.vocab_size = data.vocab.size();
         check_fits(config, train.batch_size);
-        const std::vector<int> context = run.prompt.empty() ? std::vector<int>{0} : data.vocab.encode(run.prompt, "the prompt");
+        const std::vector<int> context = data.vocab.prompt(run.prompt);
         print_data(data, run);
 
         // 3. The model and its optimizer, new or resumed from a checkpoint.
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
         nn::AdamW optimizer(model.parameters(), {.lr = train.learning_rate, .beta1 = train.beta1, .beta2 = train.beta2,
                                                  .eps = 1e-8f, .weight_decay = train.weight_decay});
         Checkpoint state;  // what --out saves
-        state.config = config, state.train = train, state.vocabulary = vocabulary_text(data.vocab);
+        state.config = config, state.train = train, state.vocabulary = data.vocab.utf8();
         int start = 0;
         if (!run.resume_dir.empty()) {
             const fs::path file = checkpoint_file(run.resume_dir, "last.ckpt");

@@ -47,13 +47,7 @@ inline void add_run_options(CLI::App& app, RunOptions& o, RunFlags flags = {}) {
         app.add_option("--val-text", o.val_text_path, "With --text: validate on this text instead, and train on all of "
                        "--text (its characters must be in --text's vocabulary)");
     }
-    app.add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate after training")
-        ->check(nn::Count(0, 1000000))->capture_default_str();
-    app.add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
-    app.add_option("--temperature", o.temperature, "Divide the logits by this before sampling")
-        ->check(nn::Positive)->capture_default_str();
-    app.add_option("--top-k", o.top_k, "Sample only among the k likeliest characters (0: all)")
-        ->check(nn::Count(0, 2097152))->capture_default_str();
+    nn::add_sampling_options(app, o.max_new_tokens, o.prompt, o.temperature, o.top_k);
     app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
     app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
                    "last losses) here as one JSON line");

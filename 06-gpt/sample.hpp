@@ -61,7 +61,7 @@ int sample_command(const SampleOptions& o) {
     Reader reader(file);
     const auto& k = reader.info;
     const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
-    const std::vector<int> context = o.prompt.empty() ? std::vector<int>{0} : vocab.encode(o.prompt, "the prompt");
+    const std::vector<int> context = vocab.prompt(o.prompt);
     if (!o.attention_map.empty()) {
         if (context.size() > static_cast<std::size_t>(k.config.block_size))
             nn::fail("--attention-map: the prompt has {} characters, more than the model's context of {}",

@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
         dist.on_every_rank([&] {
             loaded.emplace(load_training_text(run));
             nn::check_context(*loaded, config.block_size);
-            context = run.prompt.empty() ? std::vector<int>{0} : loaded->vocab.encode(run.prompt, "the prompt");
+            context = loaded->vocab.prompt(run.prompt);
         });
         const nn::TextData& data = *loaded;
         config.vocab_size = data.vocab.size();
@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
         nn::AdamW optimizer(model.parameters(), {.lr = train.learning_rate, .beta1 = train.beta1, .beta2 = train.beta2,
                                                  .eps = 1e-8f, .weight_decay = train.weight_decay});
         Checkpoint state;  // what --out saves
-        state.config = config, state.train = train, state.vocabulary = vocabulary_text(data.vocab);
+        state.config = config, state.train = train, state.vocabulary = data.vocab.utf8();
         int start = 0;
         dist.on_every_rank([&] {
             if (!run.resume_dir.empty()) {  // every rank reads the checkpoint: it must see the same file

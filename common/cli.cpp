@@ -7,6 +7,7 @@
 #include <new>
 
 #include "common/error.hpp"
+#include "common/validators.hpp"
 
 namespace nn {
 
@@ -17,6 +18,16 @@ void add_data_option(CLI::App& app, std::string& data_dir) {
     app.add_option("--data", data_dir,
                    "Data directory holding mnist/ and tinyshakespeare.txt")
         ->capture_default_str();
+}
+
+void add_sampling_options(CLI::App& app, int& max_new_tokens, std::string& prompt, float& temperature, int& top_k) {
+    app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
+        ->check(Count(0, 1000000))->capture_default_str();
+    app.add_option("--prompt", prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare, as in the lecture)");
+    app.add_option("--temperature", temperature, "Divide the logits by this before sampling")
+        ->check(Positive)->capture_default_str();
+    app.add_option("--top-k", top_k, "Sample only among the k likeliest characters (0: all)")
+        ->check(Count(0, 2097152))->capture_default_str();
 }
 
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {

@@ -22,6 +22,10 @@ std::string default_data_dir();
 // Adds --data DIR (defaulting to default_data_dir()) to `app`.
 void add_data_option(CLI::App& app, std::string& data_dir);
 
+// Adds what to write after training: --max-new-tokens characters after
+// --prompt, sampled at --temperature among the --top-k likeliest.
+void add_sampling_options(CLI::App& app, int& max_new_tokens, std::string& prompt, float& temperature, int& top_k);
+
 // Parses the command line. Returns nothing when the lesson should go on, or
 // the exit status: 0 after --help, 2 after a bad flag (with a one-line error).
 std::optional<int> parse(CLI::App& app, int argc, char** argv);

@@ -103,6 +103,10 @@ std::string Vocabulary::decode(std::span<const int> tokens) const {
     return encode_utf8(text);
 }
 
+std::vector<int> Vocabulary::prompt(std::string_view utf8) const {
+    return utf8.empty() ? std::vector<int>{0} : encode(utf8, "the prompt");
+}
+
 std::string Vocabulary::show(int token) const {
     return nn::show(chars_.at(static_cast<std::size_t>(token)));
 }

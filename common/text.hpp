@@ -31,6 +31,11 @@ public:
     std::vector<int> encode(std::string_view utf8, std::string_view what = "text") const;
     // Tokens to UTF-8 text.
     std::string decode(std::span<const int> tokens) const;
+    // A prompt's tokens; an empty prompt is token 0 (a newline in Tiny
+    // Shakespeare), where the lecture's generate starts.
+    std::vector<int> prompt(std::string_view utf8) const;
+    // Every character in token order, as UTF-8: what a checkpoint stores.
+    std::string utf8() const { return encode_utf8(chars_); }
     // The vocabulary as one printable string, newline shown as \n.
     std::string printable() const;
     // One token as it reads in a message or a label: \n, \t, or the character.

@@ -51,6 +51,18 @@ TEST_CASE("encode and decode are inverse", "[text]") {
     CHECK(wide.decode(wide.encode(std::string_view(utf8))) == utf8);
     CHECK(wide.encode(std::u32string_view(U"\U0001D11E")) == std::vector<int>{6});
     CHECK(wide.encode(std::u32string_view(U" ")) == std::vector<int>{0});
+    // The whole vocabulary in token order, as a checkpoint stores it: the
+    // sorted characters, which rebuild the same vocabulary.
+    CHECK(wide.utf8() == nn::encode_utf8(U" hlo\u00e9\u20ac\U0001D11E"));
+    CHECK(nn::Vocabulary(nn::decode_utf8(wide.utf8())).utf8() == wide.utf8());
+}
+
+TEST_CASE("a prompt is its tokens, and an empty one the lecture's token 0", "[text]") {
+    const nn::Vocabulary& vocab = shakespeare().vocab;
+    CHECK(vocab.prompt("") == std::vector<int>{0});
+    CHECK(vocab.decode(vocab.prompt("")) == "\n");
+    CHECK(vocab.prompt("a\n") == std::vector<int>{39, 0});
+    REQUIRE_THROWS_WITH(vocab.prompt("#"), Contains("the prompt has 1 character outside the vocabulary"));
 }
 
 TEST_CASE("a character outside the vocabulary is named in the error", "[text]") {
