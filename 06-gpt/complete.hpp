@@ -17,6 +17,7 @@
 #include "06-gpt/generate.hpp"
 #include "06-gpt/model.hpp"
 #include "common/checkpoint.hpp"
+#include "common/cli.hpp"
 #include "common/fileio.hpp"
 #include "common/progress.hpp"
 #include "common/runtime.hpp"
@@ -32,8 +33,7 @@ struct CompleteOptions {
 inline CLI::App* add_complete_command(CLI::App& app, CompleteOptions& o) {
     CLI::App* complete = app.add_subcommand("complete", "Complete each line of a file greedily with a model saved by "
                                                         "--out, e.g. translate \"english = \" lines");
-    complete->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
-        ->required();
+    nn::add_checkpoint_option(*complete, o.checkpoint);
     complete->add_option("--prompts", o.prompts, "A UTF-8 file of lines; each line up to and including --separator "
                          "(or the whole line, then the separator, if it has none) is a prompt. Prints "
                          "\"text before the separator<TAB>completion\" per line")->required();

@@ -32,8 +32,7 @@ struct EvalOptions {
 inline CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
     CLI::App* eval = app.add_subcommand("eval", "The mean cross-entropy of a saved model over a text, read in "
                                                 "consecutive windows of its context: to compare it with another implementation");
-    eval->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
-        ->required();
+    nn::add_checkpoint_option(*eval, o.checkpoint);
     eval->add_option("--text", o.text, "A UTF-8 text file (default: the validation split, the last 10% of --data's "
                                        "tinyshakespeare.txt)");
     nn::add_data_option(*eval, o.data_dir);

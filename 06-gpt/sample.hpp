@@ -15,6 +15,7 @@
 #include "06-gpt/inspect.hpp"
 #include "06-gpt/model.hpp"
 #include "common/checkpoint.hpp"
+#include "common/cli.hpp"
 #include "common/fileio.hpp"
 #include "common/progress.hpp"
 #include "common/random.hpp"
@@ -33,8 +34,7 @@ struct SampleOptions {
 
 inline CLI::App* add_sample_command(CLI::App& app, SampleOptions& o) {
     CLI::App* sample = app.add_subcommand("sample", "Write text with a model saved by --out");
-    sample->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
-        ->required();
+    nn::add_checkpoint_option(*sample, o.checkpoint);
     sample->add_option("--prompt", o.prompt, "Text to continue (default: token 0, a newline in Tiny Shakespeare)");
     sample->add_option("--max-new-tokens", o.max_new_tokens, "Characters to generate per sample")
         ->check(nn::Count(0, 1000000))->capture_default_str();

@@ -158,8 +158,7 @@ void add_run_options(CLI::App& app, RunOptions& o) {
 
 CLI::App* add_translate_command(CLI::App& app, TranslateOptions& o) {
     CLI::App* translate = app.add_subcommand("translate", "Translate one sentence with a model saved by --out");
-    translate->add_option("--checkpoint", o.checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
-        ->required();
+    nn::add_checkpoint_option(*translate, o.checkpoint);
     translate->add_option("--text", o.text, "The sentence to translate, e.g. \"november twenty-eighth two thousand twenty-six\"")
         ->required();
     translate->add_option("--beam", o.beam, "Beam search with this many beams (0 or 1: greedy)")

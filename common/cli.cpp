@@ -20,6 +20,11 @@ void add_data_option(CLI::App& app, std::string& data_dir) {
         ->capture_default_str();
 }
 
+void add_checkpoint_option(CLI::App& app, std::string& checkpoint) {
+    app.add_option("--checkpoint", checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
+        ->required();
+}
+
 void add_sampling_options(CLI::App& app, int& max_new_tokens, std::string& prompt, float& temperature, int& top_k) {
     app.add_option("--max-new-tokens", max_new_tokens, "Characters to generate after training")
         ->check(Count(0, 1000000))->capture_default_str();

@@ -22,6 +22,10 @@ std::string default_data_dir();
 // Adds --data DIR (defaulting to default_data_dir()) to `app`.
 void add_data_option(CLI::App& app, std::string& data_dir);
 
+// Adds the required --checkpoint PATH of a command that reads a saved model
+// (see checkpoint_file in common/checkpoint.hpp).
+void add_checkpoint_option(CLI::App& app, std::string& checkpoint);
+
 // Adds what to write after training: --max-new-tokens characters after
 // --prompt, sampled at --temperature among the --top-k likeliest.
 void add_sampling_options(CLI::App& app, int& max_new_tokens, std::string& prompt, float& temperature, int& top_k);
