@@ -48,10 +48,7 @@ inline void add_run_options(CLI::App& app, RunOptions& o, RunFlags flags = {}) {
                        "--text (its characters must be in --text's vocabulary)");
     }
     nn::add_sampling_options(app, o.max_new_tokens, o.prompt, o.temperature, o.top_k);
-    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
-    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
-                   "last losses) here as one JSON line");
-    app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
+    nn::add_training_outputs(app, o.metrics_path, o.summary_path, o.plot_path);
     app.add_option("--preset", o.preset, "default: the small CPU model above; lecture: the lecture's "
                    "6 layers, 6 heads, n_embd 384, context 256, batch 64, dropout 0.2, lr 3e-4, 5000 "
                    "steps (flags given too win)")

@@ -134,10 +134,7 @@ void add_run_options(CLI::App& app, RunOptions& o) {
         ->check(nn::Count(0, 64))->capture_default_str();
     app.add_option("--show", o.show, "Test sentences to print with their translations")
         ->check(nn::Count(0, 100000))->capture_default_str();
-    app.add_option("--metrics", o.metrics_path, "Write step, train_loss, val_loss, seconds as JSON lines here");
-    app.add_option("--summary-json", o.summary_path, "Write the run's figures (ms per training step, peak memory, "
-                   "last losses) here as one JSON line");
-    app.add_option("--plot", o.plot_path, "Draw the train and val losses against the step into this PNG");
+    nn::add_training_outputs(app, o.metrics_path, o.summary_path, o.plot_path);
     app.add_option("--plot-positions", o.positions_path, "Draw the positional-encoding table (position x dimension) into this PNG");
     app.add_option("--threads", o.threads, "OpenMP threads (0: one per core left idle by other programs)")
         ->check(nn::Count(0, 256))

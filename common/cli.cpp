@@ -20,6 +20,13 @@ void add_data_option(CLI::App& app, std::string& data_dir) {
         ->capture_default_str();
 }
 
+void add_training_outputs(CLI::App& app, std::string& metrics, std::string& summary, std::string& plot) {
+    app.add_option("--metrics", metrics, "Write step, train_loss, val_loss, seconds as JSON lines here");
+    app.add_option("--summary-json", summary, "Write the run's figures (ms per training step, peak memory, "
+                   "last losses) here as one JSON line");
+    app.add_option("--plot", plot, "Draw the train and val losses against the step into this PNG");
+}
+
 void add_checkpoint_option(CLI::App& app, std::string& checkpoint) {
     app.add_option("--checkpoint", checkpoint, "A directory written by --out (best.ckpt is used), or a .ckpt file")
         ->required();

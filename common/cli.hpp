@@ -22,6 +22,12 @@ std::string default_data_dir();
 // Adds --data DIR (defaulting to default_data_dir()) to `app`.
 void add_data_option(CLI::App& app, std::string& data_dir);
 
+// Adds the files a training run (06, 07, 08) writes besides checkpoints:
+// --metrics (a JSON line per loss estimate), --summary-json (the run's
+// figures) and --plot (the loss curves), which common/metrics.hpp and
+// common/training.hpp write.
+void add_training_outputs(CLI::App& app, std::string& metrics, std::string& summary, std::string& plot);
+
 // Adds the required --checkpoint PATH of a command that reads a saved model
 // (see checkpoint_file in common/checkpoint.hpp).
 void add_checkpoint_option(CLI::App& app, std::string& checkpoint);
