@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -43,32 +42,6 @@ inline CLI::App* add_complete_command(CLI::App& app, CompleteOptions& o) {
         ->check(nn::Count(1, 1000000))->capture_default_str();
     complete->add_option("--threads", o.threads, "OpenMP threads")->check(nn::Count(1, 256))->capture_default_str();
     return complete;
-}
-
-// The characters a model writes after `context` when it takes the likeliest
-// every time (greedy: no sampling, no randomness), until it writes `stop` (not
-// returned), has written max_new, or the context and what it wrote fill the
-// model's block_size positions (the last character is predicted from them).
-// InputError if the context is empty or longer than block_size.
-inline std::vector<int> complete_greedy(GPTLanguageModel& model, std::span<const int> context, int stop, int max_new) {
-    const int T = model.config.block_size;
-    if (context.empty()) nn::fail("a completion needs at least one character of context");
-    if (context.size() > static_cast<std::size_t>(T))
-        nn::fail("the prompt has {} characters, more than the model's context of {}", context.size(), T);
-    model.train(false);
-    KVCache cache;
-    const nn::Matrix* logits = nullptr;
-    for (int token : context) logits = &forward_cached(model, token, cache);
-    std::vector<int> out;
-    while (static_cast<int>(out.size()) < max_new) {
-        Eigen::Index next = 0;
-        logits->row(0).maxCoeff(&next);  // the first of equal maxima
-        if (static_cast<int>(next) == stop) break;
-        out.push_back(static_cast<int>(next));
-        if (cache.length == T) break;  // the next character would have no position
-        logits = &forward_cached(model, static_cast<int>(next), cache);
-    }
-    return out;
 }
 
 // `complete`: every non-empty line of --prompts, in order. The context of a

@@ -6,12 +6,15 @@
 // character is appended (attention is causal), so the cache keeps them and
 // each new character costs one position's work. generate(..., false) is the
 // plain form; the tests check that both give the same tokens.
+// complete_greedy, at the end, takes the likeliest character every time
+// instead of sampling (`06-gpt complete`).
 #pragma once
 #include <algorithm>
 #include <span>
 #include <vector>
 
 #include "06-gpt/model.hpp"
+#include "common/error.hpp"
 #include "common/sampling.hpp"
 
 // The keys and values of the positions generated so far, per block.
@@ -99,4 +102,30 @@ inline std::vector<int> generate(GPTLanguageModel& model, std::vector<int> idx, 
         idx.push_back(nn::sample({last.data(), static_cast<std::size_t>(last.size())}, rng, temperature, top_k));
     }
     return idx;
+}
+
+// The characters a model writes after `context` when it takes the likeliest
+// every time (greedy: no sampling, no randomness), until it writes `stop` (not
+// returned), has written max_new, or the context and what it wrote fill the
+// model's block_size positions (the last character is predicted from them).
+// InputError if the context is empty or longer than block_size.
+inline std::vector<int> complete_greedy(GPTLanguageModel& model, std::span<const int> context, int stop, int max_new) {
+    const int T = model.config.block_size;
+    if (context.empty()) nn::fail("a completion needs at least one character of context");
+    if (context.size() > static_cast<std::size_t>(T))
+        nn::fail("the prompt has {} characters, more than the model's context of {}", context.size(), T);
+    model.train(false);
+    KVCache cache;
+    const nn::Matrix* logits = nullptr;
+    for (int token : context) logits = &forward_cached(model, token, cache);
+    std::vector<int> out;
+    while (static_cast<int>(out.size()) < max_new) {
+        Eigen::Index next = 0;
+        logits->row(0).maxCoeff(&next);  // the first of equal maxima
+        if (static_cast<int>(next) == stop) break;
+        out.push_back(static_cast<int>(next));
+        if (cache.length == T) break;  // the next character would have no position
+        logits = &forward_cached(model, static_cast<int>(next), cache);
+    }
+    return out;
 }

@@ -1,6 +1,7 @@
-// 06-gpt: looking inside a trained model (tooling beside the concept): the
-// attention weights of every head of every layer for one text, drawn as a
-// grid of maps, and measured: where does each head look?
+// 06-gpt: looking inside a trained model (beside the concept, as shapes.hpp:
+// what the learner looks at): the attention weights of every head of every
+// layer for one text, drawn as a grid of maps, and measured: where does each
+// head look?
 #pragma once
 #include <fmt/core.h>
 

@@ -1,6 +1,6 @@
 // 06-gpt: what a Block frees after its forward pass and during its backward
-// pass, and what it computes again (memory, beside the concept; model.hpp's
-// Block and GPTLanguageModel call these).
+// pass, and what it computes again (memory: tooling beside the concept;
+// model.hpp's Block and GPTLanguageModel call these).
 //
 // The blocks take turns with the memory of what backward does not read,
 // instead of each keeping its own: with the recomputations of model.hpp (the

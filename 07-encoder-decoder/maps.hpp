@@ -1,5 +1,5 @@
-// 07-encoder-decoder: what the learner looks at (tooling beside the concept,
-// as 06-gpt/inspect.hpp): the positional-encoding table, the cross-attention
+// 07-encoder-decoder: what the learner looks at (beside the concept, as
+// 06-gpt/inspect.hpp): the positional-encoding table, the cross-attention
 // of every decoder layer and the encoder's self-attention over one sentence,
 // each drawn into a PNG.
 #pragma once

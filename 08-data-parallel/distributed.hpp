@@ -1,7 +1,8 @@
-// 08-data-parallel: the MPI plumbing (tooling beside the concept). Starting and
-// stopping MPI, which rank this process is, the one all-reduce of the
-// gradients (timed with MPI_Wtime), sums and maxima of a few numbers across
-// ranks, and how an error on one rank stops them all without a hang.
+// 08-data-parallel: the MPI side of data parallelism, what this lesson adds
+// to 06 with gradients.hpp. Starting and stopping MPI, which rank this
+// process is, the one all-reduce of the gradients (timed with MPI_Wtime),
+// sums and maxima of a few numbers across ranks, and how an error on one rank
+// stops them all without a hang.
 //
 // Every rank runs the same program on the same settings (mpirun starts them);
 // they differ only in `rank`. Only rank 0 prints to stdout: the others' stdout
