@@ -20,13 +20,13 @@
 
 #include "06-gpt/checkpoint.hpp"
 #include "06-gpt/complete.hpp"
-#include "06-gpt/eval.hpp"
 #include "06-gpt/model.hpp"
 #include "06-gpt/run.hpp"
 #include "06-gpt/sample.hpp"
 #include "06-gpt/shapes.hpp"
 #include "06-gpt/size.hpp"
 #include "06-gpt/train.hpp"
+#include "common/eval_command.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/progress.hpp"
@@ -131,8 +131,8 @@ int main(int argc, char** argv) {
     nn::add_settings(app, config, train);
     add_run_options(app, run);
     const CLI::App* sample = add_sample_command(app, sample_options);
-    EvalOptions eval_options;
-    const CLI::App* eval = add_eval_command(app, eval_options);
+    nn::EvalOptions eval_options;
+    const CLI::App* eval = nn::add_eval_command(app, eval_options);
     CompleteOptions complete_options;
     const CLI::App* complete = add_complete_command(app, complete_options);
     if (auto status = nn::parse(app, argc, argv)) return *status;
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
     return nn::guarded(app, [&] {
         nn::keep_freed_memory();
         if (*sample) return sample_command<CheckpointReader>(sample_options);
-        if (*eval) return eval_command(eval_options);
+        if (*eval) return nn::eval_command<GPTLanguageModel, CheckpointReader>(eval_options);
         if (*complete) return complete_command<CheckpointReader>(complete_options);
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
         apply_preset(app, run.preset, config, train);
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
         if (!run.resume_dir.empty()) {
             const fs::path file = checkpoint_file(run.resume_dir, "last.ckpt");
             CheckpointReader reader(file);
-            check_same(file, reader.info, config, train, state.vocabulary);
+            nn::check_same(file, reader.info, config, train, state.vocabulary);
             reader.restore(model, &optimizer);
             rng.set_state(reader.info.rng_state, file.string());
             state = reader.info;

@@ -1,8 +1,7 @@
 // 06-gpt: the run's tooling beside the concept (08-data-parallel includes it
 // too): the options of a run that are not settings of the model or of
 // training (the data, sampling, outputs, checkpoints, threads), the lecture
-// preset, the text to train on, the check that a resumed run uses the
-// settings it was trained with, and the sample after training.
+// preset, the text to train on, and the sample after training.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -116,15 +115,6 @@ inline void print_data(const nn::TextData& data, const RunOptions& run) {
     else
         fmt::print("  train: the {} tokens of {}, val: the {} of {}\n\n", data.train.size(), run.text_path,
                    data.val.size(), run.val_text_path);
-}
-
-// A resumed run must use the settings the checkpoint was trained with.
-template <typename CheckpointT, typename TrainT>  // 06's Checkpoint and TrainConfig, or 08's (with --grad-accum)
-void check_same(const std::filesystem::path& file, const CheckpointT& k, const Config& c, const TrainT& t,
-                const std::string& vocabulary) {
-    std::string diff = nn::settings_diff(k.config, k.train, c, t);
-    if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
-    if (!diff.empty()) nn::fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
 }
 
 // What the trained model writes: --max-new-tokens characters after `context`,

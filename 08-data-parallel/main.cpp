@@ -12,7 +12,7 @@
 // the weights stay identical on every rank. The loss estimates are split the
 // same way. Only rank 0 prints and saves checkpoints.
 //
-// The model, the recipe, checkpoints, --resume and `sample` are 06's, and so
+// The model, the recipe, checkpoints, --resume, `sample` and `eval` are 06's, and so
 // are the run's options, checks and printouts (06-gpt/run.hpp, shapes.hpp).
 #include <fmt/core.h>
 
@@ -32,6 +32,7 @@
 #include "08-data-parallel/gradients.hpp"
 #include "08-data-parallel/model.hpp"
 #include "08-data-parallel/train.hpp"
+#include "common/eval_command.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/progress.hpp"
@@ -41,13 +42,13 @@
 namespace {
 namespace fs = std::filesystem;
 
-// A resumed run must use the settings the checkpoint was trained with (06's
-// check_same); but for --grad-accum, which, like the number of ranks, only
+// A resumed run must use the settings the checkpoint was trained with
+// (nn::check_same); but for --grad-accum, which, like the number of ranks, only
 // says how the same global batch is split.
 void check_same_but_split(const fs::path& file, Checkpoint saved, const Config& c, const DataParallelTrainConfig& t,
                           const std::string& vocabulary) {
     saved.train.grad_accum = t.grad_accum;
-    check_same(file, saved, c, t, vocabulary);
+    nn::check_same(file, saved, c, t, vocabulary);
 }
 
 // 06's estimate_loss, with every batch split as the training batches are:
@@ -204,7 +205,7 @@ int main(int argc, char** argv) {
     CLI::App app{"08-data-parallel: 06's GPT trained by N processes at once (mpirun -np N), each on its "
                  "slice of the batch, their gradients summed by an MPI all-reduce; --grad-accum splits a "
                  "slice further into micro-batches run one after another. `08-data-parallel sample` writes "
-                 "text from a checkpoint.",
+                 "text from a checkpoint, `08-data-parallel eval` measures its loss on a text.",
                  "08-data-parallel"};
     Config config;
     DataParallelTrainConfig train;
@@ -213,11 +214,14 @@ int main(int argc, char** argv) {
     nn::add_settings(app, config, train);
     add_run_options(app, run, {.text = false, .threads_per_rank = true});
     const CLI::App* sample = add_sample_command(app, sample_options);
+    nn::EvalOptions eval_options;
+    const CLI::App* eval = nn::add_eval_command(app, eval_options);
     if (auto status = parse_on_every_rank(app, argc, argv, dist)) return *status;
 
     return guarded_on_every_rank(app, dist, [&] {
         nn::keep_freed_memory();
         if (*sample) return dist.root() ? sample_command<CheckpointReader>(sample_options) : 0;
+        if (*eval) return dist.root() ? nn::eval_command<GPTLanguageModel, CheckpointReader>(eval_options) : 0;
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
         std::optional<Split> split;
         dist.on_every_rank([&] {

@@ -16,11 +16,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <filesystem>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/validators.hpp"
 
 namespace nn {
@@ -98,6 +100,16 @@ std::string settings_diff(const ConfigT& saved_config, const TrainT& saved_train
     for (std::size_t i = 0; i < flags.size(); ++i)
         if (saved[i] != now[i]) diff += fmt::format("{}{} {} (this run: {})", diff.empty() ? "" : ", ", flags[i], saved[i], now[i]);
     return diff;
+}
+
+// The resume check: a resumed run must use the settings (and the vocabulary)
+// its checkpoint was trained with; InputError naming each one that differs.
+template <typename CheckpointT, typename ConfigT, typename TrainT>  // k: a checkpoint's config, train, vocabulary
+void check_same(const std::filesystem::path& file, const CheckpointT& k, const ConfigT& c, const TrainT& t,
+                const std::string& vocabulary) {
+    std::string diff = nn::settings_diff(k.config, k.train, c, t);
+    if (k.vocabulary != vocabulary) diff += std::string(diff.empty() ? "" : ", ") + "a different vocabulary (another text?)";
+    if (!diff.empty()) fail("{} was trained with other settings; resume with the same ones: {}", file.string(), diff);
 }
 
 }  // namespace nn

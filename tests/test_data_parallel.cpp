@@ -140,15 +140,33 @@ TEST_CASE("08-data-parallel: every rank ends with the same weights, bit for bit"
     CHECK(count(two.output, "step 100:") == 1);  // only rank 0 prints
 }
 
-TEST_CASE("08-data-parallel with dropout 0 on one rank prints 06's losses exactly", "[08-data-parallel][run]") {
-    const test::RunResult gpt = test::run_lesson("06-gpt", small("", 8, 40));
-    const test::RunResult dp = run_mpi(1, small("", 8, 40));
+TEST_CASE("08-data-parallel with dropout 0 on one rank prints 06's losses exactly, and its eval 06's",
+          "[08-data-parallel][run]") {
+    test::ScratchDir dir;
+    const std::string out06 = (dir / "06").string(), out08 = (dir / "08").string();
+    const test::RunResult gpt = test::run_lesson("06-gpt", small("--out " + out06, 8, 40));
+    const test::RunResult dp = run_mpi(1, small("--out " + out08, 8, 40));
     INFO(gpt.output << dp.output);
     REQUIRE(gpt.status == 0);
     REQUIRE(dp.status == 0);
     const auto a = loss_lines(gpt.output), b = loss_lines(dp.output);
     REQUIRE(a.size() == 3);
     check_same_losses(a, b, 0.0);
+    // The same weights in two checkpoint formats: `eval` (common/eval_command.hpp)
+    // reads each with its lesson's reader and gives the same mean cross-entropy.
+    const std::string text = (dir / "text.txt").string();
+    std::ofstream(text) << "First Citizen:\nBefore we proceed any further, hear me speak.\n";
+    const test::RunResult e06 = test::run_lesson("06-gpt", "eval --threads 1 --checkpoint " + out06 + " --text " + text);
+    const test::RunResult e08 = test::run_lesson(kLesson, "eval --threads 1 --checkpoint " + out08 + " --text " + text);
+    INFO(e06.output << e08.output);
+    REQUIRE(e06.status == 0);
+    REQUIRE(e08.status == 0);
+    const auto mean = [](const std::string& output) {
+        const auto at = output.find("mean cross-entropy ");
+        return at == std::string::npos ? std::string() : output.substr(at, output.find(' ', at + 19) - at);
+    };
+    CHECK_FALSE(mean(e06.output).empty());
+    CHECK(mean(e06.output) == mean(e08.output));
 }
 
 TEST_CASE("08-data-parallel: a killed rank stops the run, leaves complete checkpoints, which resume on 1 rank",

@@ -1,6 +1,7 @@
-// 06-gpt: the `eval` command, the mean cross-entropy of a saved model over a
-// text, and the gradients of one batch for bench/gpt-parity (tooling beside
-// the concept).
+// The `eval` command of a language-model lesson with checkpoints (06-gpt,
+// 08-data-parallel): the mean cross-entropy of a saved model over a text, to
+// compare it with another implementation, and the gradients of one batch for
+// bench/gpt-parity. A template over the lesson's model and checkpoint reader.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -13,16 +14,17 @@
 #include <string>
 #include <vector>
 
-#include "06-gpt/checkpoint.hpp"
-#include "06-gpt/model.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
+#include "common/error.hpp"
 #include "common/fileio.hpp"
 #include "common/progress.hpp"
 #include "common/random.hpp"
 #include "common/runtime.hpp"
 #include "common/text.hpp"
 #include "common/validators.hpp"
+
+namespace nn {
 
 struct EvalOptions {
     std::string checkpoint, text, data_dir, grad_out;
@@ -44,16 +46,17 @@ inline CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
     return eval;
 }
 
-// 06-gpt eval: the mean cross-entropy of a saved model over a text. The text
+// `eval`: the mean cross-entropy of a saved model over a text. The text
 // is cut into consecutive windows of block_size characters (the last one may
 // be shorter); each window predicts its next characters from those before it
 // in the window, so every character but the first is predicted exactly once.
-inline int eval_command(const EvalOptions& o) {
+template <typename Model, typename Reader>
+int eval_command(const EvalOptions& o) {
     namespace fs = std::filesystem;
     nn::set_threads(o.threads == 0 ? nn::idle_cores() : o.threads);
-    const fs::path file = checkpoint_file(o.checkpoint, "best.ckpt");
-    CheckpointReader reader(file);
-    const Checkpoint& k = reader.info;
+    const fs::path file = nn::checkpoint_file(o.checkpoint, "best.ckpt");
+    Reader reader(file);
+    const auto& k = reader.info;
     const nn::Vocabulary vocab(nn::decode_utf8(k.vocabulary));
     std::vector<int> tokens;
     std::string what;
@@ -67,7 +70,7 @@ inline int eval_command(const EvalOptions& o) {
     }
     if (tokens.size() < 2) nn::fail("{} has {} characters: at least 2 are needed to predict one", what, tokens.size());
     nn::Rng init(0);
-    GPTLanguageModel model(k.config, init);
+    Model model(k.config, init);
     reader.restore(model, nullptr);
     model.train(false);
 
@@ -110,3 +113,5 @@ inline int eval_command(const EvalOptions& o) {
     fmt::print("mean cross-entropy {:.6f} (perplexity {:.4f}) in {:.2f} s\n", mean, std::exp(mean), clock.seconds());
     return 0;
 }
+
+}  // namespace nn
