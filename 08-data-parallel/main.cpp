@@ -12,8 +12,9 @@
 // the weights stay identical on every rank. The loss estimates are split the
 // same way. Only rank 0 prints and saves checkpoints.
 //
-// The model, the recipe, checkpoints, --resume, `sample` and `eval` are 06's, and so
-// are the run's options, checks and printouts (06-gpt/run.hpp, shapes.hpp).
+// The model, the recipe, checkpoints, --resume and `sample` are 06's, and so
+// are the run's options, checks and printouts (06-gpt/run.hpp, shapes.hpp);
+// `eval` and the resume check are common/'s, shared with 06.
 #include <fmt/core.h>
 
 #include <algorithm>
