@@ -13,6 +13,7 @@
 
 #include "07-encoder-decoder/data.hpp"
 #include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/train.hpp"  // names_of, for setting_text
 #include "common/plot.hpp"
 #include "common/random.hpp"
 #include "common/settings.hpp"
@@ -40,7 +41,7 @@ inline void plot_positions(const Transformer& model, const std::string& path) {
     const nn::Matrix pe = c.position == Position::sinusoidal ? PositionalEncoding(c, unused).table.value
                                                              : model.positions.table.value;
     nn::write_signed_heatmap(path, fmt::format("{} positional encoding: position (down) x dimension (across), "
-                                               "-1 blue .. +1 red", setting_text(c.position)),
+                                               "-1 blue .. +1 red", nn::setting_text(c.position)),
                              pe, "dimension", "position");
     fmt::print("wrote the positional encoding ({} positions x {} dimensions) to {}\n", pe.rows(), pe.cols(), path);
 }

@@ -14,14 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "07-encoder-decoder/checkpoint.hpp"  // parameter_count
 #include "07-encoder-decoder/data.hpp"
 #include "07-encoder-decoder/dates.hpp"
 #include "07-encoder-decoder/digits.hpp"
 #include "07-encoder-decoder/extrapolation.hpp"
 #include "07-encoder-decoder/lines.hpp"
 #include "07-encoder-decoder/model.hpp"
+#include "07-encoder-decoder/probe.hpp"
 #include "07-encoder-decoder/pronouns.hpp"
-#include "07-encoder-decoder/train.hpp"
 #include "common/cli.hpp"
 #include "common/error.hpp"
 #include "common/limits.hpp"
