@@ -5,9 +5,11 @@
 // their outputs) both use it, and 07 and 08 take it from here unchanged.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "common/random.hpp"
@@ -81,15 +83,21 @@ struct DropMask {
 // A new (rows, cols) dropout mask, drawn from rng column by column: one
 // uniform draw u per value, kept when u is not below p (so with probability
 // 1 - p), and the kept values scaled by keep = 1 / (1 - p) when the mask is
-// applied (inverted dropout: the mean of each value is unchanged).
+// applied (inverted dropout: the mean of each value is unchanged). The draws
+// come 64 at a time, one word of bits: rng.fill_uniform gives the same
+// numbers as 64 calls of rng.uniform(), several times faster.
 // Exercise: dropout_mask
 inline void draw_dropout_mask(DropMask& mask, Eigen::Index rows, Eigen::Index cols, float p, nn::Rng& rng) {
     mask.resize(rows, cols);
     mask.keep = 1.0f / (1.0f - p);
     const auto n = static_cast<std::size_t>(rows * cols);
-    for (std::size_t k = 0; k < n; ++k) {  // bit k = entry (k % rows, k / rows); no branch: the draws are random
-        const std::uint64_t kept = !(rng.uniform() < p);
-        mask.bits[k >> 6] |= kept << (k & 63);
+    std::array<float, 64> u;
+    for (std::size_t k0 = 0; k0 < n; k0 += 64) {  // bit k = entry (k % rows, k / rows)
+        const std::size_t m = std::min<std::size_t>(64, n - k0);
+        rng.fill_uniform(std::span(u).first(m));
+        std::uint64_t word = 0;
+        for (std::size_t c = 0; c < m; ++c) word |= std::uint64_t{!(u[c] < p)} << c;  // no branch: the draws are random
+        mask.bits[k0 >> 6] = word;
     }
 }
 

@@ -57,10 +57,11 @@ struct DataParallelGPT : GPTLanguageModel {
         if (dropout_rngs.empty()) throw std::logic_error("a dropout mask before seed_dropout");
         const Eigen::Index rows = mask.rows, cols = mask.cols;
         const Eigen::Index per_sequence = rows / static_cast<Eigen::Index>(dropout_rngs.size());
+        std::vector<float> u(static_cast<std::size_t>(cols));  // row r's draws: as many calls of uniform()
         for (Eigen::Index r = 0; r < rows; ++r) {
-            nn::Rng& rng = dropout_rngs[static_cast<std::size_t>(r / per_sequence)];
+            dropout_rngs[static_cast<std::size_t>(r / per_sequence)].fill_uniform(u);
             for (Eigen::Index j = 0; j < cols; ++j) {  // no branch: the draws are random
-                const std::uint64_t kept = !(rng.uniform() < p);
+                const std::uint64_t kept = !(u[static_cast<std::size_t>(j)] < p);
                 const auto k = static_cast<std::size_t>(j * rows + r);
                 mask.bits[k >> 6] |= kept << (k & 63);
             }
