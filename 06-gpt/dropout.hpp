@@ -14,6 +14,7 @@
 
 #include "common/random.hpp"
 #include "common/tensor.hpp"
+#include "common/threads.hpp"
 
 // A dropout mask, one bit per entry of a (rows, cols) matrix (for attention,
 // the (B*nh*T, T) weights): 1 keeps the value (scaled by keep = 1 / (1 - p)),
@@ -105,7 +106,7 @@ inline void draw_dropout_mask(DropMask& mask, Eigen::Index rows, Eigen::Index co
 // mask as the forward, dy * keep where the value was kept, 0 where dropped.
 // Exercise: dropout_backward
 inline void dropout_backward(const nn::Matrix& dy, const DropMask& mask, nn::Matrix& dx) {
-    dx = dy;
+    nn::by_rows(dx) = dy;  // a copy, the threads sharing its rows
     mask.apply(dx, 0);
 }
 

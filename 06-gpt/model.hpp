@@ -28,6 +28,7 @@
 #include "common/error.hpp"
 #include "common/layers.hpp"
 #include "common/text.hpp"
+#include "common/threads.hpp"
 
 enum class Init { gpt2, pytorch };  // GPT-2's initial weights, or PyTorch's defaults (the lecture's)
 inline constexpr std::array<const char*, 2> kInitNames{"gpt2", "pytorch"};
@@ -152,10 +153,10 @@ struct Block {
     // x (B*T, C) -> y (B*T, C)
     const nn::Matrix& forward(const nn::Matrix& x, int B, int T) {
         const nn::Matrix& a = sa.forward(ln1.forward(x), B, T);
-        if (residual) x1 = x + a;  // x1 = x + sa(ln1(x))
+        if (residual) nn::by_rows(x1) = x + a;  // x1 = x + sa(ln1(x)), the threads sharing its rows
         else x1 = a;
         const nn::Matrix& f = ffwd.forward(ln2.forward(x1));
-        if (residual) y = x1 + f;  // y = x1 + ffwd(ln2(x1))
+        if (residual) nn::by_rows(y) = x1 + f;  // y = x1 + ffwd(ln2(x1))
         else y = f;
         free_after_forward(*this);  // memory.hpp
         return y;
@@ -165,10 +166,10 @@ struct Block {
     // Exercise: block_backward
     const nn::Matrix& backward(const nn::Matrix& dy) {
         dx1 = ln2.backward(ffwd.backward(dy));
-        if (residual) dx1 += dy;
+        if (residual) nn::by_rows(dx1) += dy;
         free_feed_forward_gradients(*this);  // memory.hpp
         dx = ln1.backward(sa.backward(dx1));
-        if (residual) dx += dx1;
+        if (residual) nn::by_rows(dx) += dx1;
         free_attention_gradients(*this);  // memory.hpp
         return dx;
     }

@@ -57,6 +57,38 @@ void product_rows(const A& a, const B& b, Matrix& out, const Matrix* bias = null
     }
 }
 
+// by_rows(out) = e and by_rows(out) += e: out (=, +=) an Eigen expression of
+// whole matrices (x + a, say), the threads sharing its rows. A residual add
+// is a pass over memory (at the lecture's size 25 MB read twice and written
+// once) that one thread would do while the other waits. Each value is what
+// Eigen computes for it alone, whatever the thread count.
+class ByRows {
+public:
+    explicit ByRows(Matrix& out) : out_(out) {}
+    template <typename E>
+    void operator=(const Eigen::MatrixBase<E>& e) {
+        out_.resize(e.rows(), e.cols());
+        share([&](Eigen::Index r0, Eigen::Index n) { out_.middleRows(r0, n) = e.middleRows(r0, n); });
+    }
+    template <typename E>
+    void operator+=(const Eigen::MatrixBase<E>& e) {
+        assert(e.rows() == out_.rows() && e.cols() == out_.cols());
+        share([&](Eigen::Index r0, Eigen::Index n) { out_.middleRows(r0, n) += e.middleRows(r0, n); });
+    }
+
+private:
+    template <typename F>
+    void share(F f) {
+#pragma omp parallel if (out_.size() >= kParallelGrain)
+        {
+            const auto [r0, r1] = thread_rows(out_.rows());
+            f(r0, r1 - r0);
+        }
+    }
+    Matrix& out_;
+};
+inline ByRows by_rows(Matrix& out) { return ByRows(out); }
+
 // Whether a product of these sizes is worth a parallel region.
 inline bool parallel_product(Eigen::Index rows, Eigen::Index inner, Eigen::Index cols) {
     return static_cast<long>(rows) * inner * cols >= 64 * kParallelGrain;
