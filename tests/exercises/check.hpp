@@ -113,18 +113,25 @@ void shape(const std::string& what, const Eigen::DenseBase<Derived>& got, Eigen:
     SUCCEED(what << " has its shape");
 }
 
-// `got` equals `expected` element by element, within atol + rtol |expected|;
-// or the exercise stops at the first element that differs, with the largest
-// difference over the whole tensor.
+// `got` equals `expected` element by element, within
+// atol + rtol (|expected| + |expected|max / 10); or the exercise stops at the
+// first element that differs, with the largest difference over the whole
+// tensor. The rounding of a sum is relative to its terms, not to its result:
+// an element that cancels to near zero keeps the rounding of the tensor's
+// large values, and that rounding moves with the compiler's choices (fused
+// multiply-adds or not, -O0 or -O3), hence the tensor's largest value
+// (|expected|max) in every element's tolerance. A wrong formula is off by far
+// more; with rtol 0 the values must be equal.
 inline void close(const std::string& what, const nn::Matrix& got, const nn::Matrix& expected, double rtol = 1e-4,
                   double atol = 1e-6) {
     shape(what, got, expected.rows(), expected.cols());
     Eigen::Index first = -1, worst = 0;
     double largest = -1;
+    const double scale = expected.size() > 0 ? expected.cwiseAbs().maxCoeff() / 10.0 : 0.0;
     for (Eigen::Index i = 0; i < got.size(); ++i) {
         const double e = expected.data()[i], g = got.data()[i];
         const double diff = std::isfinite(g) ? std::abs(g - e) : INFINITY;
-        if (first < 0 && !(diff <= atol + rtol * std::abs(e))) first = i;
+        if (first < 0 && !(diff <= atol + rtol * (std::abs(e) + scale))) first = i;
         if (diff > largest) largest = diff, worst = i;
     }
     if (first < 0) {
