@@ -21,7 +21,7 @@
 
 namespace nn {
 
-// std::mt19937_64, draw for draw (tests/test_common.cpp checks it against the
+// std::mt19937_64, draw for draw (tests/test_random.cpp checks it against the
 // standard library's), with one difference: every 312 draws it tempers the
 // whole new block of state at once, in loops the compiler turns into vector
 // instructions, where std tempers one draw per call. Dropout draws one number
