@@ -2,9 +2,13 @@
 // its cores can do at all, from a loop of nothing else (no memory, no
 // packing), for bench/gpt-vs-torch to set beside Eigen's matrix-product peak.
 //
-// Each thread keeps 16 independent accumulators of 64 bytes (one AVX-512
-// register each, two AVX2 ones), so that the fused multiply-add units never
-// wait for a previous result: a * b + c on every one, many times over.
+// Each thread keeps independent accumulators, each one vector register, so
+// that the fused multiply-add units never wait for a previous result: a * b + c
+// on every one, many times over. With AVX-512, 16 of the 32 registers of 64
+// bytes; otherwise 12 of the 16 AVX2 registers of 32 bytes (two units of 4 to
+// 5 cycles' latency need 8 to 10 chains). Vectors wider than the registers
+// would not fit: 16 of 64 bytes on AVX2 are 32 registers' worth, spilled to
+// memory on every step, and measured 15 times below the cores' limit.
 //
 // Built and run by bench/gpt-vs-torch:
 //   g++ -O3 -march=native -fopenmp bench/fma_peak.cpp
@@ -15,8 +19,13 @@
 #include <cstdio>
 #include <cstdlib>
 
-typedef float Vec __attribute__((vector_size(64)));  // 16 floats
+#if defined(__AVX512F__)
+typedef float Vec __attribute__((vector_size(64)));  // 16 floats: one AVX-512 register
 constexpr int kLanes = 16, kChains = 16;
+#else
+typedef float Vec __attribute__((vector_size(32)));  // 8 floats: one AVX2 register
+constexpr int kLanes = 8, kChains = 12;
+#endif
 
 int main(int argc, char** argv) {
     const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
