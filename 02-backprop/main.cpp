@@ -220,6 +220,11 @@ int main(int argc, char** argv) {
     if (auto status = nn::parse(app, argc, argv)) return *status;
 
     return nn::guarded(app, [&] {
+        // One thread: a mini-batch's products are too small to share (waking a
+        // second thread costs more than it saves), and the evaluation's, shared,
+        // gain 3% of a quiet run but lose 11-17% beside a busy program
+        // (bench/threads).
+        Eigen::setNbThreads(1);
         const std::vector<int> sizes = nn::split_counts(o.sizes_text);
         check_sizes(sizes, o.mini_batch_size);
         if (o.eta * o.lmbda >= static_cast<float>(o.train_size))

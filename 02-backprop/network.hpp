@@ -123,10 +123,6 @@ public:
         std::vector<Eigen::Index> order(n);
         for (Eigen::Index i = 0; i < n; ++i) order[i] = i;
         nn::Matrix x, y;  // one mini-batch: (m, 784) images and (m, 10) one-hot labels
-        // A mini-batch's products are too small to share between threads:
-        // waking a second thread costs more than it saves.
-        const int threads = Eigen::nbThreads();
-        Eigen::setNbThreads(1);
         for (int epoch = 0; epoch < epochs; ++epoch) {
             rng.shuffle(order);
             for (Eigen::Index k = 0; k < n; k += mini_batch_size) {
@@ -139,11 +135,8 @@ public:
                 }
                 update_mini_batch(x, y, eta, lmbda, n, form);
             }
-            Eigen::setNbThreads(threads);
             after_epoch(epoch);
-            Eigen::setNbThreads(1);
         }
-        Eigen::setNbThreads(threads);
     }
 
     // One step of gradient descent on the mini-batch (x, y), x: (m, 784),
