@@ -95,13 +95,29 @@ TEST_CASE("read_idx refuses bad files with a message naming the file and fault",
                             Contains("flipped.gz: corrupt gzip data (incorrect data check)") && !Contains("<fd:"));
     }
     SECTION("gzip file without its trailer (the CRC and length that prove it whole)") {
-        write_gz(dir / "cut.gz", idx_bytes({10, 28, 28}, 10 * 28 * 28));
-        const std::string gz = nn::read_file(dir / "cut.gz");
-        for (std::size_t cut : {1, 5, 8}) {
-            write(dir / "cut.gz", gz.substr(0, gz.size() - cut));
-            REQUIRE_THROWS_WITH(nn::read_idx(dir / "cut.gz"),
-                                Contains("cut.gz: truncated gzip file (unexpected end of file)"));
+        // zlib's gzread, which the reader once used, noticed the 10 images'
+        // cut but not the 100's: its last read there used up the input exactly.
+        for (std::uint32_t images : {10u, 100u}) {
+            write_gz(dir / "cut.gz", idx_bytes({images, 28, 28}, images * 28 * 28));
+            const std::string gz = nn::read_file(dir / "cut.gz");
+            for (std::size_t cut : {1, 5, 8}) {
+                INFO(images << " images, the last " << cut << " bytes cut");
+                write(dir / "cut.gz", gz.substr(0, gz.size() - cut));
+                REQUIRE_THROWS_WITH(nn::read_idx(dir / "cut.gz"),
+                                    Contains("cut.gz: truncated gzip file (unexpected end of file)"));
+            }
         }
+    }
+    SECTION("gzip members one after another are one file; other bytes after the gzip data are refused") {
+        const std::string bytes = idx_bytes({100}, 100);
+        write_gz(dir / "a.gz", bytes.substr(0, 40));
+        write_gz(dir / "b.gz", bytes.substr(40));
+        write(dir / "two.gz", nn::read_file(dir / "a.gz") + nn::read_file(dir / "b.gz"));
+        const nn::IdxArray a = nn::read_idx(dir / "two.gz");
+        REQUIRE(a.data.size() == 100);
+        CHECK(a.data[99] == 99);
+        write(dir / "tail.gz", nn::read_file(dir / "two.gz") + "junk");
+        REQUIRE_THROWS_WITH(nn::read_idx(dir / "tail.gz"), Contains("tail.gz: bytes after the end of its gzip data"));
     }
     SECTION("empty file") {
         write(path, "");
