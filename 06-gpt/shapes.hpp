@@ -150,6 +150,6 @@ inline void print_shapes(GPTLanguageModel& model, const nn::TextData& data, cons
     fmt::print("  {:<44} {}  (V, C): {}\n", "d token_embedding_table", nn::shape(model.token_embedding_table.weight.grad),
                c.tie ? "from the tied lm head and from the lookup" : "from the lookup");
     fmt::print("  {:<44} {}  (T, C)\n", "d position_embedding_table", nn::shape(model.position_embedding_table.weight.grad));
-    fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
+    fmt::print("  {} trained parameters, {} thread{}\n\n", n_params, threads, threads == 1 ? "" : "s");
     print_scale(b0.sa.c_attn.y, c, B, train.seed);
 }

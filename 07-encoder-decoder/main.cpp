@@ -86,7 +86,7 @@ void print_shapes(Transformer& model, const PairData& data, const TrainConfig& t
     fmt::print("  {:<46} ()  = {:.4f} over {} target words (a uniform guess gives about ln {} = {:.4f})\n",
                "loss = smoothed_cross_entropy(logits, tgt_out)", loss0, model.criterion.count, c.tgt_vocab_size,
                std::log(static_cast<double>(c.tgt_vocab_size)));
-    fmt::print("  {} trained parameters, {} threads\n\n", n_params, threads);
+    fmt::print("  {} trained parameters, {} thread{}\n\n", n_params, threads, threads == 1 ? "" : "s");
 }
 
 // The mean loss over eval_iters batches of a split, the same batches every time.
