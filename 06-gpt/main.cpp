@@ -147,14 +147,14 @@ int main(int argc, char** argv) {
         config.validate();
         train.validate();
         if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
-        if (run.threads == 0) run.threads = nn::idle_cores();
-        nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits.
         const nn::TextData data = load_training_text(run);
         nn::check_context(data, config.block_size);
         config.vocab_size = data.vocab.size();
         check_fits(config, train.batch_size);
+        if (run.threads == 0) run.threads = nn::auto_threads(step_flops(config, train.batch_size));
+        nn::set_threads(run.threads);
         const std::vector<int> context = data.vocab.prompt(run.prompt);
         print_data(data, run);
 

@@ -58,7 +58,7 @@ inline void add_run_options(CLI::App& app, RunOptions& o, RunFlags flags = {}) {
             ->check(nn::Count(1, 256))->capture_default_str();
     } else {
         app.add_option("--threads", o.threads, "OpenMP threads (0: one per core left idle by other programs, "
-                       "measured at the start)")->check(nn::Count(0, 256))->capture_default_str();
+                       "measured at the start; every core for a step as large as the lecture preset's)")->check(nn::Count(0, 256))->capture_default_str();
     }
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
     app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");

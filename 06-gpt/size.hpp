@@ -17,6 +17,15 @@ inline double parameter_count(const Config& c) {
     return V * C + T * C + c.n_layer * block + ln + (c.tie ? 0 : V * C);
 }
 
+// The floating-point operations of one training step's matrix products, for
+// the automatic thread count (nn::auto_threads): 6 per weight per position
+// (2 forward, 4 backward), and attention's q k^T and (weights) v, 4 T^2 C a
+// sequence forward and twice that backward, in each block.
+inline double step_flops(const Config& c, int B) {
+    const double BT = double(B) * c.block_size;
+    return 6.0 * parameter_count(c) * BT + 12.0 * c.n_layer * BT * c.block_size * c.n_embd;
+}
+
 // Refuses settings whose model cannot fit in this machine's memory, before
 // anything is allocated: at the least, the parameters with their gradients and
 // AdamW's two moments, and what every block keeps for its backward pass of

@@ -34,11 +34,11 @@ inline void keep_freed_memory() {
 }
 
 // The cores that other programs leave idle now, from /proc/stat sampled over
-// 100 ms; at least 1. The default thread count: the threads of a step meet at
-// many barriers, and one whose core is taken by another program makes the
-// others wait (beside one busy core, bench/gpt-under-load measured 48.9 ms a
-// step with two threads, 33.2 with one). Results are the same for any thread
-// count.
+// 100 ms; at least 1. The default thread count for a small step (auto_threads,
+// below): the threads of a step meet at many barriers, and one whose core is
+// taken by another program makes the others wait (beside one busy core,
+// bench/gpt-under-load measured 48.9 ms a step with two threads, 33.2 with
+// one). Results are the same for any thread count.
 inline int idle_cores() {
     const int cores = omp_get_num_procs();
     auto sample = [](double& idle, double& total) {
@@ -57,6 +57,22 @@ inline int idle_cores() {
     if (!sample(idle1, total1) || total1 <= total0) return cores;
     const double idle_share = (idle1 - idle0) / (total1 - total0);
     return std::clamp(static_cast<int>(std::lround(idle_share * cores)), 1, cores);
+}
+
+// The automatic thread count (--threads 0) for training steps whose matrix
+// products come to `step_flops` floating-point operations: every core from
+// 4e11 up, one per idle core below. In a large step each parallel region is
+// long, and a thread whose core another program shares still adds a share of
+// that core; in a small one it mostly makes the others wait at the next
+// meeting. Beside one busy loop on the 2-core AVX2 machine (2026-12-07,
+// 06-gpt, wall seconds with 1 / 2 threads): 0.9e11 flops a step, 18.6 / 22.4;
+// 2.9e11, 22.4 / 23.1; 5.9e11, 41.8 / 37.9; the lecture preset's 1.2e12,
+// 91.6 / 82.7. 4e11 lies between the largest step where one thread won or
+// tied and the smallest where two won. A core twice as fast halves each
+// region's time and so moves the crossing up.
+inline int auto_threads(double step_flops) {
+    constexpr double kEveryCoreFlops = 4e11;
+    return step_flops >= kEveryCoreFlops ? omp_get_num_procs() : idle_cores();
 }
 
 }  // namespace nn

@@ -13,6 +13,8 @@
 #include "06-gpt/complete.hpp"
 #include "06-gpt/generate.hpp"
 #include "06-gpt/model.hpp"
+#include "06-gpt/size.hpp"
+#include "common/runtime.hpp"
 #include "lm_helpers.hpp"
 
 namespace {
@@ -673,4 +675,20 @@ TEST_CASE("06: parameter_count, which checkpoints check before building a model,
         for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
         CHECK(parameter_count(c) == held);
     }
+}
+
+TEST_CASE("06: --threads 0 takes every core for a step as large as the lecture preset's, one per idle core below",
+          "[06-gpt]") {
+    const Config lecture{.vocab_size = 65, .block_size = 256, .n_embd = 384, .n_head = 6, .n_layer = 6};
+    const Config small{.vocab_size = 65};  // the default model
+    // 6 flops per weight per position, and attention's 12 T^2 C per sequence and block
+    CHECK(step_flops(lecture, 64) == Approx(6.0 * 10770816 * 64 * 256 + 12.0 * 6 * 64 * 256 * 256 * 384));
+    CHECK(step_flops(lecture, 64) > 1.1e12);
+    CHECK(nn::auto_threads(step_flops(lecture, 64)) == omp_get_num_procs());
+    CHECK(nn::auto_threads(step_flops(lecture, 32)) == omp_get_num_procs());
+    CHECK(step_flops(lecture, 16) < 4e11);  // measured a tie beside a busy loop: counts idle cores
+    CHECK(step_flops(small, 12) < 1e10);
+    const int threads = nn::auto_threads(step_flops(small, 12));
+    CHECK(threads >= 1);
+    CHECK(threads <= omp_get_num_procs());
 }
