@@ -70,8 +70,8 @@ inline int idle_cores() {
 // 91.6 / 82.7. 4e11 lies between the largest step where one thread won or
 // tied and the smallest where two won. A core twice as fast halves each
 // region's time and so moves the crossing up.
+inline constexpr double kEveryCoreFlops = 4e11;
 inline int auto_threads(double step_flops) {
-    constexpr double kEveryCoreFlops = 4e11;
     return step_flops >= kEveryCoreFlops ? omp_get_num_procs() : idle_cores();
 }
 
