@@ -75,7 +75,7 @@ public:
 };
 
 // A trained network as 02-backprop saves it, read from the file format both
-// lessons share (common/network_file.hpp; the layout is in 02-backprop/README.md).
+// lessons share (common/network_file.hpp; the layout is in 02-backprop/ENGINEERING.md).
 inline Network load_network(const std::string& path) {
     nn::NetworkFile file = nn::load_network_file(path);
     nn::Rng unused(0);

@@ -294,7 +294,7 @@ private:
 };
 
 // A trained network on disk, in the file format 01-mnist-mlp reads too
-// (common/network_file.hpp; the layout is in README.md).
+// (common/network_file.hpp; the layout is in ENGINEERING.md).
 inline void save_network(const Network& net, const std::string& path) {
     nn::save_network_file(path, net.sizes, net.biases, net.weights);
 }
