@@ -26,6 +26,13 @@ void tiny_batch(nn::Matrix& x, nn::Matrix& y) {
 
 std::string layer(std::size_t l) { return "layer " + std::to_string(l + 2); }
 
+// delta of the book's layer l + 2, and its two other names: the code keeps it
+// in deltas()[l], and the program prints it as delta[l + 1] (README: "Layer numbers")
+std::string delta_of(std::size_t l) {
+    return fmt::format("delta of layer {0}, delta^{0} (deltas()[{1}] in the code, delta[{2}] in the program's printout)",
+                       l + 2, l, l + 1);
+}
+
 }  // namespace
 
 TEST_CASE("sigmoid_prime is a (1 - a), element by element", "[sigmoid_prime]") {
@@ -97,7 +104,7 @@ TEST_CASE("backprop: BP1-BP4 over a mini-batch of 2, as matrices", "[backprop]")
         const Eigen::Index n = net.weights[l].rows();
         check::shape("z of " + layer(l) + " (zs()[" + std::to_string(l) + "]) = a w^T + b, one row per example",
                      net.zs()[l], 2, n);
-        check::shape("delta of " + layer(l) + " (deltas()[" + std::to_string(l) + "]), one row per example",
+        check::shape(delta_of(l) + ", one row per example",
                      net.deltas()[l], 2, n);
         check::shape("BP3: nabla_b of " + layer(l) + ", a row like biases[" + std::to_string(l) + "]",
                      nabla.nabla_b[l], 1, n);
@@ -108,8 +115,8 @@ TEST_CASE("backprop: BP1-BP4 over a mini-batch of 2, as matrices", "[backprop]")
     check::golden("a of layer 2 (activations()[1]) = sigma(z)", net.activations()[1]);
     check::golden("z of layer 3 (zs()[1]) = a^2 w^T + b", net.zs()[1]);
     check::golden("a of layer 3, the output (activations()[2])", net.activations()[2]);
-    check::golden("BP1: delta of layer 3, the output layer (deltas()[1]) = (a - y) * sigma'(z)", net.deltas()[1]);
-    check::golden("BP2: delta of layer 2 (deltas()[0]) = (delta^3 w^3) * sigma'(z^2)", net.deltas()[0]);
+    check::golden("BP1: " + delta_of(1) + " = (a - y) * sigma'(z), the output layer's error", net.deltas()[1]);
+    check::golden("BP2: " + delta_of(0) + " = (delta^3 w^3) * sigma'(z^2)", net.deltas()[0]);
     check::golden("BP3: nabla_b of layer 3 = the sum of delta^3's rows", nabla.nabla_b[1]);
     check::golden("BP4: nabla_w of layer 3 = (delta^3)^T a^2, summed over the batch", nabla.nabla_w[1]);
     check::golden("BP3: nabla_b of layer 2 = the sum of delta^2's rows", nabla.nabla_b[0]);
