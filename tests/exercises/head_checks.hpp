@@ -28,6 +28,15 @@ inline nn::Matrix causal(nn::Matrix z) {
     return z;
 }
 
+// z with -inf wherever the lesson's `mask` hides key j from query i: what
+// softmax must see for the masks other than the causal one (--mask).
+inline nn::Matrix masked_by(nn::Matrix z, Mask mask) {
+    for (Eigen::Index i = 0; i < z.rows(); ++i)
+        for (Eigen::Index j = 0; j < z.cols(); ++j)
+            if (masked(mask, static_cast<int>(i), static_cast<int>(j))) z(i, j) = -std::numeric_limits<float>::infinity();
+    return z;
+}
+
 // The forward of a Head with the causal mask and the dot score, written out
 // here from the layers of common/ so that head_backward is checked on its
 // own: fills what Head::backward reads (the projections' outputs, wei, B, T).
@@ -64,6 +73,14 @@ TEST_CASE("averaging_matrix for T = 5, and wei x against the average computed by
         xbow.row(t) /= static_cast<float>(t + 1);
     }
     check::close("wei x, whose row t must be the mean of x[0..t]", wei * x, xbow);
+    // The other masks of --mask: the lesson passes its own, so a mask written in
+    // as j > i would pass the causal checks above and break --mask.
+    nn::Matrix anticausal = nn::Matrix::Zero(4, 4);
+    for (Eigen::Index i = 0; i < 4; ++i) anticausal.row(i).tail(4 - i).setConstant(1.0f / static_cast<float>(4 - i));
+    check::close("averaging_matrix(4, Mask::anticausal): row t the mean of x[t..T-1], 1/(T-t) where j >= t, else 0",
+                 averaging_matrix(4, Mask::anticausal), anticausal);
+    check::close("averaging_matrix(4, Mask::none): every entry 1/4, nothing masked", averaging_matrix(4, Mask::none),
+                 nn::Matrix::Constant(4, 4, 0.25f));
 }
 
 TEST_CASE("Head forward: B = 2 sequences of T = 3, C = 4 channels, hs = 3, causal mask", "[head_forward]") {
@@ -79,6 +96,20 @@ TEST_CASE("Head forward: B = 2 sequences of T = 3, C = 4 channels, hs = 3, causa
     check::golden("s = q k^T / sqrt(hs) of each sequence, before the mask", head.s);
     check::golden("wei = softmax of each row of s, with -inf where j > i (the future)", head.wei);
     check::golden("out = wei v of each sequence", out);
+    // The same head with the lesson's other masks: the mask is the Head's own,
+    // not always the causal one.
+    for (const Mask mask : {Mask::anticausal, Mask::none}) {
+        head.mask = mask;
+        head.forward(x, 2, 3);
+        const char* which = mask == Mask::anticausal ? "Mask::anticausal, -inf where j < i (the past)"
+                                                     : "Mask::none, nothing masked";
+        for (int b = 0; b < 2; ++b) {
+            nn::Matrix expected = head_checks::masked_by(head.s.middleRows(b * 3, 3), mask);
+            nn::softmax_rows(expected);
+            check::close(fmt::format("wei of sequence {} with {}: softmax of each row of s", b, which),
+                         head.wei.middleRows(b * 3, 3), expected);
+        }
+    }
 }
 
 TEST_CASE("softmax backward of a (4, 4) causal softmax, random upstream gradient", "[softmax_backward]") {
