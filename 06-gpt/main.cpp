@@ -1,6 +1,8 @@
 // 06-gpt: a Transformer, the GPT of the lecture's end, trained on a CPU.
 //
-// Same data, training loop and sampling as 05-multihead. The model becomes a
+// The data and the sampling are 05-multihead's; the training loop gains the
+// recipe's settings, checkpoints and the `sample` command, so this file is
+// mostly new (read it whole, not as a diff against 05). The model becomes a
 // stack of n_layer Blocks, each attention then a feed-forward layer, with
 // residual connections, LayerNorm and dropout, and a final LayerNorm; it is
 // trained with the recipe of the small CPU Shakespeare GPT (warm-up and cosine

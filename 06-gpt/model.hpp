@@ -13,7 +13,7 @@
 // Beside this file: layers.hpp (LayerNorm, GELU, the feed-forward layer) and
 // dropout.hpp, attention.hpp (all heads at once, the fast form of 05's
 // Head), generate.hpp (sampling with a key/value cache), train.hpp (settings
-// and learning-rate schedule), checkpoint.hpp (the file format), runtime.hpp.
+// and learning-rate schedule), checkpoint.hpp (the file format), and common/runtime.hpp.
 #pragma once
 #include <array>
 #include <cmath>

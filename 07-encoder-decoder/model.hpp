@@ -22,7 +22,7 @@
 // decode.hpp (greedy decoding and beam search) and decode_cached.hpp (its
 // key/value cache), train.hpp (settings and the paper's learning-rate
 // schedule), checkpoint.hpp (the file format), data.hpp and dates.hpp (the
-// sentence pairs), runtime.hpp.
+// sentence pairs), and common/runtime.hpp.
 #pragma once
 #include <algorithm>
 #include <array>
