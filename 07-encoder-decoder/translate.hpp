@@ -74,6 +74,9 @@ inline int translate_command(const TranslateOptions& o) {
     if (static_cast<int>(words.size()) > k.config.max_len - 1)
         nn::fail("--text has {} words, more than the {} this model takes (--max-len {})", words.size(),
                  k.config.max_len - 1, k.config.max_len);
+    // The maps' files are checked before the work, as every output is.
+    if (!o.map_path.empty()) nn::check_writable(o.map_path);
+    if (!o.encoder_map_path.empty()) nn::check_writable(o.encoder_map_path);
     const Example source{k.src_vocab.encode(words, "--text"), {}};
     const auto explained = std::find(words.begin(), words.end(), o.explain);  // its first occurrence
     if (!o.explain.empty() && explained == words.end())

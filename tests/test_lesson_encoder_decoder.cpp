@@ -109,6 +109,11 @@ TEST_CASE("07-encoder-decoder translate: one line from a checkpoint, a map, and 
     refuses("--text '   '", "--text is empty");
     refuses("--text 'march march march march march march march march march march march march march march march march'",
             "--text has 16 words, more than the 15 this model takes (--max-len 16)");
+    // A map that cannot be written is refused before the translation, not after it.
+    refuses("--text 'may first nineteen ten' --cross-attention-map /no/such/dir/map.png",
+            "cannot write /no/such/dir/map.png");
+    refuses("--text 'may first nineteen ten' --encoder-attention-map /no/such/dir/enc.png",
+            "cannot write /no/such/dir/enc.png");
     const test::RunResult missing = test::run_lesson(kLesson, "translate --checkpoint /no/such/dir --text 'may first nineteen ten'");
     CHECK(missing.status == 2);
     CHECK_THAT(missing.output, Contains("no checkpoint at /no/such/dir"));
