@@ -1,11 +1,16 @@
 // 04-self-attention: the Head's backward for every mask and score, the whole
 // model's backward for every experiment, what the masks let a position see,
-// the scores' formulas, and runs of the lesson (the experiments, --show-trick).
+// the scores' formulas, runs of the lesson (the experiments, --show-trick), and
+// the memory a run needs, counted before anything is allocated.
 #include <catch2/catch.hpp>
+
+#include <fmt/core.h>
 
 #include <algorithm>
 
 #include "04-self-attention/model.hpp"
+#include "04-self-attention/size.hpp"
+#include "common/limits.hpp"
 #include "lm_helpers.hpp"
 
 namespace {
@@ -438,9 +443,66 @@ TEST_CASE("04: --help lists every flag with its default", "[04-self-attention][r
                       "--map-text", "To be or", "--show-trick", "--loss-per-position"});
 }
 
-TEST_CASE("04: attention that cannot fit is refused up front", "[04-self-attention][run]") {
-    test::check_refuses_what_cannot_fit("04-self-attention", "--data " + test::shakespeare_dir() + " --batch-size 4096 --block-size 8192",
-                                        "attention over B = 4096 sequences of T = 8192");
+TEST_CASE("04: parameter_count counts what parameters() holds", "[04-self-attention]") {
+    for (const Config& c : {Config{}, Config{.vocab_size = 7, .block_size = 5, .n_embd = 6},
+                            Config{.vocab_size = 11, .block_size = 4, .n_embd = 8, .position = Position::sinusoidal}}) {
+        nn::Rng rng(36);
+        BigramLanguageModel model(c, rng);
+        double held = 0;
+        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
+        CHECK(parameter_count(c) == held);
+    }
+}
+
+TEST_CASE("04: activation_floats counts the matrices the model keeps after a forward and backward pass",
+          "[04-self-attention]") {
+    const int B = 3;
+    const Config c{.vocab_size = 7, .block_size = 5, .n_embd = 6};
+    nn::Rng rng(37);
+    BigramLanguageModel model(c, rng);
+    model.loss(test::random_batch(B, c.block_size, c.vocab_size, rng));
+    model.backward();
+    auto n = [](const nn::Matrix& m) { return static_cast<double>(m.size()); };
+    const Head& h = model.sa_head;
+    const double held = n(model.token_embedding_table.y) + n(model.position_embedding_table.y) + n(model.x) +
+                        n(h.key.y) + n(h.query.y) + n(h.value.y) + n(h.out) + n(h.dq) + n(h.dk) + n(h.dv) + n(h.s) +
+                        n(h.wei) + n(h.dwei) + n(h.dx) + n(h.key.dx) + n(h.query.dx) + n(h.value.dx) +
+                        n(model.lm_head.y) + n(model.lm_head.dx) + n(model.criterion.probs) +
+                        n(model.criterion.dlogits);
+    CHECK(activation_floats(c, B) == held);
+}
+
+TEST_CASE("04: training_bytes of the default run, by hand", "[04-self-attention]") {
+    // V = 65, T = 8, C = 32, B = 32: 7553 parameters (65*32 + 8*32 + 3*32^2 + 32*65 + 65), 4 floats
+    // each; for each of the 256 positions 15C + 3T + 3V = 480 + 24 + 195 activations, and main's 4C
+    // copies and 6 integers: 4 bytes * (30212 + 256 * 699 + 256 * 134).
+    CHECK(parameter_count(Config{.vocab_size = 65}) == 7553);
+    CHECK(training_bytes(Config{.vocab_size = 65}, 32) == 4.0 * (30212 + 256 * 699 + 256 * 134));
+    // A sinusoidal table is not trained: its value and gradient, but no moments.
+    CHECK(training_bytes(Config{.vocab_size = 65, .position = Position::sinusoidal}, 32) ==
+          training_bytes(Config{.vocab_size = 65}, 32) - 4.0 * 2 * 8 * 32);
+}
+
+TEST_CASE("04: a model that cannot fit is refused before it is built, with the bytes it needs", "[04-self-attention][run]") {
+    const std::string data = "--data " + test::shakespeare_dir();
+    // C = 16384: 8.1e8 parameters (12.9 GB with their gradients and moments) and, over B*T = 32768
+    // positions, (B*T, C) matrices of 2.1 GB each, where the attention weights are 1 MB.
+    const Config big{.vocab_size = 65, .block_size = 8, .n_embd = 16384};
+    const double bytes = training_bytes(big, 4096);
+    CHECK(bytes == Approx(5.375e10).epsilon(1e-3));
+    if (bytes > static_cast<double>(nn::physical_memory())) {
+        const std::string args = data + " --n-embd 16384 --batch-size 4096 --max-iters 1";
+        const test::RunResult r =
+            test::run_command(test::memory_capped(std::string(NN2GPT_BIN_DIR) + "/04-self-attention " + args));
+        CHECK(r.status == 2);
+        CHECK(r.output == fmt::format("04-self-attention: error: a model of {:.0f} parameters trained on batches of "
+                                      "4096 x 8 characters would need {:.1f} GB ({:.0f} bytes), more than this "
+                                      "machine's {:.1f} GB of memory\n",
+                                      parameter_count(big), bytes / 1e9, bytes, nn::physical_memory() / 1e9));
+    }
+    // 3.4 TB, more than any machine: the attention weights of B = 4096 sequences of T = 8192.
+    test::check_refuses_what_cannot_fit("04-self-attention", data + " --batch-size 4096 --block-size 8192",
+                                        "a model of 269441 parameters trained on batches of 4096 x 8192 characters");
 }
 
 TEST_CASE("04: bad input is one line and exit status 2", "[04-self-attention][run]") {
