@@ -1,6 +1,8 @@
 // 05-multihead: several heads of attention side by side, and a feed-forward layer.
 //
-// Same data, training loop, sampling and experiment flags as 04-self-attention.
+// Same data, training loop, sampling and experiment flags as 04-self-attention,
+// less 04's two side experiments on a single head's positions (--direction,
+// --plot-positions).
 // The model changes: the single head of 32 channels becomes MultiHeadAttention,
 // 4 heads of 8 channels each whose outputs are concatenated and projected, and
 // a FeedForward layer (linear, ReLU) follows it. --attention-map now draws
@@ -16,9 +18,9 @@
 #include <vector>
 
 #include "05-multihead/model.hpp"
+#include "05-multihead/size.hpp"
 #include "common/cli.hpp"
 #include "common/fileio.hpp"
-#include "common/limits.hpp"
 #include "common/metrics.hpp"
 #include "common/optim.hpp"
 #include "common/plot.hpp"
@@ -336,6 +338,7 @@ int main(int argc, char** argv) {
         // The matrices here are small (B*T = 256 rows of 32 channels): sharing each product
         // between threads costs more than it saves, so Eigen gets one thread.
         Eigen::setNbThreads(1);
+        head_size(Config{.n_embd = o.n_embd, .n_head = o.n_head});  // the heads must split C evenly
         if (o.trick) {
             show_trick(o.seed, mask_named(o.mask));
             return 0;
@@ -344,18 +347,6 @@ int main(int argc, char** argv) {
         const nn::TextData data = nn::load_text(std::filesystem::path(o.data_dir) / "tinyshakespeare.txt");
         nn::check_context(data, T);
         const int V = data.vocab.size();
-        // At the least, the attention weights of every head and their gradient: (B, T, T) floats each.
-        nn::check_fits(8.0 * o.n_head * B * T * T, fmt::format("attention over B = {} sequences of T = {}", B, T));
-        const std::vector<int> context = data.vocab.prompt(o.prompt);
-        if (!o.attention_map.empty() && data.vocab.encode(o.map_text, "--map-text").size() > static_cast<std::size_t>(T))
-            nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
-        if (!o.attention_map.empty() && o.map_text.empty()) nn::fail("--map-text is empty");
-        if (!o.attention_map.empty()) nn::check_writable(o.attention_map);
-        fmt::print("Tiny Shakespeare from {}: {} characters\n", o.data_dir, data.train.size() + data.val.size());
-        fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
-        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
-
-        nn::Rng rng(o.seed);
         const Config config{.vocab_size = V, .block_size = T, .n_embd = o.n_embd, .n_head = o.n_head,
                             .position = o.position == "learned" ? Position::learned : Position::sinusoidal,
                             .mask = mask_named(o.mask),
@@ -366,6 +357,17 @@ int main(int argc, char** argv) {
                                                                   {"reciprocal", Score::reciprocal},
                                                                   {"inverse-distance", Score::inverse_distance}}.at(o.score),
                             .scale = !o.no_scale};
+        check_fits(config, B);  // the parameters, their gradients and moments, and the activations
+        const std::vector<int> context = data.vocab.prompt(o.prompt);
+        if (!o.attention_map.empty() && data.vocab.encode(o.map_text, "--map-text").size() > static_cast<std::size_t>(T))
+            nn::fail("--map-text has more characters than the context of {} the model is built for (--block-size)", T);
+        if (!o.attention_map.empty() && o.map_text.empty()) nn::fail("--map-text is empty");
+        if (!o.attention_map.empty()) nn::check_writable(o.attention_map);
+        fmt::print("Tiny Shakespeare from {}: {} characters\n", o.data_dir, data.train.size() + data.val.size());
+        fmt::print("  vocabulary, V = {}: {}\n", V, data.vocab.printable());
+        fmt::print("  train: the first {} tokens, val: the last {}\n\n", data.train.size(), data.val.size());
+
+        nn::Rng rng(o.seed);
         BigramLanguageModel model(config, rng);
         nn::AdamW optimizer(model.parameters(), {.lr = o.learning_rate, .weight_decay = o.weight_decay});
 

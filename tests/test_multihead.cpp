@@ -1,9 +1,14 @@
 // 05-multihead: MultiHeadAttention (concatenation included) for every mask
 // and score, FeedForward and the whole model against finite differences, and
-// runs of the lesson (04's experiments included).
+// runs of the lesson (04's experiments included), and the memory a run needs,
+// counted before anything is allocated.
 #include <catch2/catch.hpp>
 
+#include <fmt/core.h>
+
 #include "05-multihead/model.hpp"
+#include "05-multihead/size.hpp"
+#include "common/limits.hpp"
 #include "lm_helpers.hpp"
 
 namespace {
@@ -169,16 +174,83 @@ TEST_CASE("05: --help lists every flag with its default", "[05-multihead][run]")
                       "--map-text", "--show-trick", "--loss-per-position"});
 }
 
-TEST_CASE("05: attention that cannot fit is refused up front", "[05-multihead][run]") {
-    test::check_refuses_what_cannot_fit("05-multihead", "--data " + test::shakespeare_dir() + " --batch-size 4096 --block-size 8192",
-                                        "attention over B = 4096 sequences of T = 8192");
+TEST_CASE("05: parameter_count counts what parameters() holds", "[05-multihead]") {
+    for (const Config& c : {Config{}, Config{.vocab_size = 7, .block_size = 5, .n_embd = 6, .n_head = 3},
+                            Config{.vocab_size = 11, .block_size = 4, .n_embd = 8, .n_head = 8,
+                                   .position = Position::sinusoidal}}) {
+        nn::Rng rng(36);
+        BigramLanguageModel model(c, rng);
+        double held = 0;
+        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
+        CHECK(parameter_count(c) == held);
+    }
+}
+
+TEST_CASE("05: activation_floats counts the matrices the model keeps after a forward and backward pass",
+          "[05-multihead]") {
+    const int B = 3;
+    const Config c{.vocab_size = 7, .block_size = 5, .n_embd = 6, .n_head = 3};
+    nn::Rng rng(37);
+    BigramLanguageModel model(c, rng);
+    model.loss(test::random_batch(B, c.block_size, c.vocab_size, rng));
+    model.backward();
+    auto n = [](const nn::Matrix& m) { return static_cast<double>(m.size()); };
+    double held = n(model.token_embedding_table.y) + n(model.position_embedding_table.y) + n(model.x);
+    for (const Head& h : model.sa_heads.heads)
+        held += n(h.key.y) + n(h.query.y) + n(h.value.y) + n(h.out) + n(h.dq) + n(h.dk) + n(h.dv) + n(h.s) +
+                n(h.wei) + n(h.dwei) + n(h.dx) + n(h.key.dx) + n(h.query.dx) + n(h.value.dx);
+    for (const nn::Matrix& d : model.sa_heads.dhead) held += n(d);
+    held += n(model.sa_heads.cat) + n(model.sa_heads.proj.y) + n(model.sa_heads.proj.dx) + n(model.sa_heads.dx);
+    held += n(model.ffwd.fc.y) + n(model.ffwd.out) + n(model.ffwd.dy) + n(model.ffwd.fc.dx);
+    held += n(model.lm_head.y) + n(model.lm_head.dx) + n(model.criterion.probs) + n(model.criterion.dlogits);
+    CHECK(activation_floats(c, B) == held);
+}
+
+TEST_CASE("05: training_bytes of the default run, by hand", "[05-multihead]") {
+    // V = 65, T = 8, C = 32, nh = 4, B = 32: 9665 parameters (65*32 + 8*32 + 3*32^2 + 2*(32^2 + 32) +
+    // 32*65 + 65), 4 floats each; for each of the 256 positions 20C + nh (4C + 3T) + 3V = 640 + 608 + 195
+    // activations, and main's 4C copies and 6 integers: 4 bytes * (38660 + 256 * 1443 + 256 * 134).
+    CHECK(parameter_count(Config{.vocab_size = 65}) == 9665);
+    CHECK(training_bytes(Config{.vocab_size = 65}, 32) == 4.0 * (38660 + 256 * 1443 + 256 * 134));
+    // A sinusoidal table is not trained: its value and gradient, but no moments.
+    CHECK(training_bytes(Config{.vocab_size = 65, .position = Position::sinusoidal}, 32) ==
+          training_bytes(Config{.vocab_size = 65}, 32) - 4.0 * 2 * 8 * 32);
+}
+
+TEST_CASE("05: a model that cannot fit is refused before it is built, with the bytes it needs", "[05-multihead][run]") {
+    const std::string data = "--data " + test::shakespeare_dir();
+    // 1024 heads over C = 16384: 1.3e9 parameters (21.5 GB with their gradients and moments) and
+    // four (B*T, C) matrices in each head (69 GB), where the attention weights are 8 MB.
+    const Config big{.vocab_size = 65, .block_size = 8, .n_embd = 16384, .n_head = 1024};
+    const double bytes = training_bytes(big, 32);
+    CHECK(bytes == Approx(9.066e10).epsilon(1e-3));
+    if (bytes > static_cast<double>(nn::physical_memory())) {
+        const std::string args = data + " --n-head 1024 --n-embd 16384 --max-iters 1";
+        const test::RunResult r =
+            test::run_command(test::memory_capped(std::string(NN2GPT_BIN_DIR) + "/05-multihead " + args));
+        CHECK(r.status == 2);
+        CHECK(r.output == fmt::format("05-multihead: error: a model of {:.0f} parameters (1024 heads) trained on batches "
+                                      "of 32 x 8 characters would need {:.1f} GB ({:.0f} bytes), more than this "
+                                      "machine's {:.1f} GB of memory\n",
+                                      parameter_count(big), bytes / 1e9, bytes, nn::physical_memory() / 1e9));
+    }
+    // 13 TB, more than any machine: the attention weights of B = 4096 sequences of T = 8192.
+    test::check_refuses_what_cannot_fit("05-multihead", data + " --batch-size 4096 --block-size 8192",
+                                        "a model of 271553 parameters (4 heads) trained on batches of 4096 x 8192 characters");
 }
 
 TEST_CASE("05: bad input is one line and exit status 2", "[05-multihead][run]") {
     test::check_refuses_bad_input("05-multihead");
-    const test::RunResult r = test::run_lesson(
-        "05-multihead", "--data " + test::shakespeare_dir() + " " + test::kTinyRun + " --n-embd 30");
-    CHECK(r.status == 2);
-    CHECK_THAT(r.output, Catch::Matchers::Contains(
-                             "n_embd = 30 cannot be split evenly into 4 heads (--n-embd must be a multiple of --n-head)"));
+    // Refused before the data is read: one line, whatever --data says.
+    for (const std::string& data : {test::shakespeare_dir(), std::string("/nonexistent")}) {
+        test::RunResult r = test::run_lesson("05-multihead", "--data " + data + " " + test::kTinyRun + " --n-embd 30");
+        INFO(r.output);
+        CHECK(r.status == 2);
+        CHECK(r.output == "05-multihead: error: n_embd = 30 cannot be split evenly into 4 heads "
+                          "(--n-embd must be a multiple of --n-head)\n");
+        r = test::run_lesson("05-multihead", "--data " + data + " " + test::kTinyRun + " --n-head 5");
+        CHECK(r.status == 2);
+        CHECK(r.output == "05-multihead: error: n_embd = 32 cannot be split evenly into 5 heads "
+                          "(--n-embd must be a multiple of --n-head)\n");
+    }
 }
