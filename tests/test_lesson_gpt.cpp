@@ -395,7 +395,7 @@ TEST_CASE("06-gpt refuses impossible settings with exit status 2", "[06-gpt][run
     test::ScratchDir dir;
     std::ofstream(dir / "a-file") << "x";
     const std::vector<std::pair<std::string, std::string>> paths{
-        {"--out " + (dir / "a-file").string(), "cannot create directories"},
+        {"--out " + (dir / "a-file").string(), "a-file: cannot make it a directory (it is a file)"},
         {"--plot " + (dir / "no-such-dir" / "loss.png").string(), "no-such-dir/loss.png: No such file or directory"},
         {"--block-size 200000", "--block-size: must be a whole number in [1, 8192], not 200000"},
         {"--n-layer 256 --n-embd 16384 --n-head 1",
