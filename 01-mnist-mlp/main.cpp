@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         ->check(nn::CountList(1, 100000))->capture_default_str();
     app.add_option("--seed", seed, "Seed for the random weights")->check(nn::Seed)->capture_default_str();
     app.add_option("--show", show, "Which test image to draw and feed forward")
-        ->check(CLI::Range(0, 9999))->capture_default_str();
+        ->check(nn::Count(0, 9999))->capture_default_str();
     app.add_option("--load", load_path,
                    "Load a network saved by 02-backprop --save instead of drawing random weights");
     if (auto status = nn::parse(app, argc, argv)) return *status;

@@ -173,9 +173,9 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--sizes", o.sizes_text, "Neurons per layer, input first")
         ->check(nn::CountList(1, 100000))->capture_default_str();
     app.add_option("--epochs", o.epochs, "Passes over the training data")
-        ->check(CLI::Range(1, 100000))->capture_default_str();
+        ->check(nn::Count(1, 100000))->capture_default_str();
     app.add_option("--batch", o.mini_batch_size, "Mini-batch size")
-        ->check(CLI::Range(1, 50000))->capture_default_str();
+        ->check(nn::Count(1, 50000))->capture_default_str();
     app.add_option("--eta", o.eta, "Learning rate")
         ->check(nn::Positive)->capture_default_str();
     app.add_option("--lambda", o.lmbda, "L2 regularization strength (chapter 3)")
@@ -187,7 +187,7 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::IsMember({"large", "scaled"}))->capture_default_str();
     app.add_option("--train-size", o.train_size,
                    "Train on the first N of the 50,000 training images (for quick runs)")
-        ->check(CLI::Range(1, 50000))->capture_default_str();
+        ->check(nn::Count(1, 50000))->capture_default_str();
     app.add_option("--evaluate", o.evaluation,
                    "Which set to report after each epoch: test (chapter 1) or validation "
                    "(chapter 3, for choosing hyper-parameters)")
@@ -232,6 +232,7 @@ int main(int argc, char** argv) {
                      "must stay above 0", o.eta, o.lmbda, 1.0 - double(o.eta) * o.lmbda / o.train_size);
         if (!o.save_path.empty()) nn::check_writable(o.save_path);  // now, not after training
         if (!o.plot_path.empty()) nn::check_writable(o.plot_path);
+        if (!o.metrics_path.empty()) nn::check_writable(o.metrics_path);
         const Cost cost = o.cost_name == "quadratic" ? Cost::quadratic : Cost::cross_entropy;
         const Init init = o.init_name == "large" ? Init::large : Init::scaled;
         nn::Rng rng(o.seed);

@@ -123,7 +123,9 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[01-mnist-ml
         {"02-backprop", "--sizes 784,100000,100000,100000,10", "its weights and their gradients would need 160.6 GB"},
         {"02-backprop", "--sizes 784,100000,10 --batch 50000",
          "the activations of a mini-batch and of the 10,000 images evaluated would need 69.1 GB"},
-        {"02-backprop", "--batch 0", "--batch"},
+        {"02-backprop", "--batch 0", "--batch: must be a whole number in [1, 50000], not 0"},
+        {"02-backprop", "--epochs 0", "--epochs: must be a whole number in [1, 100000], not 0"},
+        {"01-mnist-mlp", "--show 10000", "--show: must be a whole number in [0, 9999], not 10000"},
         {"02-backprop", "--cost hinge", "--cost"},
         {"02-backprop", "--eta -1", "--eta: must be greater than 0, not -1"},
         {"02-backprop", "--eta inf", "--eta: 'inf' is not a finite number"},
@@ -133,6 +135,8 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[01-mnist-ml
          "the weights became NaN or infinite in epoch 0"},
         {"02-backprop", "--save " + (dir / "no-such-dir" / "net.bin").string(),
          "no-such-dir/net.bin: No such file or directory"},
+        {"02-backprop", "--metrics " + (dir / "no-such-dir" / "m.jsonl").string(),
+         "no-such-dir/m.jsonl: No such file or directory"},
         {"02-backprop", "--cost 1", "--cost"},
         {"02-backprop", "--lambda -0.5", "--lambda: must be 0 or more"},
         {"02-backprop", "--no-such-flag", "no-such-flag"},
@@ -147,6 +151,8 @@ TEST_CASE("the MNIST lessons refuse bad input with exit status 2", "[01-mnist-ml
         CHECK_THAT(r.output, Contains(c.message));
         CHECK_THAT(r.output, Contains("error:"));
         CHECK_THAT(r.output, !Contains("Trained in"));  // refused before training, not after
+        if (!std::string_view(c.message).ends_with("in epoch 0"))  // the one refusal that training itself finds
+            CHECK_THAT(r.output, !Contains("SGD:"));  // the others: before telling the data and the network
     }
 }
 
