@@ -10,15 +10,14 @@
 #pragma once
 #include <mpi.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -131,19 +130,44 @@ private:
     int kill_rank_ = -1, kill_step_ = -1;
 };
 
-// nn::parse, with only rank 0 printing --help or a command-line error (every
-// rank parses the same command line, so all of them stop alike).
+// nn::parse on every rank, then one MPI_Allgather of how it went, so that the
+// ranks agree on what to do: mpirun's MPMD form gives each rank its own command
+// line, and a rank that stopped alone would leave the others waiting for it
+// forever. A command-line error on any rank stops every rank with status 2, the
+// lowest such rank printing it (naming itself unless it is rank 0). --help on
+// every rank: rank 0 prints it, status 0; on some ranks only, an error too.
 inline std::optional<int> parse_on_every_rank(CLI::App& app, int argc, char** argv, const Distributed& dist) {
-    if (dist.root()) return nn::parse(app, argc, argv);
-    std::fflush(stderr);
-    const int saved = ::dup(2), null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 2);
-    std::optional<int> status = nn::parse(app, argc, argv);
-    std::fflush(stderr);
-    ::dup2(saved, 2);
-    ::close(null);
-    ::close(saved);
-    return status;
+    enum Outcome : std::uint64_t { go_on, help, error };
+    Outcome outcome = go_on;
+    std::exception_ptr asked_for_help;  // CLI11's --help exception, whose type says which help
+    std::string message;
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success&) {
+        outcome = help, asked_for_help = std::current_exception();
+    } catch (const CLI::ParseError& e) {
+        outcome = error, message = e.what();
+    }
+    const std::vector<std::uint64_t> all = dist.gather(outcome);
+    auto first = [&](Outcome o) { return static_cast<int>(std::find(all.begin(), all.end(), o) - all.begin()); };
+    if (const int r = first(error); r < dist.world) {
+        if (r == dist.rank)
+            fmt::print(stderr, "{}: error: {}{} (see --help)\n", app.get_name(),
+                       r == 0 ? "" : fmt::format("rank {}: ", r), message);
+        return 2;
+    }
+    if (first(help) == dist.world) return std::nullopt;
+    if (first(go_on) == dist.world) {  // nn::parse's --help; the other ranks' stdout is /dev/null
+        try {
+            std::rethrow_exception(asked_for_help);
+        } catch (const CLI::Success& e) {
+            return app.exit(e);
+        }
+    }
+    if (dist.root())
+        fmt::print(stderr, "{}: error: --help on rank {} but not on rank {}: mpirun must start every rank with the same "
+                   "command line\n", app.get_name(), first(help), first(go_on));
+    return 2;
 }
 
 // A checksum of every parameter's bytes (64-bit FNV-1a): equal on two ranks

@@ -2,7 +2,8 @@
 // loss lines as one process and as gradient accumulation, identical weights
 // on every rank, a killed rank that stops the run without a hang and leaves
 // complete checkpoints (which resume on another number of ranks), and bad
-// input reported once. Every mpirun runs under `timeout 120`.
+// input reported once, also when only one rank is given it (a bad flag, other
+// settings). Every mpirun runs under `timeout 120`.
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
@@ -54,6 +55,12 @@ std::string mpirun() {
 // The lesson on `ranks` processes; `env` is prefixed to the command (VAR=value ...).
 test::RunResult run_mpi(int ranks, const std::string& args, const std::string& env = "") {
     return test::run_command(env + " " + mpirun() + " -np " + std::to_string(ranks) + " " + kBin + " " + args);
+}
+
+// Rank 0 with `args0`, rank 1 with `args1`: mpirun's MPMD form, which gives
+// each rank its own command line.
+test::RunResult run_two(const std::string& args0, const std::string& args1) {
+    return test::run_command(mpirun() + " -np 1 " + kBin + " " + args0 + " : -np 1 " + kBin + " " + args1);
 }
 
 struct LossLine {
@@ -214,6 +221,32 @@ TEST_CASE("08-data-parallel: data a rank cannot read is one line and a non-zero 
     CHECK(one.status == 2);
     CHECK(count(one.output, line) == 1);
     CHECK_THAT(one.output, !Contains("step 0:"));
+}
+
+TEST_CASE("08-data-parallel: a command line only one rank cannot parse stops every rank, in one line",
+          "[08-data-parallel][run]") {
+    const std::string base = small("", 8, 20);
+    // Rank 1 stopped alone, in silence, and rank 0 waited for it until the timeout.
+    const test::RunResult bogus = run_two(base, base + " --bogus");
+    INFO(bogus.output);
+    CHECK(bogus.status == 2);  // not 124: the timeout
+    CHECK(count(bogus.output, "08-data-parallel: error: rank 1: The following argument was not expected: --bogus (see --help)\n") == 1);
+    CHECK(count(bogus.output, "error") == 1);
+    const test::RunResult help = run_two(base, base + " --help");
+    INFO(help.output);
+    CHECK(help.status == 2);
+    CHECK(count(help.output, "08-data-parallel: error: --help on rank 1 but not on rank 0: mpirun must start every rank "
+                             "with the same command line\n") == 1);
+    CHECK_THAT(help.output, !Contains("Usage:"));
+    // On every rank: each stops alike, rank 0 alone prints.
+    const test::RunResult all_bogus = run_mpi(2, base + " --bogus");
+    INFO(all_bogus.output);
+    CHECK(all_bogus.status == 2);
+    CHECK(count(all_bogus.output, "08-data-parallel: error: The following argument was not expected: --bogus (see --help)\n") == 1);
+    const test::RunResult all_help = run_mpi(2, "--help");
+    INFO(all_help.output);
+    CHECK(all_help.status == 0);
+    CHECK(count(all_help.output, "Usage: 08-data-parallel") == 1);
 }
 
 TEST_CASE("08-data-parallel refuses a global batch that does not split evenly", "[08-data-parallel][run]") {
