@@ -1,8 +1,9 @@
 // 08-data-parallel: the MPI side of data parallelism, what this lesson adds
 // to 06 with gradients.hpp. Starting and stopping MPI, which rank this
 // process is, the one all-reduce of the gradients (timed with MPI_Wtime),
-// sums and maxima of a few numbers across ranks, and how an error on one rank
-// stops them all without a hang.
+// sums and maxima of a few numbers across ranks, the check that every rank
+// was given the same settings, and how an error on one rank stops them all
+// without a hang.
 //
 // Every rank runs the same program on the same settings (mpirun starts them);
 // they differ only in `rank`. Only rank 0 prints to stdout: the others' stdout
@@ -22,6 +23,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/core.h>
@@ -29,10 +31,17 @@
 #include "common/cli.hpp"
 #include "common/error.hpp"
 #include "08-data-parallel/gradients.hpp"
+#include "08-data-parallel/train.hpp"
 #include "common/layers.hpp"
+#include "common/random.hpp"
+#include "common/settings.hpp"
+#include "common/text.hpp"
 
 // Thrown on the ranks that stop because another rank reported the error.
 struct StoppedByOtherRank {};
+
+// A setting every rank must share, by name, as text: ("--n-layer", "2").
+using SharedSetting = std::pair<std::string, std::string>;
 
 class Distributed {
 public:
@@ -110,6 +119,54 @@ public:
         throw StoppedByOtherRank{};
     }
 
+    // Stops every rank (status 2, one line from rank 0 naming each setting that
+    // differs and its values) unless every rank was given the same `settings`.
+    // mpirun's MPMD form (`-np 1 A : -np 1 B`) gives each rank its own command
+    // line: a rank with another model shape would all-reduce a gradient buffer
+    // of another size (memory corruption, a crash), one with another seed or
+    // learning rate would quietly train other weights. So before any training
+    // rank 0 gathers every rank's settings (a few hundred bytes each) and
+    // compares them, then tells every rank the verdict. Every rank must call it
+    // with a list of the same length, in the same order.
+    void check_same(const std::vector<SharedSetting>& settings) {
+        std::string mine;  // the values, each ended by a '\0'
+        for (const SharedSetting& s : settings) mine += s.second + '\0';
+        const int length = static_cast<int>(mine.size());
+        std::vector<int> lengths(static_cast<std::size_t>(world)), offsets(lengths.size());
+        MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+        std::string all;  // rank 0's: every rank's values, end to end
+        if (root())
+            for (std::size_t r = 0; r < lengths.size(); ++r) {
+                offsets[r] = static_cast<int>(all.size());
+                all.resize(all.size() + static_cast<std::size_t>(lengths[r]));
+            }
+        MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+        std::string diff;  // rank 0's: "--n-layer (rank 0: 2, rank 1: 1), ..."
+        if (root()) {
+            std::vector<std::string> others(settings.size());
+            for (std::size_t r = 1; r < lengths.size(); ++r) {
+                std::size_t at = static_cast<std::size_t>(offsets[r]);
+                for (std::size_t i = 0; i < settings.size(); ++i) {
+                    const std::size_t end = std::min(all.find('\0', at), all.size());
+                    const std::string value = all.substr(at, end - at);
+                    at = end + 1;
+                    if (value != settings[i].second) others[i] += fmt::format(", rank {}: {}", r, value);
+                }
+            }
+            for (std::size_t i = 0; i < settings.size(); ++i)
+                if (!others[i].empty())
+                    diff += fmt::format("{}{} (rank 0: {}{})", diff.empty() ? "" : ", ", settings[i].first,
+                                        settings[i].second, others[i]);
+        }
+        int differ = diff.empty() ? 0 : 1;
+        MPI_Bcast(&differ, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (differ == 0) return;
+        error_agreed = true;
+        if (root())
+            nn::fail("the ranks were given different settings: {}; mpirun must start every rank with the same ones", diff);
+        throw StoppedByOtherRank{};
+    }
+
     // An error only this rank knows of (say, a checkpoint it cannot write in the
     // middle of training): the others are inside a collective call waiting for
     // it, so the whole job is aborted. mpirun then stops every rank.
@@ -170,16 +227,49 @@ inline std::optional<int> parse_on_every_rank(CLI::App& app, int argc, char** ar
     return 2;
 }
 
-// A checksum of every parameter's bytes (64-bit FNV-1a): equal on two ranks
-// exactly when their weights are equal, bit for bit (but for a 2^-64 chance).
-inline std::uint64_t weights_checksum(const std::vector<nn::Parameter*>& params) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (const nn::Parameter* p : params) {
-        const auto* bytes = reinterpret_cast<const unsigned char*>(p->value.data());
-        for (std::size_t i = 0; i < static_cast<std::size_t>(p->value.size()) * sizeof(float); ++i)
-            h = (h ^ bytes[i]) * 1099511628211ull;
-    }
+// 64-bit FNV-1a of `n` bytes, continuing from `h`.
+inline std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 14695981039346656037ull) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
     return h;
+}
+
+// A checksum of every parameter's bytes: equal on two ranks exactly when their
+// weights are equal, bit for bit (but for a 2^-64 chance).
+inline std::uint64_t weights_checksum(const std::vector<nn::Parameter*>& params) {
+    std::uint64_t h = fnv1a(nullptr, 0);
+    for (const nn::Parameter* p : params)
+        h = fnv1a(p->value.data(), static_cast<std::size_t>(p->value.size()) * sizeof(float), h);
+    return h;
+}
+
+// What Distributed::check_same compares of the text each rank read (each reads
+// its own --data) and of where each starts (the step, the weights and the
+// batches' generator, from the seed or each rank's own --resume): sizes and a
+// checksum, since the ranks must draw the same batches from the same weights.
+inline std::string text_fingerprint(const nn::TextData& data) {
+    const std::string vocabulary = data.vocab.utf8();
+    std::uint64_t h = fnv1a(vocabulary.data(), vocabulary.size());
+    h = fnv1a(data.train.data(), data.train.size() * sizeof(int), h);
+    h = fnv1a(data.val.data(), data.val.size() * sizeof(int), h);
+    return fmt::format("{} characters, checksum {:016x}", data.train.size() + data.val.size(), h);
+}
+inline std::string start_fingerprint(int step, const std::vector<nn::Parameter*>& params, const nn::Rng& rng) {
+    const std::string rng_state = rng.state();
+    const std::uint64_t h = fnv1a(rng_state.data(), rng_state.size(), weights_checksum(params));
+    return fmt::format("step {}, checksum {:016x}", step, h);
+}
+
+// What every rank must be given alike to train together (Distributed::check_same):
+// every setting of the model and of training, as the resume check compares
+// them, and --stop-at (a rank that stopped sooner would leave the others waiting).
+inline std::vector<SharedSetting> shared_settings(const Config& config, const DataParallelTrainConfig& train, int stop_at) {
+    std::vector<SharedSetting> out;
+    for_each_setting(config, train, [&](const char* flag, const auto& value, const char*, Bound) {
+        out.emplace_back(flag, nn::setting_text(value));
+    });
+    out.emplace_back("--stop-at", stop_at < 0 ? "(none)" : std::to_string(stop_at));
+    return out;
 }
 
 // nn::guarded for a run over MPI. An error every rank agreed on

@@ -221,6 +221,7 @@ int main(int argc, char** argv) {
 
     return guarded_on_every_rank(app, dist, [&] {
         nn::keep_freed_memory();
+        dist.check_same({{"the command", *sample ? "sample" : *eval ? "eval" : "training"}});
         if (*sample) return dist.root() ? sample_command<CheckpointReader>(sample_options) : 0;
         if (*eval) return dist.root() ? nn::eval_command<GPTLanguageModel, CheckpointReader>(eval_options) : 0;
         // 1. Settings: the preset, then refuse what cannot work, before any work is done.
@@ -232,6 +233,7 @@ int main(int argc, char** argv) {
             split.emplace(train, dist.world, dist.rank);
             if (run.stop_at > train.max_iters) nn::fail("--stop-at ({}) is after --max-iters ({})", run.stop_at, train.max_iters);
         });
+        dist.check_same(shared_settings(config, train, run.stop_at));  // one model, one recipe on every rank
         nn::set_threads(run.threads);
 
         // 2. Data: the text, its vocabulary, the train and val splits (every rank reads it).
@@ -243,6 +245,7 @@ int main(int argc, char** argv) {
             context = loaded->vocab.prompt(run.prompt);
         });
         const nn::TextData& data = *loaded;
+        dist.check_same({{"--data's text", text_fingerprint(data)}});
         config.vocab_size = data.vocab.size();
         check_fits(config, train.batch_size / (dist.world * train.grad_accum));  // one micro-batch at a time
         print_data(data, run);
@@ -279,6 +282,8 @@ int main(int argc, char** argv) {
                     if (!run.out_dir.empty()) fs::remove(fs::path(run.out_dir) / name);
             }
         });
+        // Each rank read its own --resume, or started from the seed.
+        dist.check_same({{"the start (--resume)", start_fingerprint(start, model.parameters(), rng)}});
 
         // 5. Train, 6. report.
         const int end = run.stop_at >= 0 ? run.stop_at : train.max_iters;

@@ -223,6 +223,32 @@ TEST_CASE("08-data-parallel: data a rank cannot read is one line and a non-zero 
     CHECK_THAT(one.output, !Contains("step 0:"));
 }
 
+TEST_CASE("08-data-parallel: ranks given different settings stop before training, naming each setting",
+          "[08-data-parallel][run]") {
+    const std::string base = small("", 8, 20), fewer = std::regex_replace(base, std::regex("--n-layer 2"), "--n-layer 1");
+    // Another model shape: its gradient buffer has another size. Before the
+    // check, the all-reduce corrupted memory ("free(): invalid next size").
+    const test::RunResult shape = run_two(base, fewer);
+    INFO(shape.output);
+    CHECK(shape.status == 2);
+    CHECK(count(shape.output, "08-data-parallel: error: the ranks were given different settings: --n-layer (rank 0: 2, "
+                              "rank 1: 1); mpirun must start every rank with the same ones\n") == 1);
+    CHECK(count(shape.output, "error") == 1);  // once, and no rank crashed or aborted the job
+    CHECK_THAT(shape.output, !Contains("MPI_ABORT"));
+    CHECK_THAT(shape.output, !Contains("step 0:"));
+    // Another seed alone: other weights, which used to train to the end, status 0.
+    const test::RunResult seed = run_two(base, base + " --seed 2 --weight-decay 0");
+    INFO(seed.output);
+    CHECK(seed.status == 2);
+    CHECK(count(seed.output, "different settings: --weight-decay (rank 0: 0.1, rank 1: 0), --seed (rank 0: 1337, rank 1: 2);") == 1);
+    CHECK_THAT(seed.output, !Contains("step 0:"));
+    // Another command on rank 1 (it would not train at all).
+    const test::RunResult command = run_two(base, "sample --checkpoint nothing");
+    INFO(command.output);
+    CHECK(command.status == 2);
+    CHECK(count(command.output, "different settings: the command (rank 0: training, rank 1: sample);") == 1);
+}
+
 TEST_CASE("08-data-parallel: a command line only one rank cannot parse stops every rank, in one line",
           "[08-data-parallel][run]") {
     const std::string base = small("", 8, 20);
