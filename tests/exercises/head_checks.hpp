@@ -138,6 +138,11 @@ TEST_CASE("Head backward: B = 2, T = 3, C = 4, hs = 3, causal mask, random upstr
     head_checks::reference_forward(head, x, 2, 3);
     const nn::Matrix dx = head.backward(G);
     check::shape("dx, the head's backward (B*T, C)", dx, 6, 4);
+    if (head.dv.rows() == 6 && head.dv.cols() == 3) {  // if it is kept in the Head's dv, as the reference does
+        nn::Matrix dv(6, 3);
+        for (int b = 0; b < 2; ++b) dv.middleRows(b * 3, 3) = head.wei.middleRows(b * 3, 3).transpose() * G.middleRows(b * 3, 3);
+        check::close("dv = wei^T dout of each sequence (T, hs), in the Head's dv", head.dv, dv);
+    }
     check::golden("dWv: value.backward(dv) with dv = wei^T dout", head.value.weight.grad);
     check::golden("dWq: query.backward(dq) with dq = ds k / sqrt(hs), ds = softmax_backward(wei, dout v^T)",
                   head.query.weight.grad);
