@@ -105,7 +105,7 @@ TEST_CASE("FeedForward backward: 5 positions of C = 4 channels, random upstream 
 TEST_CASE("05-multihead: 2000 steps of training reach a validation loss below 2.42", "[end-to-end]") {
     const nn::Losses losses = check::train_language_model(
         [](int vocab_size, nn::Rng& rng) { return BigramLanguageModel({.vocab_size = vocab_size, .block_size = 8, .n_embd = 32, .n_head = 4}, rng); }, 2000, 1e-3f);
-    INFO("after 2000 steps: train loss " << losses.train << ", val loss " << losses.val
+    WARN("after 2000 steps: train loss " << losses.train << ", val loss " << losses.val
          << " (the lesson reaches 2.35 here, 2.24 after its 5000; 04's single head 2.45; a uniform guess is ln 65 = 4.17)");
     REQUIRE(std::isfinite(losses.val));
     REQUIRE(losses.val < 2.42);
