@@ -62,7 +62,7 @@ inline void add_run_options(CLI::App& app, RunOptions& o, RunFlags flags = {}) {
     }
     app.add_option("--out", o.out_dir, "Save checkpoints here: best.ckpt (lowest val loss) and last.ckpt");
     app.add_option("--resume", o.resume_dir, "Continue training from DIR/last.ckpt (saving there too unless --out)");
-    app.add_option("--stop-at", o.stop_at, "Stop after this many steps, saving last.ckpt to --resume later")
+    app.add_option("--stop-at", o.stop_at, "Stop after this many steps, the learning-rate schedule still that of --max-iters; with --out, last.ckpt is saved there to --resume later")
         ->check(nn::Count(0, 1000000));
 }
 
