@@ -108,6 +108,14 @@ void check_model_gradients(Model& model, const nn::Batch& batch) {
     check_model_gradients(model, batch, [] { return std::vector<bool>{}; });
 }
 
+// How many numbers a model's parameters() hold: what a lesson's parameter_count must say.
+template <typename Model>
+double parameters_held(Model& model) {
+    double held = 0;
+    for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
+    return held;
+}
+
 // The signs of a matrix's entries: where a ReLU applied to it passes its input.
 inline std::vector<bool> positive(const nn::Matrix& m) {
     std::vector<bool> signs;

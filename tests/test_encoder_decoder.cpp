@@ -753,9 +753,7 @@ TEST_CASE("07: parameter_count, which checkpoints check before building a model,
                                              .position = Position::learned}}) {
         nn::Rng rng(1);
         Transformer model(c, rng);
-        double held = 0;
-        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
-        CHECK(parameter_count(c) == held);
+        CHECK(parameter_count(c) == test::parameters_held(model));
     }
 }
 

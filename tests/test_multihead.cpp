@@ -180,9 +180,7 @@ TEST_CASE("05: parameter_count counts what parameters() holds", "[05-multihead]"
                                    .position = Position::sinusoidal}}) {
         nn::Rng rng(36);
         BigramLanguageModel model(c, rng);
-        double held = 0;
-        for (const nn::Parameter* p : model.parameters()) held += static_cast<double>(p->value.size());
-        CHECK(parameter_count(c) == held);
+        CHECK(parameter_count(c) == test::parameters_held(model));
     }
 }
 
