@@ -131,7 +131,10 @@ inline std::vector<bool> positive(const nn::Matrix& m) {
 #include <regex>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/fileio.hpp"
+#include "common/limits.hpp"
 #include "helpers.hpp"
 
 namespace test {
@@ -169,6 +172,20 @@ inline void check_refuses_what_cannot_fit(const std::string& lesson, const std::
     CHECK_THAT(r.output, Contains(message + " would need") && Contains(" bytes), more than this machine's"));
     CHECK_THAT(r.output, !Contains("out of memory"));
     CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+}
+
+// The same refusal, word for word, for settings counted at `bytes` by the
+// lesson's own training_bytes: run only where they exceed this machine's
+// memory (the count itself is checked by hand in the tests).
+inline void check_refuses_exactly(const std::string& lesson, const std::string& args, const std::string& what,
+                                  double bytes) {
+    if (bytes <= static_cast<double>(nn::physical_memory())) return;
+    const RunResult r = run_command(memory_capped(std::string(NN2GPT_BIN_DIR) + "/" + lesson + " " + args));
+    INFO(lesson << " " << args);
+    CHECK(r.status == 2);
+    CHECK(r.output == fmt::format("{}: error: {} would need {:.1f} GB ({:.0f} bytes), more than this machine's "
+                                  "{:.1f} GB of memory\n",
+                                  lesson, what, bytes / 1e9, bytes, nn::physical_memory() / 1e9));
 }
 
 // What every language-model lesson does with bad input: one line and exit status 2.
