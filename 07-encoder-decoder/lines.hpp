@@ -48,12 +48,7 @@ inline std::string pair_lines(const PairData& data, const std::vector<Example>& 
 // Writes DIR/train.txt, DIR/val.txt, DIR/test.txt (each atomically) and
 // returns how many lines each holds.
 inline std::array<std::size_t, 3> write_lines(const PairData& data, const std::filesystem::path& dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec || !std::filesystem::is_directory(dir))
-        nn::fail("--write-lines {}: cannot make it a directory{}", dir.string(),
-                 std::filesystem::exists(dir) && !std::filesystem::is_directory(dir) ? std::string(" (it is a file)")
-                                                                                     : ": " + ec.message());
+    nn::make_directory(dir, "--write-lines");
     const std::array<std::pair<const char*, const std::vector<Example>*>, 3> splits{
         {{"train.txt", &data.train}, {"val.txt", &data.val}, {"test.txt", &data.test}}};
     for (const auto& [name, examples] : splits) nn::check_writable(dir / name);

@@ -192,6 +192,13 @@ void check_writable(const fs::path& path) {
     AtomicFile probe(path);  // never committed: its destructor removes the temporary file
 }
 
+void make_directory(const fs::path& dir, std::string_view flag) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (fs::exists(dir) && !fs::is_directory(dir)) fail("{} {}: cannot make it a directory (it is a file)", flag, dir.string());
+    if (ec || !fs::is_directory(dir)) fail("{} {}: cannot make it a directory: {}", flag, dir.string(), ec.message());
+}
+
 // ---- The container ---------------------------------------------------------
 
 namespace {

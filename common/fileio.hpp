@@ -84,6 +84,10 @@ void write_file_atomically(const fs::path& path, std::string_view bytes);
 // Fails now, before a long run, if `path` could not be written at its end
 // (no such directory, no permission). Leaves nothing behind.
 void check_writable(const fs::path& path);
+// Makes `dir`, with its parents, for a flag that names a directory of several
+// files (--out, --write-lines); fails with one line naming `flag` if it cannot
+// (a file already there, no permission).
+void make_directory(const fs::path& dir, std::string_view flag);
 
 // Writes the container straight to the file as values are put: the payload
 // is never held whole in memory, and its CRC is computed on the way. Nothing

@@ -6,7 +6,6 @@
 
 #include <fmt/core.h>
 
-#include "common/error.hpp"
 #include "common/fileio.hpp"
 #include "common/plot.hpp"
 
@@ -47,13 +46,7 @@ void plot_losses(const std::string& path, const std::string& title, const std::v
 
 void check_outputs(const std::string& out_dir, std::initializer_list<std::string> paths) {
     if (!out_dir.empty()) {
-        // --out names a directory, made with its parents if missing (a checkpoint is several files).
-        std::error_code ec;
-        std::filesystem::create_directories(out_dir, ec);
-        if (ec || !std::filesystem::is_directory(out_dir))
-            fail("--out {}: cannot make it a directory{}", out_dir,
-                 std::filesystem::exists(out_dir) && !std::filesystem::is_directory(out_dir) ? " (it is a file)"
-                                                                                             : ": " + ec.message());
+        make_directory(out_dir, "--out");  // a checkpoint is several files
         check_writable(std::filesystem::path(out_dir) / "last.ckpt");
     }
     for (const std::string& path : paths)

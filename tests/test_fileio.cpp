@@ -17,6 +17,8 @@
 
 namespace {
 using Catch::Matchers::Contains;
+using Catch::Matchers::Equals;
+using Catch::Matchers::StartsWith;
 
 void save_sample(const std::filesystem::path& path) {
     nn::BinaryWriter w(path, "NN2GTEST", 3);
@@ -91,6 +93,18 @@ TEST_CASE("only regular files are read: a FIFO, a device or a directory is refus
                             !Contains(".tmp"));
     REQUIRE_THROWS_WITH(nn::read_file(dir / "five", 4), Contains("5 bytes, more than the 4"));
     CHECK(nn::read_file(dir / "five", 5) == "12345");
+}
+
+TEST_CASE("make_directory makes a flag's directory with its parents, and refuses a file in its place", "[fileio]") {
+    test::ScratchDir dir;
+    nn::make_directory(dir / "a" / "b", "--out");
+    CHECK(std::filesystem::is_directory(dir / "a" / "b"));
+    nn::make_directory(dir / "a" / "b", "--out");  // already there: nothing to do
+    nn::write_file_atomically(dir / "f", "x");
+    REQUIRE_THROWS_WITH(nn::make_directory(dir / "f", "--out"),
+                        Equals("--out " + (dir / "f").string() + ": cannot make it a directory (it is a file)"));
+    REQUIRE_THROWS_WITH(nn::make_directory(dir / "f" / "g", "--write-lines"),
+                        StartsWith("--write-lines " + (dir / "f" / "g").string() + ": cannot make it a directory: "));
 }
 
 TEST_CASE("the binary container refuses bad files", "[fileio]") {
