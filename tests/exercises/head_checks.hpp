@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "tests/exercises/check.hpp"
 
@@ -21,21 +22,17 @@ inline double project(const nn::Matrix& y, const nn::Matrix& g) {
     return (y.cast<double>().array() * g.cast<double>().array()).sum();
 }
 
-// z with the entries above the diagonal (the future, under the causal mask) set to -inf.
-inline nn::Matrix causal(nn::Matrix z) {
-    for (Eigen::Index i = 0; i < z.rows(); ++i)
-        for (Eigen::Index j = i + 1; j < z.cols(); ++j) z(i, j) = -std::numeric_limits<float>::infinity();
-    return z;
-}
 
-// z with -inf wherever the lesson's `mask` hides key j from query i: what
-// softmax must see for the masks other than the causal one (--mask).
+// z with -inf wherever the lesson's `mask` hides key j from query i (--mask).
 inline nn::Matrix masked_by(nn::Matrix z, Mask mask) {
     for (Eigen::Index i = 0; i < z.rows(); ++i)
         for (Eigen::Index j = 0; j < z.cols(); ++j)
             if (masked(mask, static_cast<int>(i), static_cast<int>(j))) z(i, j) = -std::numeric_limits<float>::infinity();
     return z;
 }
+
+// z with the entries above the diagonal (the future, under the causal mask) set to -inf.
+inline nn::Matrix causal(nn::Matrix z) { return masked_by(std::move(z), Mask::causal); }
 
 // The forward of a Head with the causal mask and the dot score, written out
 // here from the layers of common/ so that head_backward is checked on its
